@@ -1,0 +1,291 @@
+//! `/api/v1/connectors`: create, list, read, update, delete, and presets.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{ApiJson, ApiQuery, Page, PathId, page_params};
+use crate::AppState;
+use crate::connectors::model::{Metadata, OAuthSettings, StatusReason, TokenEndpointAuthMethod};
+use crate::connectors::presets::PresetView;
+use crate::connectors::service::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::connectors::{
+    AuthSettings, Connector, ConnectorPatch, ListFilter, NewConnector, SecretField, Status, Transport,
+};
+use crate::error::{ApiResult, Problem};
+use crate::tenancy::{Caller, Scope};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/connectors", get(list_connectors).post(create_connector))
+        .route("/connectors/presets", get(list_presets))
+        .route("/connectors/{id}", get(get_connector).patch(update_connector).delete(delete_connector))
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    None,
+    Bearer,
+    Basic,
+    Header,
+    Oauth2ClientCredentials,
+    Oauth2AuthorizationCode,
+}
+
+/// Auth settings as shown: secrets are replaced by `has_*` flags.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthView {
+    pub mode: AuthMode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// Bearer mode: a token is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_token: Option<bool>,
+    /// Basic mode: a password is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_password: Option<bool>,
+    /// Header mode: a header value is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_header_value: Option<bool>,
+    /// OAuth modes: a client secret is stored (confidential client).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_client_secret: Option<bool>,
+}
+
+impl AuthView {
+    fn new(mode: AuthMode) -> Self {
+        Self {
+            mode,
+            username: None,
+            header_name: None,
+            client_id: None,
+            scopes: None,
+            resource: None,
+            token_endpoint_auth_method: None,
+            has_token: None,
+            has_password: None,
+            has_header_value: None,
+            has_client_secret: None,
+        }
+    }
+
+    fn of(settings: &AuthSettings, connector: &Connector) -> Self {
+        let has_credential = Some(connector.has_secret(SecretField::Credential));
+        let oauth = |mode, s: &OAuthSettings| Self {
+            client_id: s.client_id.clone(),
+            scopes: Some(s.scopes.clone()),
+            resource: s.resource.clone(),
+            token_endpoint_auth_method: s.token_endpoint_auth_method,
+            has_client_secret: Some(connector.has_secret(SecretField::ClientSecret)),
+            ..Self::new(mode)
+        };
+        match settings {
+            AuthSettings::None => Self::new(AuthMode::None),
+            AuthSettings::Bearer => Self { has_token: has_credential, ..Self::new(AuthMode::Bearer) },
+            AuthSettings::Basic { username } => Self {
+                username: Some(username.clone()),
+                has_password: has_credential,
+                ..Self::new(AuthMode::Basic)
+            },
+            AuthSettings::Header { header_name } => Self {
+                header_name: Some(header_name.clone()),
+                has_header_value: has_credential,
+                ..Self::new(AuthMode::Header)
+            },
+            AuthSettings::Oauth2ClientCredentials(s) => oauth(AuthMode::Oauth2ClientCredentials, s),
+            AuthSettings::Oauth2AuthorizationCode(s) => oauth(AuthMode::Oauth2AuthorizationCode, s),
+        }
+    }
+}
+
+/// A connector as returned by the API. It never contains a secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectorView {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub url: String,
+    pub transport: Transport,
+    pub owner: Option<String>,
+    pub metadata: Metadata,
+    /// `null` when the auth mode will be discovered on connect.
+    pub auth: Option<AuthView>,
+    /// The preset this connector was matched to on creation, if any.
+    pub preset_id: Option<String>,
+    pub status: Status,
+    /// Why the connector is disconnected (a stable code and a message); `null` otherwise.
+    pub disconnect_reason: Option<StatusReason>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Connector> for ConnectorView {
+    fn from(c: Connector) -> Self {
+        let auth = c.auth.as_ref().map(|a| AuthView::of(a, &c));
+        let disconnect_reason = if c.status == Status::Disconnected { c.status_reason } else { None };
+        Self {
+            id: c.id,
+            name: c.name,
+            description: c.description,
+            url: c.url,
+            transport: c.transport,
+            owner: c.owner,
+            metadata: c.metadata,
+            auth,
+            preset_id: c.preset_id,
+            status: c.status,
+            disconnect_reason,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+fn deps(state: &AppState) -> service::Deps<'_> {
+    service::Deps { db: &state.db, keyring: &state.keyring, presets: &state.presets }
+}
+
+/// Create a connector.
+#[utoipa::path(
+    post, path = "/api/v1/connectors", tag = "connectors",
+    request_body = NewConnector,
+    responses(
+        (status = 201, body = ConnectorView),
+        (status = 400, body = Problem, description = "Invalid input; `errors` names every bad field"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 413, body = Problem),
+    ),
+    security(("api_key" = ["write"]))
+)]
+pub async fn create_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<NewConnector>,
+) -> ApiResult<impl IntoResponse> {
+    caller.require(Scope::Write)?;
+    let connector = service::create(deps(&state), caller.tenant_id, input).await?;
+    Ok((StatusCode::CREATED, axum::Json(ConnectorView::from(connector))))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only connectors in this status.
+    status: Option<Status>,
+    /// Only connectors with this owner.
+    owner: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<i64>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+/// List connectors, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/connectors", tag = "connectors", params(ListParams),
+    responses((status = 200, body = Page<ConnectorView>), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("api_key" = ["read"]))
+)]
+pub async fn list_connectors(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<axum::Json<Page<ConnectorView>>> {
+    caller.require(Scope::Read)?;
+    let (limit, before) =
+        page_params(params.limit, params.cursor.as_deref(), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let filter = ListFilter { status: params.status, owner: params.owner.as_deref(), before, limit };
+    let page = service::list(&state.db, caller.tenant_id, filter).await?;
+    Ok(axum::Json(Page {
+        items: page.items.into_iter().map(ConnectorView::from).collect(),
+        next_cursor: page.next_cursor.map(|id| id.to_string()),
+    }))
+}
+
+/// Read one connector.
+#[utoipa::path(
+    get, path = "/api/v1/connectors/{id}", tag = "connectors",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = ConnectorView), (status = 404, body = Problem)),
+    security(("api_key" = ["read"]))
+)]
+pub async fn get_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<axum::Json<ConnectorView>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(service::get(&state.db, caller.tenant_id, id).await?.into()))
+}
+
+/// Change name, description, metadata, or the static credential.
+#[utoipa::path(
+    patch, path = "/api/v1/connectors/{id}", tag = "connectors",
+    params(("id" = Uuid, Path)), request_body = ConnectorPatch,
+    responses(
+        (status = 200, body = ConnectorView), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`auth_not_replaceable`: not a static-credential connector"),
+    ),
+    security(("api_key" = ["write"]))
+)]
+pub async fn update_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    ApiJson(patch): ApiJson<ConnectorPatch>,
+) -> ApiResult<axum::Json<ConnectorView>> {
+    caller.require(Scope::Write)?;
+    Ok(axum::Json(service::update(deps(&state), caller.tenant_id, id, patch).await?.into()))
+}
+
+/// Delete a connector and its stored secrets.
+#[utoipa::path(
+    delete, path = "/api/v1/connectors/{id}", tag = "connectors",
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem)),
+    security(("api_key" = ["write"]))
+)]
+pub async fn delete_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    caller.require(Scope::Write)?;
+    service::delete(&state.db, caller.tenant_id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresetList {
+    pub items: Vec<PresetView>,
+}
+
+/// List connector presets (never their client secrets).
+#[utoipa::path(
+    get, path = "/api/v1/connectors/presets", tag = "connectors",
+    responses((status = 200, body = PresetList), (status = 401, body = Problem)),
+    security(("api_key" = ["read"]))
+)]
+pub async fn list_presets(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<axum::Json<PresetList>> {
+    caller.require(Scope::Read)?;
+    Ok(axum::Json(PresetList { items: state.presets.all().iter().map(|p| p.view()).collect() }))
+}

@@ -1,0 +1,29 @@
+//! Liveness and readiness probes, without authentication.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+/// The process is up.
+async fn healthz() -> axum::Json<Value> {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+/// The process can serve: the database answers within a second.
+async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
+    let ping = sqlx::query("SELECT 1").execute(&state.db);
+    match tokio::time::timeout(Duration::from_secs(1), ping).await {
+        Ok(Ok(_)) => Ok(axum::Json(json!({ "status": "ready" }))),
+        _ => Err(ApiError::Unavailable("database is not reachable")),
+    }
+}

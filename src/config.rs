@@ -1,0 +1,251 @@
+//! Every setting, read from the environment (or the matching `--flag`), documented in the
+//! README. `Cli` is what the binary parses; [`Settings`] is the validated runtime form that
+//! the router and services receive (tests build it directly).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{ArgAction, Args, Parser, Subcommand};
+use secrecy::SecretString;
+use url::Url;
+
+use crate::tenancy::Scope;
+
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about = "Control plane for remote MCP servers")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default when no command is given).
+    Serve,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Manage tenant API keys.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeysCommand),
+    /// Manage the encryption keyring.
+    #[command(subcommand)]
+    Encryption(EncryptionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// Create a tenant and a first API key with every scope; prints both.
+    Create {
+        name: String,
+        /// Print `{"tenant_id": ..., "api_key": ...}` instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create an API key for a tenant; the key is printed once.
+    Create {
+        #[arg(long)]
+        tenant: uuid::Uuid,
+        /// Comma-separated: read, write, proxy, admin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<Scope>,
+        /// A label to tell keys apart.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key by id; requests with it get 401 from then on.
+    Revoke { id: uuid::Uuid },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EncryptionCommand {
+    /// Re-seal every stored secret under the first key of SWITCHBOARD_ENCRYPTION_KEYS.
+    Reencrypt,
+    /// Print a new random key entry (`kid:base64key`) for SWITCHBOARD_ENCRYPTION_KEYS.
+    GenerateKey {
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
+}
+
+/// Settings shared by every command. Secret-bearing values hide their env values in `--help`.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// PostgreSQL URL; the database is created if missing and migrated at start-up.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/switchboard",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+
+    /// Public base URL of this service (OAuth callbacks); default http://<listen>.
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", global = true)]
+    pub public_url: Option<Url>,
+
+    /// Encryption keys `kid:base64key,...` (32-byte keys); the first seals, all open.
+    #[arg(long, env = "SWITCHBOARD_ENCRYPTION_KEYS", hide_env_values = true, global = true)]
+    pub encryption_keys: Option<String>,
+
+    /// Where a generated development key is kept when no keys are configured.
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Operator token for the /api/v1/admin API; the admin API is off when unset.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub admin_token: Option<String>,
+
+    /// Connector presets: a JSON array, or @/path/to/file.json. Default: built-in presets.
+    #[arg(long, env = "SWITCHBOARD_PRESETS", hide_env_values = true, global = true)]
+    pub presets: Option<String>,
+
+    /// Accepted alias of SWITCHBOARD_PRESETS (the Agent Stack name).
+    #[arg(long = "connector-presets", env = "CONNECTOR__PRESETS", hide = true, global = true)]
+    pub presets_alias: Option<String>,
+
+    /// Allow upstream URLs on loopback and private networks (development and tests only).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ALLOW_PRIVATE_NETWORKS",
+        default_value_t = false,
+        action = ArgAction::Set,
+        global = true
+    )]
+    pub allow_private_networks: bool,
+
+    /// Origins a caller's `redirect_url` may point to, comma-separated.
+    #[arg(long, env = "SWITCHBOARD_REDIRECT_ALLOWLIST", value_delimiter = ',', global = true)]
+    pub redirect_allowlist: Vec<String>,
+
+    /// Log format: `text` (default) or `json`.
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated settings the running service needs (the keyring and presets are built
+/// separately because they involve files and parsing with their own errors).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub public_url: Url,
+    pub admin_token: Option<SecretString>,
+    pub allow_private_networks: bool,
+    pub redirect_allowlist: Vec<String>,
+    /// Largest JSON body the REST API accepts.
+    pub max_json_body: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            public_url: Url::parse("http://127.0.0.1:8080").expect("static URL"),
+            admin_token: None,
+            allow_private_networks: false,
+            redirect_allowlist: Vec::new(),
+            max_json_body: 64 * 1024,
+        }
+    }
+}
+
+impl Config {
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let public_url = match &self.public_url {
+            Some(url) => url.clone(),
+            None => Url::parse(&format!("http://{}", self.listen))
+                .context("SWITCHBOARD_LISTEN does not form a valid URL")?,
+        };
+        if !matches!(public_url.scheme(), "http" | "https") || public_url.host().is_none() {
+            bail!("SWITCHBOARD_PUBLIC_URL must be an http(s) URL with a host, got {public_url}");
+        }
+        let redirect_allowlist = self
+            .redirect_allowlist
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(parse_origin)
+            .collect::<anyhow::Result<_>>()?;
+        let admin_token = match self.admin_token.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) if t.len() < 16 => bail!("SWITCHBOARD_ADMIN_TOKEN must be at least 16 characters"),
+            Some(t) => Some(SecretString::from(t.to_owned())),
+        };
+        Ok(Settings {
+            public_url,
+            admin_token,
+            allow_private_networks: self.allow_private_networks,
+            redirect_allowlist,
+            ..Settings::default()
+        })
+    }
+
+    /// SWITCHBOARD_PRESETS wins over its alias CONNECTOR__PRESETS.
+    pub fn presets_spec(&self) -> Option<&str> {
+        self.presets.as_deref().or(self.presets_alias.as_deref())
+    }
+}
+
+/// An allow-list entry is an origin: scheme, host and optional port, nothing else.
+fn parse_origin(entry: &str) -> anyhow::Result<String> {
+    let url = Url::parse(entry)
+        .with_context(|| format!("SWITCHBOARD_REDIRECT_ALLOWLIST entry {entry:?} is not a URL"))?;
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+        bail!(
+            "SWITCHBOARD_REDIRECT_ALLOWLIST entry {entry:?} must be an origin like https://app.example.com"
+        );
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let mut argv = vec!["switchboard"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().config
+    }
+
+    #[test]
+    fn public_url_defaults_to_the_listen_address() {
+        let s = config(&["--listen", "127.0.0.1:9999"]).settings().unwrap();
+        assert_eq!(s.public_url.as_str(), "http://127.0.0.1:9999/");
+    }
+
+    #[test]
+    fn redirect_allowlist_takes_origins_only() {
+        let s = config(&["--redirect-allowlist", "https://App.example.com,http://localhost:3000"])
+            .settings()
+            .unwrap();
+        assert_eq!(s.redirect_allowlist, ["https://app.example.com", "http://localhost:3000"]);
+        assert!(config(&["--redirect-allowlist", "https://a.com/path"]).settings().is_err());
+        assert!(config(&["--redirect-allowlist", "ftp://a.com"]).settings().is_err());
+    }
+
+    #[test]
+    fn short_admin_tokens_are_refused() {
+        assert!(config(&["--admin-token", "short"]).settings().is_err());
+        assert!(config(&["--admin-token", "a-long-enough-operator-token"]).settings().is_ok());
+    }
+}

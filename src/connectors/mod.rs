@@ -1,0 +1,11 @@
+//! Connectors: the domain model and its state, presets, the use cases, and their SQL.
+
+pub mod model;
+pub mod presets;
+pub mod service;
+mod store;
+
+pub use model::{AuthSettings, Connector, SecretField, Status, Transport};
+pub use presets::Presets;
+pub use service::{ConnectorPatch, NewConnector};
+pub use store::ListFilter;

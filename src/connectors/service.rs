@@ -1,0 +1,304 @@
+//! Connector use cases: validate, apply presets, seal secrets, and persist atomically.
+
+use anyhow::Context as _;
+use chrono::Utc;
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::model::{
+    self, AuthInput, AuthSecrets, AuthSettings, Connector, Metadata, OAuthClientInput, SecretField, Status,
+    Transport,
+};
+use super::presets::{Preset, Presets};
+use super::store::{self, ListFilter};
+use crate::crypto::Keyring;
+use crate::error::{ApiError, ApiResult, Validator};
+
+/// A request to create a connector.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConnector {
+    /// The upstream MCP server URL (http or https, at most 2048 characters).
+    pub url: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Defaults to `streamable_http` (or the matched preset's transport).
+    pub transport: Option<Transport>,
+    /// Free-form string map: at most 16 keys of up to 64 characters, values up to 512.
+    pub metadata: Option<Metadata>,
+    /// Opaque id of the end user this connector belongs to, for filtering.
+    pub owner: Option<String>,
+    /// How to authenticate upstream; omit to discover it on connect.
+    pub auth: Option<AuthInput>,
+    /// Take client credentials and display data from a preset with the same URL.
+    #[serde(default = "yes")]
+    pub match_preset: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A partial update. Absent fields are left as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorPatch {
+    pub name: Option<String>,
+    /// `null` clears the description.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// Replaces the whole map.
+    pub metadata: Option<Metadata>,
+    /// Replaces the static credential of a `bearer`, `basic` or `header` connector.
+    pub auth: Option<AuthInput>,
+}
+
+/// What the store and services need from the application.
+#[derive(Clone, Copy)]
+pub struct Deps<'a> {
+    pub db: &'a PgPool,
+    pub keyring: &'a Keyring,
+    pub presets: &'a Presets,
+}
+
+pub async fn create(deps: Deps<'_>, tenant_id: Uuid, mut input: NewConnector) -> ApiResult<Connector> {
+    let mut v = Validator::default();
+    let url = model::validate_upstream_url(&mut v, "url", &input.url);
+    validate_display_fields(
+        &mut v,
+        input.name.as_deref(),
+        input.description.as_deref(),
+        input.metadata.as_ref(),
+    );
+    model::validate_text(&mut v, "owner", input.owner.as_deref(), model::MAX_OWNER_LEN);
+    if let Some(auth) = &input.auth {
+        auth.validate(&mut v, "auth");
+    }
+    v.finish()?;
+    let url = url.expect("validated above");
+
+    let preset = if input.match_preset { deps.presets.find_by_url(&url) } else { None };
+    if let Some(preset) = preset {
+        apply_preset(&mut input, preset);
+    }
+    let (auth, secrets) = match input.auth {
+        Some(auth) => {
+            let (settings, secrets) = auth.split();
+            (Some(settings), secrets)
+        }
+        None => (None, Vec::new()),
+    };
+    if let Some(AuthSettings::Oauth2ClientCredentials(s)) = &auth
+        && s.client_id.is_none()
+    {
+        let mut v = Validator::default();
+        v.push("auth.client_id", "required for oauth2_client_credentials");
+        v.finish()?;
+    }
+
+    let now = Utc::now();
+    let connector = Connector {
+        id: Uuid::now_v7(),
+        tenant_id,
+        name: input.name.map(|n| n.trim().to_owned()).unwrap_or_else(|| model::default_name(&url)),
+        description: input.description,
+        url: url.to_string(),
+        transport: input.transport.unwrap_or_default(),
+        owner: input.owner,
+        metadata: input.metadata.unwrap_or_default(),
+        auth,
+        preset_id: preset.map(|p| p.id.clone()),
+        status: Status::Created,
+        status_reason: None,
+        secret_fields: secrets.iter().map(|(field, _)| *field).collect(),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = deps.db.begin().await?;
+    store::insert(&mut tx, &connector).await?;
+    seal_and_store(&mut tx, deps.keyring, &connector, &secrets).await?;
+    tx.commit().await?;
+    Ok(connector)
+}
+
+fn validate_display_fields(
+    v: &mut Validator,
+    name: Option<&str>,
+    description: Option<&str>,
+    metadata: Option<&Metadata>,
+) {
+    if let Some(name) = name {
+        v.check(!name.trim().is_empty(), "name", "must not be empty");
+    }
+    model::validate_text(v, "name", name, model::MAX_NAME_LEN);
+    model::validate_text(v, "description", description, model::MAX_DESCRIPTION_LEN);
+    if let Some(metadata) = metadata {
+        model::validate_metadata(v, "metadata", metadata);
+    }
+}
+
+/// A preset fills what the request left out: display data, transport, and the preset's
+/// OAuth client when the request names none. A preset with a client implies OAuth.
+fn apply_preset(input: &mut NewConnector, preset: &Preset) {
+    input.name = input.name.take().or_else(|| preset.name.clone());
+    input.description = input.description.take().or_else(|| preset.description.clone());
+    input.transport = input.transport.or(preset.transport);
+    if input.metadata.is_none() && !preset.metadata.is_empty() {
+        input.metadata = Some(preset.metadata.clone());
+    }
+    let Some(client_id) = &preset.client_id else { return };
+    let preset_client = || OAuthClientInput {
+        client_id: Some(client_id.clone()),
+        client_secret: preset.client_secret.clone(),
+        ..OAuthClientInput::default()
+    };
+    match &mut input.auth {
+        None => input.auth = Some(AuthInput::Oauth2AuthorizationCode(preset_client())),
+        Some(auth) => {
+            if let Some(client) = auth.oauth_client_mut().filter(|c| c.client_id.is_none()) {
+                let from_preset = preset_client();
+                client.client_id = from_preset.client_id;
+                client.client_secret = from_preset.client_secret;
+            }
+        }
+    }
+}
+
+async fn seal_and_store(
+    db: &mut sqlx::PgConnection,
+    keyring: &Keyring,
+    connector: &Connector,
+    secrets: &AuthSecrets,
+) -> ApiResult<()> {
+    for (field, secret) in secrets {
+        let sealed = keyring.seal_str(secret, &field.aad(connector.tenant_id, connector.id));
+        store::put_secret(db, connector.tenant_id, connector.id, *field, &sealed).await?;
+    }
+    Ok(())
+}
+
+pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> ApiResult<Connector> {
+    store::get(db, tenant_id, id).await?.ok_or(ApiError::NotFound("connector"))
+}
+
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+pub const MAX_PAGE_SIZE: i64 = 200;
+
+pub struct Page {
+    pub items: Vec<Connector>,
+    pub next_cursor: Option<Uuid>,
+}
+
+pub async fn list(db: &PgPool, tenant_id: Uuid, filter: ListFilter<'_>) -> ApiResult<Page> {
+    let limit = filter.limit;
+    let mut items = store::list(db, tenant_id, &ListFilter { limit: limit + 1, ..filter }).await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|c| c.id)
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+pub async fn update(
+    deps: Deps<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+    patch: ConnectorPatch,
+) -> ApiResult<Connector> {
+    let mut v = Validator::default();
+    let description = patch.description.as_ref().and_then(|d| d.as_deref());
+    validate_display_fields(&mut v, patch.name.as_deref(), description, patch.metadata.as_ref());
+    if let Some(auth) = &patch.auth {
+        v.check(
+            auth.is_static_credential(),
+            "auth.mode",
+            "only bearer, basic or header credentials can be replaced",
+        );
+        auth.validate(&mut v, "auth");
+    }
+    v.finish()?;
+
+    let mut tx = deps.db.begin().await?;
+    let mut connector =
+        store::get_for_update(&mut tx, tenant_id, id).await?.ok_or(ApiError::NotFound("connector"))?;
+    if let Some(name) = patch.name {
+        connector.name = name.trim().to_owned();
+    }
+    if let Some(description) = patch.description {
+        connector.description = description;
+    }
+    if let Some(metadata) = patch.metadata {
+        connector.metadata = metadata;
+    }
+    if let Some(auth) = patch.auth {
+        if !connector.auth.as_ref().is_some_and(AuthSettings::is_static_credential) {
+            return Err(ApiError::conflict(
+                "auth_not_replaceable",
+                "this connector does not use a static credential; delete and re-create it to change how it authenticates",
+            ));
+        }
+        let (settings, secrets) = auth.split();
+        connector.auth = Some(settings);
+        seal_and_store(&mut tx, deps.keyring, &connector, &secrets).await?;
+    }
+    store::update(&mut tx, &connector).await?;
+    let updated =
+        store::get(&mut *tx, tenant_id, id).await?.context("connector vanished inside its transaction")?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+pub async fn delete(db: &PgPool, tenant_id: Uuid, id: Uuid) -> ApiResult<()> {
+    if store::delete(db, tenant_id, id).await? { Ok(()) } else { Err(ApiError::NotFound("connector")) }
+}
+
+/// Opens one sealed secret of a connector; `None` when it holds no such secret.
+pub async fn open_secret(
+    db: &PgPool,
+    keyring: &Keyring,
+    connector: &Connector,
+    field: SecretField,
+) -> ApiResult<Option<SecretString>> {
+    let Some(sealed) = store::get_secret(db, connector.tenant_id, connector.id, field).await? else {
+        return Ok(None);
+    };
+    Ok(Some(keyring.open_str(&sealed, &field.aad(connector.tenant_id, connector.id))?))
+}
+
+/// Re-seals every secret not yet under the keyring's current key. Returns how many changed.
+/// Stops at the first value that does not open, naming it, so nothing is silently skipped.
+pub async fn reencrypt_all(db: &PgPool, keyring: &Keyring) -> anyhow::Result<u64> {
+    const BATCH: i64 = 500;
+    let mut total = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let rows = store::lock_secrets_not_under(&mut tx, keyring.current_key_id(), BATCH).await?;
+        if rows.is_empty() {
+            return Ok(total);
+        }
+        for row in &rows {
+            let field = SecretField::parse(&row.field).with_context(|| {
+                format!("connector {} has an unknown secret field {:?}", row.connector_id, row.field)
+            })?;
+            let aad = field.aad(row.tenant_id, row.connector_id);
+            let plaintext = keyring
+                .open(&row.sealed, &aad)
+                .with_context(|| format!("secret {:?} of connector {}", row.field, row.connector_id))?;
+            let resealed = keyring.seal(&plaintext, &aad);
+            store::put_secret(&mut tx, row.tenant_id, row.connector_id, field, &resealed).await?;
+        }
+        tx.commit().await?;
+        total += rows.len() as u64;
+    }
+}

@@ -1,0 +1,251 @@
+//! SQL for connectors and their sealed secrets. Every query that reads or changes a
+//! connector names the tenant, so another tenant's id simply finds nothing.
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::model::{AuthSettings, Connector, SecretField, Status, StatusReason, Transport};
+use crate::crypto::Sealed;
+
+/// The select list for [`ConnectorRow`], as a macro so queries stay `&'static str`.
+macro_rules! connector_columns {
+    () => {
+        "c.id, c.tenant_id, c.name, c.description, c.url, c.transport, c.owner, c.metadata, c.auth, \
+         c.preset_id, c.status, c.status_code, c.status_message, c.created_at, c.updated_at, \
+         ARRAY(SELECT s.field FROM connector_secrets s WHERE s.connector_id = c.id ORDER BY s.field) AS secret_fields"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct ConnectorRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    name: String,
+    description: Option<String>,
+    url: String,
+    transport: String,
+    owner: Option<String>,
+    metadata: serde_json::Value,
+    auth: Option<serde_json::Value>,
+    preset_id: Option<String>,
+    status: String,
+    status_code: Option<String>,
+    status_message: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    secret_fields: Vec<String>,
+}
+
+impl TryFrom<ConnectorRow> for Connector {
+    type Error = anyhow::Error;
+
+    fn try_from(row: ConnectorRow) -> anyhow::Result<Self> {
+        let status_reason = match (row.status_code, row.status_message) {
+            (Some(code), message) => Some(StatusReason { code, message: message.unwrap_or_default() }),
+            (None, _) => None,
+        };
+        Ok(Connector {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            name: row.name,
+            description: row.description,
+            url: row.url,
+            transport: Transport::parse(&row.transport).context("unknown transport in database")?,
+            owner: row.owner,
+            metadata: serde_json::from_value(row.metadata).context("connector metadata")?,
+            auth: row.auth.map(serde_json::from_value).transpose().context("connector auth")?,
+            preset_id: row.preset_id,
+            status: Status::parse(&row.status).context("unknown status in database")?,
+            status_reason,
+            secret_fields: row.secret_fields.iter().filter_map(|f| SecretField::parse(f)).collect(),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+fn auth_json(auth: &Option<AuthSettings>) -> anyhow::Result<Option<serde_json::Value>> {
+    auth.as_ref().map(serde_json::to_value).transpose().context("serialising auth")
+}
+
+pub async fn insert(db: &mut PgConnection, c: &Connector) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO connectors (id, tenant_id, name, description, url, transport, owner, metadata,
+                                 auth, preset_id, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+    )
+    .bind(c.id)
+    .bind(c.tenant_id)
+    .bind(&c.name)
+    .bind(&c.description)
+    .bind(&c.url)
+    .bind(c.transport.as_str())
+    .bind(&c.owner)
+    .bind(serde_json::to_value(&c.metadata)?)
+    .bind(auth_json(&c.auth)?)
+    .bind(&c.preset_id)
+    .bind(c.status.as_str())
+    .bind(c.created_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Writes the fields a PATCH may change.
+pub async fn update(db: &mut PgConnection, c: &Connector) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE connectors SET name = $3, description = $4, metadata = $5, auth = $6, updated_at = now()
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(c.tenant_id)
+    .bind(c.id)
+    .bind(&c.name)
+    .bind(&c.description)
+    .bind(serde_json::to_value(&c.metadata)?)
+    .bind(auth_json(&c.auth)?)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: impl PgExecutor<'_>, tenant_id: Uuid, id: Uuid) -> anyhow::Result<Option<Connector>> {
+    let sql =
+        concat!("SELECT ", connector_columns!(), " FROM connectors c WHERE c.tenant_id = $1 AND c.id = $2");
+    let row: Option<ConnectorRow> = sqlx::query_as(sql).bind(tenant_id).bind(id).fetch_optional(db).await?;
+    row.map(Connector::try_from).transpose()
+}
+
+/// Like [`get`], but locks the row until the transaction ends (read-modify-write).
+pub async fn get_for_update(
+    db: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> anyhow::Result<Option<Connector>> {
+    let sql = concat!(
+        "SELECT ",
+        connector_columns!(),
+        " FROM connectors c WHERE c.tenant_id = $1 AND c.id = $2 FOR UPDATE"
+    );
+    let row: Option<ConnectorRow> = sqlx::query_as(sql).bind(tenant_id).bind(id).fetch_optional(db).await?;
+    row.map(Connector::try_from).transpose()
+}
+
+pub struct ListFilter<'a> {
+    pub status: Option<Status>,
+    pub owner: Option<&'a str>,
+    /// Keyset cursor: list connectors with ids strictly below this one (newest first).
+    pub before: Option<Uuid>,
+    pub limit: i64,
+}
+
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    f: &ListFilter<'_>,
+) -> anyhow::Result<Vec<Connector>> {
+    let sql = concat!(
+        "SELECT ",
+        connector_columns!(),
+        " FROM connectors c
+         WHERE c.tenant_id = $1
+           AND ($2::text IS NULL OR c.status = $2)
+           AND ($3::text IS NULL OR c.owner = $3)
+           AND ($4::uuid IS NULL OR c.id < $4)
+         ORDER BY c.id DESC LIMIT $5"
+    );
+    let rows: Vec<ConnectorRow> = sqlx::query_as(sql)
+        .bind(tenant_id)
+        .bind(f.status.map(Status::as_str))
+        .bind(f.owner)
+        .bind(f.before)
+        .bind(f.limit)
+        .fetch_all(db)
+        .await?;
+    rows.into_iter().map(Connector::try_from).collect()
+}
+
+pub async fn delete(db: impl PgExecutor<'_>, tenant_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
+    let result = sqlx::query("DELETE FROM connectors WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn put_secret(
+    db: &mut PgConnection,
+    tenant_id: Uuid,
+    connector_id: Uuid,
+    field: SecretField,
+    sealed: &Sealed,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO connector_secrets (connector_id, tenant_id, field, key_id, ciphertext)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (connector_id, field)
+         DO UPDATE SET key_id = EXCLUDED.key_id, ciphertext = EXCLUDED.ciphertext, updated_at = now()",
+    )
+    .bind(connector_id)
+    .bind(tenant_id)
+    .bind(field.as_str())
+    .bind(&sealed.key_id)
+    .bind(&sealed.ciphertext)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_secret(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    connector_id: Uuid,
+    field: SecretField,
+) -> sqlx::Result<Option<Sealed>> {
+    let row: Option<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT key_id, ciphertext FROM connector_secrets
+         WHERE tenant_id = $1 AND connector_id = $2 AND field = $3",
+    )
+    .bind(tenant_id)
+    .bind(connector_id)
+    .bind(field.as_str())
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(key_id, ciphertext)| Sealed { key_id, ciphertext }))
+}
+
+/// A stored secret, with the identifiers that form its associated data.
+pub struct SecretRow {
+    pub tenant_id: Uuid,
+    pub connector_id: Uuid,
+    pub field: String,
+    pub sealed: Sealed,
+}
+
+/// Up to `limit` secrets sealed under a key other than `current_key_id`, locked so that
+/// concurrent re-encryptions split the work instead of repeating it.
+pub async fn lock_secrets_not_under(
+    db: &mut PgConnection,
+    current_key_id: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<SecretRow>> {
+    let rows: Vec<(Uuid, Uuid, String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT tenant_id, connector_id, field, key_id, ciphertext FROM connector_secrets
+         WHERE key_id <> $1 ORDER BY connector_id, field LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(current_key_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(tenant_id, connector_id, field, key_id, ciphertext)| SecretRow {
+            tenant_id,
+            connector_id,
+            field,
+            sealed: Sealed { key_id, ciphertext },
+        })
+        .collect())
+}

@@ -1,0 +1,61 @@
+//! Switchboard: a multi-tenant control plane for remote MCP servers.
+//!
+//! [`app`] builds the whole HTTP router from an [`AppState`]; the binary and the integration
+//! tests both go through it, so tests exercise exactly what production serves.
+
+pub mod api;
+pub mod config;
+pub mod connectors;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod tenancy;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use sqlx::PgPool;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::connectors::Presets;
+use crate::crypto::Keyring;
+use crate::error::ApiError;
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub keyring: Arc<Keyring>,
+    pub presets: Arc<Presets>,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    pub fn new(db: PgPool, keyring: Keyring, presets: Presets, settings: Settings) -> Self {
+        Self { db, keyring: Arc::new(keyring), presets: Arc::new(presets), settings: Arc::new(settings) }
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The complete router: API, docs, health, with request ids, tracing and panic safety.
+pub fn app(state: AppState) -> Router {
+    api::router(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::Internal(anyhow::anyhow!(
+                "handler panicked"
+            )))
+        }))
+        // Only the path is logged: query strings may carry OAuth codes and state.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let request_id =
+                req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
+            tracing::info_span!("request", method = %req.method(), path = req.uri().path(), request_id)
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
