@@ -1,7 +1,7 @@
 //! Connector use cases: validate, apply presets, seal secrets, and persist atomically.
 
 use anyhow::Context as _;
-use chrono::Utc;
+use chrono::{SubsecRound as _, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 use sqlx::PgPool;
@@ -105,7 +105,8 @@ pub async fn create(deps: Deps<'_>, tenant_id: Uuid, mut input: NewConnector) ->
         v.finish()?;
     }
 
-    let now = Utc::now();
+    // Postgres keeps microseconds; truncate so the 201 body equals every later read.
+    let now = Utc::now().trunc_subsecs(6);
     let connector = Connector {
         id: Uuid::now_v7(),
         tenant_id,

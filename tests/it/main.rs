@@ -1,0 +1,12 @@
+//! Integration tests: one binary (faster to link on small machines), one module per area.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli;
+mod connectors;
+mod isolation;
+mod presets;
+mod secrets;
+mod service;
+mod tenancy;

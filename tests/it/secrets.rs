@@ -1,0 +1,166 @@
+//! Sealed secrets: absent from every response, unreadable in the database, bound to their
+//! row, and rotatable.
+
+use reqwest::Method;
+use secrecy::ExposeSecret as _;
+use serde_json::json;
+use sqlx::PgPool;
+use switchboard::AppState;
+use switchboard::connectors::{Connector, Presets, SecretField, service};
+use switchboard::crypto::Keyring;
+use uuid::Uuid;
+
+use crate::support::{TestApp, TestTenant, test_settings};
+
+const SECRETS: [&str; 4] =
+    ["bearer-secret-XYZ", "basic-secret-XYZ", "header-secret-XYZ", "client-secret-XYZ"];
+
+async fn create_all_kinds(app: &TestApp, t: &TestTenant) -> Vec<String> {
+    let auths = [
+        json!({"mode": "bearer", "token": SECRETS[0]}),
+        json!({"mode": "basic", "username": "u", "password": SECRETS[1]}),
+        json!({"mode": "header", "header_name": "X-Key", "value": SECRETS[2]}),
+        json!({"mode": "oauth2_client_credentials", "client_id": "c", "client_secret": SECRETS[3]}),
+    ];
+    let mut ids = Vec::new();
+    for auth in auths {
+        let res = app
+            .request(Method::POST, "/api/v1/connectors", Some(&t.key))
+            .json(&json!({"url": "https://s.example.com", "auth": auth}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let text = res.text().await.unwrap();
+        assert_no_secret(&text);
+        ids.push(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"].as_str().unwrap().to_owned(),
+        );
+    }
+    ids
+}
+
+fn assert_no_secret(raw: &str) {
+    for secret in SECRETS {
+        assert!(!raw.contains(secret), "secret {secret} leaked in: {raw}");
+    }
+}
+
+async fn connector(app: &TestApp, tenant: Uuid, id: &str) -> Connector {
+    service::get(&app.state.db, tenant, id.parse().unwrap()).await.unwrap()
+}
+
+#[sqlx::test]
+async fn secrets_never_appear_in_responses_or_in_clear_at_rest(db: PgPool) {
+    let app = TestApp::spawn(db.clone()).await;
+    let t = app.tenant("a").await;
+    let ids = create_all_kinds(&app, &t).await;
+    let mut raw = app
+        .request(Method::GET, "/api/v1/connectors", Some(&t.key))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for id in &ids {
+        let path = format!("/api/v1/connectors/{id}");
+        raw += &app.request(Method::GET, &path, Some(&t.key)).send().await.unwrap().text().await.unwrap();
+        raw += &app
+            .request(Method::PATCH, &path, Some(&t.key))
+            .json(&json!({"name": "n"}))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    }
+    assert_no_secret(&raw);
+
+    let stored: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT key_id, ciphertext FROM connector_secrets").fetch_all(&db).await.unwrap();
+    assert_eq!(stored.len(), 4);
+    for (key_id, ciphertext) in &stored {
+        assert_eq!(key_id, "test");
+        assert_no_secret(&String::from_utf8_lossy(ciphertext));
+    }
+    let dump: String =
+        sqlx::query_scalar("SELECT string_agg(c::text, ' ') FROM connectors c").fetch_one(&db).await.unwrap();
+    assert_no_secret(&dump);
+
+    // And they do open, for the service that needs them.
+    let c = connector(&app, t.id, &ids[0]).await;
+    let token =
+        service::open_secret(&db, &app.state.keyring, &c, SecretField::Credential).await.unwrap().unwrap();
+    assert_eq!(token.expose_secret(), SECRETS[0]);
+}
+
+#[sqlx::test]
+async fn a_sealed_value_copied_to_another_row_does_not_open(db: PgPool) {
+    let app = TestApp::spawn(db.clone()).await;
+    let t = app.tenant("a").await;
+    let ids = create_all_kinds(&app, &t).await;
+    let (from, to): (Uuid, Uuid) = (ids[0].parse().unwrap(), ids[1].parse().unwrap());
+    // Copy connector 0's sealed bearer token over connector 1's credential.
+    sqlx::query(
+        "UPDATE connector_secrets SET ciphertext = (SELECT ciphertext FROM connector_secrets WHERE connector_id = $1)
+         WHERE connector_id = $2 AND field = 'credential'",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&db)
+    .await
+    .unwrap();
+    let target = connector(&app, t.id, &ids[1]).await;
+    assert!(service::open_secret(&db, &app.state.keyring, &target, SecretField::Credential).await.is_err());
+
+    // The same ciphertext under another field name of the same row fails too.
+    let oauth: Uuid = ids[3].parse().unwrap();
+    sqlx::query(
+        "INSERT INTO connector_secrets (connector_id, tenant_id, field, key_id, ciphertext)
+         SELECT connector_id, tenant_id, 'credential', key_id, ciphertext FROM connector_secrets WHERE connector_id = $1",
+    )
+    .bind(oauth)
+    .execute(&db)
+    .await
+    .unwrap();
+    let c = connector(&app, t.id, &ids[3]).await;
+    assert!(service::open_secret(&db, &app.state.keyring, &c, SecretField::Credential).await.is_err());
+    assert!(service::open_secret(&db, &app.state.keyring, &c, SecretField::ClientSecret).await.is_ok());
+}
+
+#[sqlx::test]
+async fn keys_rotate_and_reencrypt(db: PgPool) {
+    let k1 = Keyring::generate_entry("k1");
+    let k2 = Keyring::generate_entry("k2");
+    let ring = |spec: &str| Keyring::parse(spec).unwrap();
+    let app =
+        TestApp::spawn_with(AppState::new(db.clone(), ring(&k1), Presets::builtin(), test_settings())).await;
+    let t = app.tenant("a").await;
+    let ids = create_all_kinds(&app, &t).await;
+    let c = connector(&app, t.id, &ids[2]).await;
+
+    // Rotate: k2 seals, k1 still opens.
+    let rotated = ring(&format!("{k2},{k1}"));
+    let opened = service::open_secret(&db, &rotated, &c, SecretField::Credential).await.unwrap().unwrap();
+    assert_eq!(opened.expose_secret(), SECRETS[2]);
+
+    assert_eq!(service::reencrypt_all(&db, &rotated).await.unwrap(), 4);
+    let key_ids: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT key_id FROM connector_secrets").fetch_all(&db).await.unwrap();
+    assert_eq!(key_ids, ["k2"]);
+    assert_eq!(service::reencrypt_all(&db, &rotated).await.unwrap(), 0, "nothing left to do");
+
+    // Drop k1: everything still opens.
+    let only_k2 = ring(&k2);
+    for (id, field, expected) in
+        [(&ids[0], SecretField::Credential, SECRETS[0]), (&ids[3], SecretField::ClientSecret, SECRETS[3])]
+    {
+        let c = connector(&app, t.id, id).await;
+        let opened = service::open_secret(&db, &only_k2, &c, field).await.unwrap().unwrap();
+        assert_eq!(opened.expose_secret(), expected);
+    }
+    // Without the key that sealed them, values do not open.
+    assert!(service::open_secret(&db, &ring(&k1), &c, SecretField::Credential).await.is_err());
+}

@@ -1,0 +1,124 @@
+//! Test harness: the real router served over real HTTP on 127.0.0.1, against the fresh
+//! database that `#[sqlx::test]` hands each test.
+
+#![allow(dead_code)] // each test module uses a different subset
+
+use std::net::SocketAddr;
+
+use reqwest::{Client, Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use switchboard::config::Settings;
+use switchboard::connectors::Presets;
+use switchboard::crypto::Keyring;
+use switchboard::{AppState, app};
+use uuid::Uuid;
+
+pub const ADMIN_TOKEN: &str = "test-operator-token-0123456789";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: Client,
+    pub state: AppState,
+}
+
+/// A tenant created through the admin API, with its all-scopes key.
+pub struct TestTenant {
+    pub id: Uuid,
+    pub key: String,
+}
+
+pub fn test_keyring(id: &str) -> Keyring {
+    Keyring::parse(&Keyring::generate_entry(id)).unwrap()
+}
+
+pub fn test_settings() -> Settings {
+    Settings {
+        admin_token: Some(ADMIN_TOKEN.to_owned().into()),
+        allow_private_networks: true,
+        ..Settings::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(db: PgPool) -> Self {
+        Self::spawn_with(AppState::new(db, test_keyring("test"), Presets::builtin(), test_settings())).await
+    }
+
+    pub async fn spawn_with(state: AppState) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = app(state.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Self { addr, client: Client::new(), state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn request(&self, method: Method, path: &str, key: Option<&str>) -> RequestBuilder {
+        let req = self.client.request(method, self.url(path));
+        match key {
+            Some(key) => req.bearer_auth(key),
+            None => req,
+        }
+    }
+
+    pub async fn tenant(&self, name: &str) -> TestTenant {
+        let res = self
+            .request(Method::POST, "/api/v1/admin/tenants", Some(ADMIN_TOKEN))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        let body = expect_json(res, 201).await;
+        TestTenant {
+            id: body["tenant_id"].as_str().unwrap().parse().unwrap(),
+            key: body["api_key"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// An extra key for `tenant` with just these scopes.
+    pub async fn key_with_scopes(&self, tenant: &TestTenant, scopes: &[&str]) -> String {
+        let res = self
+            .request(Method::POST, "/api/v1/api-keys", Some(&tenant.key))
+            .json(&json!({ "scopes": scopes }))
+            .send()
+            .await
+            .unwrap();
+        expect_json(res, 201).await["api_key"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn create_connector(&self, key: &str, body: Value) -> Value {
+        let res =
+            self.request(Method::POST, "/api/v1/connectors", Some(key)).json(&body).send().await.unwrap();
+        expect_json(res, 201).await
+    }
+}
+
+/// Asserts the status and returns the JSON body (printing it when the status is wrong).
+pub async fn expect_json(res: Response, status: u16) -> Value {
+    let actual = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() }
+}
+
+/// Asserts a problem+json response with this status and code; returns the body.
+pub async fn expect_problem(res: Response, status: u16, code: &str) -> Value {
+    let content_type = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    let body = expect_json(res, status).await;
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"), "body: {body}");
+    assert_eq!(body["code"], code, "body: {body}");
+    assert_eq!(body["status"], status);
+    body
+}
+
+/// The URL of the database `pool` is connected to, for running the binary against it.
+pub fn database_url(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(pool.connect_options().get_database().expect("test pools name their database"));
+    url.to_string()
+}
