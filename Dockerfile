@@ -2,8 +2,6 @@
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src
-# Build without a live database: sqlx query macros (if any) use the checked-in .sqlx/ data.
-ENV SQLX_OFFLINE=true
 COPY . .
 RUN cargo build --release --locked \
  && cp target/release/switchboard /usr/local/bin/switchboard
