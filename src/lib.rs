@@ -9,6 +9,10 @@ pub mod connectors;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod mcp;
+pub mod net;
+pub mod oauth;
+pub mod sse;
 pub mod tenancy;
 
 use std::sync::Arc;
