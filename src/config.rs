@@ -132,6 +132,10 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_REDIRECT_ALLOWLIST", value_delimiter = ',', global = true)]
     pub redirect_allowlist: Vec<String>,
 
+    /// How long a person has to complete an OAuth authorization (e.g. `1h`, `15m`).
+    #[arg(long, env = "SWITCHBOARD_AUTHORIZATION_TTL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
+    pub authorization_ttl: std::time::Duration,
+
     /// Log format: `text` (default) or `json`.
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
@@ -153,6 +157,8 @@ pub struct Settings {
     pub redirect_allowlist: Vec<String>,
     /// Largest JSON body the REST API accepts.
     pub max_json_body: usize,
+    /// How long a pending OAuth authorization stays valid.
+    pub authorization_ttl: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -163,7 +169,29 @@ impl Default for Settings {
             allow_private_networks: false,
             redirect_allowlist: Vec::new(),
             max_json_body: 64 * 1024,
+            authorization_ttl: std::time::Duration::from_secs(3600),
         }
+    }
+}
+
+impl Settings {
+    /// A URL under the public base URL (which may itself have a path prefix).
+    pub fn public_endpoint(&self, path: &str) -> Url {
+        let mut base = self.public_url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        base.join(path.trim_start_matches('/')).expect("a relative path joins onto an http(s) URL")
+    }
+
+    /// Where authorization servers send the browser back.
+    pub fn oauth_callback_url(&self) -> Url {
+        self.public_endpoint("api/v1/oauth/callback")
+    }
+
+    /// Our Client ID Metadata Document, also our client_id where CIMD is used.
+    pub fn client_metadata_url(&self) -> Url {
+        self.public_endpoint("api/v1/oauth/client-metadata.json")
     }
 }
 
@@ -183,7 +211,8 @@ impl Config {
             .map(|s| s.trim())
             .filter(|s| !s.is_empty())
             .map(parse_origin)
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<anyhow::Result<_>>()
+            .context("SWITCHBOARD_REDIRECT_ALLOWLIST")?;
         let admin_token = match self.admin_token.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(t) if t.len() < 16 => bail!("SWITCHBOARD_ADMIN_TOKEN must be at least 16 characters"),
@@ -194,6 +223,7 @@ impl Config {
             admin_token,
             allow_private_networks: self.allow_private_networks,
             redirect_allowlist,
+            authorization_ttl: self.authorization_ttl,
             ..Settings::default()
         })
     }
@@ -205,9 +235,8 @@ impl Config {
 }
 
 /// An allow-list entry is an origin: scheme, host and optional port, nothing else.
-fn parse_origin(entry: &str) -> anyhow::Result<String> {
-    let url = Url::parse(entry)
-        .with_context(|| format!("SWITCHBOARD_REDIRECT_ALLOWLIST entry {entry:?} is not a URL"))?;
+pub fn parse_origin(entry: &str) -> anyhow::Result<String> {
+    let url = Url::parse(entry).with_context(|| format!("{entry:?} is not a URL"))?;
     let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
         bail!(
@@ -241,6 +270,20 @@ mod tests {
         assert_eq!(s.redirect_allowlist, ["https://app.example.com", "http://localhost:3000"]);
         assert!(config(&["--redirect-allowlist", "https://a.com/path"]).settings().is_err());
         assert!(config(&["--redirect-allowlist", "ftp://a.com"]).settings().is_err());
+    }
+
+    #[test]
+    fn public_endpoints_keep_a_path_prefix() {
+        let s = config(&["--public-url", "https://sb.example.com/switchboard"]).settings().unwrap();
+        assert_eq!(
+            s.oauth_callback_url().as_str(),
+            "https://sb.example.com/switchboard/api/v1/oauth/callback"
+        );
+        let s = config(&["--public-url", "https://sb.example.com/"]).settings().unwrap();
+        assert_eq!(
+            s.client_metadata_url().as_str(),
+            "https://sb.example.com/api/v1/oauth/client-metadata.json"
+        );
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(&'static str),
+    /// The request was understood but cannot be carried out as things stand (422).
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
+    /// An upstream server or authorization server failed us (502, or 504 on timeout).
+    #[error("{detail}")]
+    Upstream { status: StatusCode, code: &'static str, detail: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -78,6 +84,14 @@ impl ApiError {
         Self::Conflict { code, detail: detail.into() }
     }
 
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Unprocessable { code, detail: detail.into() }
+    }
+
+    pub fn bad_gateway(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Upstream { status: StatusCode::BAD_GATEWAY, code, detail: detail.into() }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -89,6 +103,8 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Upstream { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -96,7 +112,10 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Validation(_) => "validation_failed",
-            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Unprocessable { code, .. }
+            | Self::Upstream { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
             Self::MissingScope(_) => "insufficient_scope",
             Self::NotFound(_) => "not_found",
@@ -137,6 +156,24 @@ impl From<sqlx::Error> for ApiError {
 impl From<crate::crypto::CryptoError> for ApiError {
     fn from(err: crate::crypto::CryptoError) -> Self {
         Self::Internal(err.into())
+    }
+}
+
+impl From<crate::net::NetError> for ApiError {
+    fn from(err: crate::net::NetError) -> Self {
+        use crate::net::NetError;
+        match err {
+            NetError::DestinationNotAllowed(_) => {
+                Self::bad_request("destination_not_allowed", err.to_string())
+            }
+            NetError::Timeout => Self::Upstream {
+                status: StatusCode::GATEWAY_TIMEOUT,
+                code: "upstream_timeout",
+                detail: "the upstream did not answer in time".into(),
+            },
+            NetError::Unreachable(_) => Self::bad_gateway("upstream_unreachable", err.to_string()),
+            NetError::TooLarge(_) => Self::bad_gateway("upstream_response_too_large", err.to_string()),
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use crate::config::Settings;
 use crate::connectors::Presets;
 use crate::crypto::Keyring;
 use crate::error::ApiError;
+use crate::net::Outbound;
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -36,11 +37,14 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub presets: Arc<Presets>,
     pub settings: Arc<Settings>,
+    /// The one guarded client for every outbound call.
+    pub net: Outbound,
 }
 
 impl AppState {
     pub fn new(db: PgPool, keyring: Keyring, presets: Presets, settings: Settings) -> Self {
-        Self { db, keyring: Arc::new(keyring), presets: Arc::new(presets), settings: Arc::new(settings) }
+        let net = Outbound::new(settings.allow_private_networks);
+        Self { db, keyring: Arc::new(keyring), presets: Arc::new(presets), settings: Arc::new(settings), net }
     }
 }
 

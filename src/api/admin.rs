@@ -22,7 +22,7 @@ use crate::tenancy::{Operator, Scope, Tenant};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/tenants", get(list_tenants).post(create_tenant))
-        .route("/admin/tenants/{id}", get(get_tenant))
+        .route("/admin/tenants/{id}", get(get_tenant).patch(update_tenant))
         .route("/admin/tenants/{id}/api-keys", get(list_tenant_keys).post(create_tenant_key))
         .route("/admin/api-keys/{id}", delete(revoke_key))
 }
@@ -111,6 +111,29 @@ pub async fn get_tenant(
     PathId(id): PathId,
 ) -> ApiResult<axum::Json<Tenant>> {
     Ok(axum::Json(service::get_tenant(&state.db, id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    /// Origins (`https://app.example.com`) the tenant's `redirect_url`s may point to.
+    pub redirect_allowlist: Vec<String>,
+}
+
+/// Change a tenant's settings.
+#[utoipa::path(
+    patch, path = "/api/v1/admin/tenants/{id}", tag = "admin", params(("id" = Uuid, Path)),
+    request_body = TenantPatch,
+    responses((status = 200, body = Tenant), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("operator_token" = []))
+)]
+pub async fn update_tenant(
+    State(state): State<AppState>,
+    _: Operator,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<TenantPatch>,
+) -> ApiResult<axum::Json<Tenant>> {
+    Ok(axum::Json(service::set_redirect_allowlist(&state.db, id, &body.redirect_allowlist).await?))
 }
 
 /// List a tenant's API keys.

@@ -4,14 +4,15 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{ApiJson, ApiQuery, Page, PathId, page_params};
+use super::{ApiJson, ApiQuery, OptionalJson, Page, PathId, page_params};
 use crate::AppState;
+use crate::connectors::connect::{self, ConnectRequest};
 use crate::connectors::model::{Metadata, OAuthSettings, StatusReason, TokenEndpointAuthMethod};
 use crate::connectors::presets::PresetView;
 use crate::connectors::service::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
@@ -19,6 +20,8 @@ use crate::connectors::{
     AuthSettings, Connector, ConnectorPatch, ListFilter, NewConnector, SecretField, Status, Transport,
 };
 use crate::error::{ApiResult, Problem};
+use crate::mcp::ServerInfo;
+use crate::oauth::discovery::DiscoveryResult;
 use crate::tenancy::{Caller, Scope};
 
 pub fn routes() -> Router<AppState> {
@@ -26,6 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/connectors", get(list_connectors).post(create_connector))
         .route("/connectors/presets", get(list_presets))
         .route("/connectors/{id}", get(get_connector).patch(update_connector).delete(delete_connector))
+        .route("/connectors/{id}/connect", post(connect_connector))
+        .route("/connectors/{id}/disconnect", post(disconnect_connector))
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -55,7 +60,7 @@ pub struct AuthView {
     pub resource: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
-    /// Bearer mode: a token is stored.
+    /// Bearer mode: a static token is stored. OAuth modes: an access token is held.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub has_token: Option<bool>,
     /// Basic mode: a password is stored.
@@ -94,6 +99,7 @@ impl AuthView {
             resource: s.resource.clone(),
             token_endpoint_auth_method: s.token_endpoint_auth_method,
             has_client_secret: Some(connector.has_secret(SecretField::ClientSecret)),
+            has_token: Some(connector.has_secret(SecretField::AccessToken)),
             ..Self::new(mode)
         };
         match settings {
@@ -132,6 +138,13 @@ pub struct ConnectorView {
     pub status: Status,
     /// Why the connector is disconnected (a stable code and a message); `null` otherwise.
     pub disconnect_reason: Option<StatusReason>,
+    /// While `pending_authorization`: the URL a person must open to authorize.
+    pub authorization_url: Option<String>,
+    pub authorization_expires_at: Option<DateTime<Utc>>,
+    /// When the current OAuth access token expires, if known.
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// What the upstream reported in its last successful `initialize`.
+    pub server_info: Option<ServerInfo>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -152,14 +165,23 @@ impl From<Connector> for ConnectorView {
             preset_id: c.preset_id,
             status: c.status,
             disconnect_reason,
+            authorization_url: c.authorization_url,
+            authorization_expires_at: c.authorization_expires_at,
+            token_expires_at: c.token_expires_at,
+            server_info: c.server_info,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
     }
 }
 
-fn deps(state: &AppState) -> service::Deps<'_> {
-    service::Deps { db: &state.db, keyring: &state.keyring, presets: &state.presets }
+/// A created connector, with what discovery found (unless `discover: false`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedConnector {
+    #[serde(flatten)]
+    pub connector: ConnectorView,
+    /// Discovery failing is not a create failure: `error` and `warnings` say what happened.
+    pub discovery_result: Option<DiscoveryResult>,
 }
 
 /// Create a connector.
@@ -167,7 +189,7 @@ fn deps(state: &AppState) -> service::Deps<'_> {
     post, path = "/api/v1/connectors", tag = "connectors",
     request_body = NewConnector,
     responses(
-        (status = 201, body = ConnectorView),
+        (status = 201, body = CreatedConnector),
         (status = 400, body = Problem, description = "Invalid input; `errors` names every bad field"),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 413, body = Problem),
     ),
@@ -179,8 +201,9 @@ pub async fn create_connector(
     ApiJson(input): ApiJson<NewConnector>,
 ) -> ApiResult<impl IntoResponse> {
     caller.require(Scope::Write)?;
-    let connector = service::create(deps(&state), caller.tenant_id, input).await?;
-    Ok((StatusCode::CREATED, axum::Json(ConnectorView::from(connector))))
+    let (connector, discovery_result) = service::create(&state, caller.tenant_id, input).await?;
+    let created = CreatedConnector { connector: connector.into(), discovery_result };
+    Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -251,7 +274,7 @@ pub async fn update_connector(
     ApiJson(patch): ApiJson<ConnectorPatch>,
 ) -> ApiResult<axum::Json<ConnectorView>> {
     caller.require(Scope::Write)?;
-    Ok(axum::Json(service::update(deps(&state), caller.tenant_id, id, patch).await?.into()))
+    Ok(axum::Json(service::update(&state, caller.tenant_id, id, patch).await?.into()))
 }
 
 /// Delete a connector and its stored secrets.
@@ -267,8 +290,52 @@ pub async fn delete_connector(
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
     caller.require(Scope::Write)?;
-    service::delete(&state.db, caller.tenant_id, id).await?;
+    service::delete(&state, caller.tenant_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Connect: probe static credentials, run a client credentials grant, or start an OAuth
+/// authorization (then the answer is `pending_authorization` with an `authorization_url`).
+#[utoipa::path(
+    post, path = "/api/v1/connectors/{id}/connect", tag = "connectors",
+    params(("id" = Uuid, Path)), request_body(content = Option<ConnectRequest>),
+    responses(
+        (status = 200, body = ConnectorView, description = "`connected`, or `pending_authorization`"),
+        (status = 400, body = Problem, description = "bad input, `redirect_url_not_allowed`, `destination_not_allowed`"),
+        (status = 404, body = Problem),
+        (status = 422, body = Problem, description = "`credentials_rejected`, `pkce_unsupported`, `client_registration_unavailable`"),
+        (status = 502, body = Problem, description = "the upstream or its authorization server failed"),
+        (status = 504, body = Problem),
+    ),
+    security(("api_key" = ["write"]))
+)]
+pub async fn connect_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    OptionalJson(body): OptionalJson<ConnectRequest>,
+) -> ApiResult<axum::Json<ConnectorView>> {
+    caller.require(Scope::Write)?;
+    Ok(axum::Json(connect::connect(&state, caller.tenant_id, id, body).await?.into()))
+}
+
+/// Disconnect: revoke tokens at the authorization server (best effort) and erase them.
+#[utoipa::path(
+    post, path = "/api/v1/connectors/{id}/disconnect", tag = "connectors",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = ConnectorView), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`not_connected`: the connector was never connected"),
+    ),
+    security(("api_key" = ["write"]))
+)]
+pub async fn disconnect_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<axum::Json<ConnectorView>> {
+    caller.require(Scope::Write)?;
+    Ok(axum::Json(connect::disconnect(&state, caller.tenant_id, id).await?.into()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

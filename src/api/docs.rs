@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable as _};
 
-use super::{admin, api_keys, connectors};
+use super::{admin, api_keys, connectors, oauth};
 use crate::AppState;
 
 #[derive(OpenApi)]
@@ -16,9 +16,10 @@ use crate::AppState;
     paths(
         connectors::create_connector, connectors::list_connectors, connectors::get_connector,
         connectors::update_connector, connectors::delete_connector, connectors::list_presets,
+        connectors::connect_connector, connectors::disconnect_connector, oauth::discover_url,
         api_keys::list_keys, api_keys::create_key, api_keys::revoke_key,
         admin::create_tenant, admin::list_tenants, admin::get_tenant, admin::list_tenant_keys,
-        admin::create_tenant_key, admin::revoke_key,
+        admin::create_tenant_key, admin::revoke_key, admin::update_tenant,
     ),
     modifiers(&SecuritySchemes),
     tags(

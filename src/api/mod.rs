@@ -6,6 +6,7 @@ mod api_keys;
 mod connectors;
 mod docs;
 mod health;
+mod oauth;
 
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -30,7 +31,11 @@ pub fn router(state: AppState) -> Router {
         .merge(docs::routes())
         .nest(
             "/api/v1",
-            Router::new().merge(connectors::routes()).merge(api_keys::routes()).merge(admin::routes()),
+            Router::new()
+                .merge(connectors::routes())
+                .merge(oauth::routes())
+                .merge(api_keys::routes())
+                .merge(admin::routes()),
         )
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -53,6 +58,26 @@ impl From<JsonRejection> for ApiError {
             ),
             _ => ApiError::bad_request("invalid_json", rejection.body_text()),
         }
+    }
+}
+
+/// Like [`ApiJson`], but an empty body (no content) means `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let headers = req.headers();
+        let empty = match headers.get(axum::http::header::CONTENT_LENGTH) {
+            Some(len) => len == "0",
+            None => !headers.contains_key(axum::http::header::TRANSFER_ENCODING),
+        };
+        if empty {
+            return Ok(Self(T::default()));
+        }
+        let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
+        Ok(Self(value))
     }
 }
 

@@ -1,5 +1,7 @@
 //! Connectors: the domain model and its state, presets, the use cases, and their SQL.
 
+pub mod connect;
+pub mod credentials;
 pub mod model;
 pub mod presets;
 pub mod service;

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::Validator;
+use crate::mcp::ServerInfo;
 
 pub const MAX_URL_LEN: usize = 2048;
 pub const MAX_NAME_LEN: usize = 200;
@@ -122,6 +123,48 @@ impl AuthSettings {
     }
 }
 
+/// Where the OAuth client of a grant comes from, and so where its secret lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum OAuthClientRef {
+    /// The connector's own client (request or preset); secret in `connector_secrets`.
+    Connector { client_id: String, method: TokenEndpointAuthMethod },
+    /// A client Switchboard registered (RFC 7591); secret in `oauth_clients`.
+    Registered { id: Uuid, client_id: String, method: TokenEndpointAuthMethod },
+    /// A Client ID Metadata Document URL: a public client.
+    MetadataDocument { client_id: String },
+}
+
+impl OAuthClientRef {
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Connector { client_id, .. }
+            | Self::Registered { client_id, .. }
+            | Self::MetadataDocument { client_id } => client_id,
+        }
+    }
+}
+
+/// How a connector's OAuth tokens were obtained: everything a refresh, a revocation or a
+/// callback needs, fixed when the flow starts (mix-up defence: the code and refresh tokens
+/// go only to this token endpoint).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthGrant {
+    pub issuer: Option<String>,
+    pub token_url: String,
+    pub revocation_url: Option<String>,
+    /// RFC 8707 resource sent on every authorization and token request.
+    pub resource: String,
+    pub scopes: Vec<String>,
+    pub client: OAuthClientRef,
+    /// Authorization code flow: the redirect URI of the authorization request.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    /// RFC 9207: the authorization response must carry `iss`.
+    #[serde(default)]
+    pub iss_required: bool,
+}
+
 /// Names of the sealed values a connector can hold. The name is part of each ciphertext's
 /// associated data, so a value sealed as one field cannot be opened as another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,6 +172,8 @@ pub enum SecretField {
     /// The static credential: bearer token, basic password, or custom header value.
     Credential,
     ClientSecret,
+    AccessToken,
+    RefreshToken,
 }
 
 impl SecretField {
@@ -136,11 +181,20 @@ impl SecretField {
         match self {
             SecretField::Credential => "credential",
             SecretField::ClientSecret => "client_secret",
+            SecretField::AccessToken => "access_token",
+            SecretField::RefreshToken => "refresh_token",
         }
     }
 
+    pub const ALL: [SecretField; 4] = [
+        SecretField::Credential,
+        SecretField::ClientSecret,
+        SecretField::AccessToken,
+        SecretField::RefreshToken,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [SecretField::Credential, SecretField::ClientSecret].into_iter().find(|f| f.as_str() == s)
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
     }
 
     /// Associated data binding a sealed value to its tenant, connector and field.
@@ -413,6 +467,13 @@ pub struct Connector {
     pub status_reason: Option<StatusReason>,
     /// Which sealed fields are stored (never their values).
     pub secret_fields: Vec<SecretField>,
+    /// What the upstream said in its last successful `initialize`.
+    pub server_info: Option<ServerInfo>,
+    pub oauth_grant: Option<OAuthGrant>,
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// Set while `pending_authorization`: where to send the person, and until when.
+    pub authorization_url: Option<String>,
+    pub authorization_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -420,6 +481,34 @@ pub struct Connector {
 impl Connector {
     pub fn has_secret(&self, field: SecretField) -> bool {
         self.secret_fields.contains(&field)
+    }
+
+    /// The upstream accepted our credentials.
+    pub fn mark_connected(&mut self, server_info: ServerInfo) {
+        self.status = Status::Connected;
+        self.status_reason = None;
+        self.server_info = Some(server_info);
+        self.clear_authorization();
+    }
+
+    /// Waiting for a person to authorize at `url` before `expires_at`.
+    pub fn mark_pending(&mut self, url: String, expires_at: DateTime<Utc>) {
+        self.status = Status::PendingAuthorization;
+        self.status_reason = None;
+        self.authorization_url = Some(url);
+        self.authorization_expires_at = Some(expires_at);
+    }
+
+    /// Not usable until connected again, for the given reason.
+    pub fn mark_disconnected(&mut self, code: &str, message: impl Into<String>) {
+        self.status = Status::Disconnected;
+        self.status_reason = Some(StatusReason { code: code.to_owned(), message: message.into() });
+        self.clear_authorization();
+    }
+
+    fn clear_authorization(&mut self) {
+        self.authorization_url = None;
+        self.authorization_expires_at = None;
     }
 }
 

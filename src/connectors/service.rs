@@ -9,13 +9,15 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::model::{
-    self, AuthInput, AuthSecrets, AuthSettings, Connector, Metadata, OAuthClientInput, SecretField, Status,
-    Transport,
+    self, AuthInput, AuthSecrets, AuthSettings, Connector, Metadata, OAuthClientInput, OAuthSettings,
+    SecretField, Status, Transport,
 };
-use super::presets::{Preset, Presets};
+use super::presets::Preset;
 use super::store::{self, ListFilter};
+use crate::AppState;
 use crate::crypto::Keyring;
 use crate::error::{ApiError, ApiResult, Validator};
+use crate::oauth::discovery::{DiscoveryResult, discover};
 
 /// A request to create a connector.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -36,6 +38,9 @@ pub struct NewConnector {
     /// Take client credentials and display data from a preset with the same URL.
     #[serde(default = "yes")]
     pub match_preset: bool,
+    /// Run authorization discovery now and fill in what it finds (default true).
+    #[serde(default = "yes")]
+    pub discover: bool,
 }
 
 fn yes() -> bool {
@@ -62,15 +67,12 @@ pub struct ConnectorPatch {
     pub auth: Option<AuthInput>,
 }
 
-/// What the store and services need from the application.
-#[derive(Clone, Copy)]
-pub struct Deps<'a> {
-    pub db: &'a PgPool,
-    pub keyring: &'a Keyring,
-    pub presets: &'a Presets,
-}
-
-pub async fn create(deps: Deps<'_>, tenant_id: Uuid, mut input: NewConnector) -> ApiResult<Connector> {
+/// Creates a connector; unless told not to, runs discovery first and returns its result.
+pub async fn create(
+    state: &AppState,
+    tenant_id: Uuid,
+    mut input: NewConnector,
+) -> ApiResult<(Connector, Option<DiscoveryResult>)> {
     let mut v = Validator::default();
     let url = model::validate_upstream_url(&mut v, "url", &input.url);
     validate_display_fields(
@@ -86,17 +88,25 @@ pub async fn create(deps: Deps<'_>, tenant_id: Uuid, mut input: NewConnector) ->
     v.finish()?;
     let url = url.expect("validated above");
 
-    let preset = if input.match_preset { deps.presets.find_by_url(&url) } else { None };
+    let preset = if input.match_preset { state.presets.find_by_url(&url) } else { None };
     if let Some(preset) = preset {
         apply_preset(&mut input, preset);
     }
-    let (auth, secrets) = match input.auth {
+    let (mut auth, secrets) = match input.auth {
         Some(auth) => {
             let (settings, secrets) = auth.split();
             (Some(settings), secrets)
         }
         None => (None, Vec::new()),
     };
+    let transport = input.transport.unwrap_or_default();
+    let discovery = match input.discover {
+        true => Some(discover(&state.net, &url, transport).await),
+        false => None,
+    };
+    if let Some(d) = &discovery {
+        hydrate(&mut auth, d);
+    }
     if let Some(AuthSettings::Oauth2ClientCredentials(s)) = &auth
         && s.client_id.is_none()
     {
@@ -113,7 +123,7 @@ pub async fn create(deps: Deps<'_>, tenant_id: Uuid, mut input: NewConnector) ->
         name: input.name.map(|n| n.trim().to_owned()).unwrap_or_else(|| model::default_name(&url)),
         description: input.description,
         url: url.to_string(),
-        transport: input.transport.unwrap_or_default(),
+        transport,
         owner: input.owner,
         metadata: input.metadata.unwrap_or_default(),
         auth,
@@ -121,14 +131,39 @@ pub async fn create(deps: Deps<'_>, tenant_id: Uuid, mut input: NewConnector) ->
         status: Status::Created,
         status_reason: None,
         secret_fields: secrets.iter().map(|(field, _)| *field).collect(),
+        server_info: None,
+        oauth_grant: None,
+        token_expires_at: None,
+        authorization_url: None,
+        authorization_expires_at: None,
         created_at: now,
         updated_at: now,
     };
-    let mut tx = deps.db.begin().await?;
+    let mut tx = state.db.begin().await?;
     store::insert(&mut tx, &connector).await?;
-    seal_and_store(&mut tx, deps.keyring, &connector, &secrets).await?;
+    seal_and_store(&mut tx, &state.keyring, &connector, &secrets).await?;
     tx.commit().await?;
-    Ok(connector)
+    Ok((connector, discovery))
+}
+
+/// Fills what the caller left out with what discovery found: the auth mode when none was
+/// given, and an OAuth connector's resource and scopes.
+fn hydrate(auth: &mut Option<AuthSettings>, d: &DiscoveryResult) {
+    if auth.is_none() {
+        if d.server_info.is_some() {
+            *auth = Some(AuthSettings::None);
+        } else if d.requires_auth && d.auth_url.is_some() {
+            *auth = Some(AuthSettings::Oauth2AuthorizationCode(OAuthSettings::default()));
+        }
+    }
+    if let Some(AuthSettings::Oauth2AuthorizationCode(s) | AuthSettings::Oauth2ClientCredentials(s)) = auth {
+        if s.resource.is_none() {
+            s.resource = d.resource.clone();
+        }
+        if s.scopes.is_empty() {
+            s.scopes = d.scopes.clone();
+        }
+    }
 }
 
 fn validate_display_fields(
@@ -212,7 +247,7 @@ pub async fn list(db: &PgPool, tenant_id: Uuid, filter: ListFilter<'_>) -> ApiRe
 }
 
 pub async fn update(
-    deps: Deps<'_>,
+    state: &AppState,
     tenant_id: Uuid,
     id: Uuid,
     patch: ConnectorPatch,
@@ -230,7 +265,7 @@ pub async fn update(
     }
     v.finish()?;
 
-    let mut tx = deps.db.begin().await?;
+    let mut tx = state.db.begin().await?;
     let mut connector =
         store::get_for_update(&mut tx, tenant_id, id).await?.ok_or(ApiError::NotFound("connector"))?;
     if let Some(name) = patch.name {
@@ -251,7 +286,7 @@ pub async fn update(
         }
         let (settings, secrets) = auth.split();
         connector.auth = Some(settings);
-        seal_and_store(&mut tx, deps.keyring, &connector, &secrets).await?;
+        seal_and_store(&mut tx, &state.keyring, &connector, &secrets).await?;
     }
     store::update(&mut tx, &connector).await?;
     let updated =
@@ -260,8 +295,11 @@ pub async fn update(
     Ok(updated)
 }
 
-pub async fn delete(db: &PgPool, tenant_id: Uuid, id: Uuid) -> ApiResult<()> {
-    if store::delete(db, tenant_id, id).await? { Ok(()) } else { Err(ApiError::NotFound("connector")) }
+/// Deletes a connector after revoking its tokens (best effort).
+pub async fn delete(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<()> {
+    let connector = get(&state.db, tenant_id, id).await?;
+    super::connect::revoke_tokens(state, &connector).await;
+    if store::delete(&state.db, tenant_id, id).await? { Ok(()) } else { Err(ApiError::NotFound("connector")) }
 }
 
 /// Opens one sealed secret of a connector; `None` when it holds no such secret.

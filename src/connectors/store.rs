@@ -14,6 +14,7 @@ macro_rules! connector_columns {
     () => {
         "c.id, c.tenant_id, c.name, c.description, c.url, c.transport, c.owner, c.metadata, c.auth, \
          c.preset_id, c.status, c.status_code, c.status_message, c.created_at, c.updated_at, \
+         c.server_info, c.oauth_grant, c.token_expires_at, c.authorization_url, c.authorization_expires_at, \
          ARRAY(SELECT s.field FROM connector_secrets s WHERE s.connector_id = c.id ORDER BY s.field) AS secret_fields"
     };
 }
@@ -35,6 +36,11 @@ struct ConnectorRow {
     status_message: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    server_info: Option<serde_json::Value>,
+    oauth_grant: Option<serde_json::Value>,
+    token_expires_at: Option<DateTime<Utc>>,
+    authorization_url: Option<String>,
+    authorization_expires_at: Option<DateTime<Utc>>,
     secret_fields: Vec<String>,
 }
 
@@ -60,6 +66,11 @@ impl TryFrom<ConnectorRow> for Connector {
             status: Status::parse(&row.status).context("unknown status in database")?,
             status_reason,
             secret_fields: row.secret_fields.iter().filter_map(|f| SecretField::parse(f)).collect(),
+            server_info: row.server_info.map(serde_json::from_value).transpose().context("server_info")?,
+            oauth_grant: row.oauth_grant.map(serde_json::from_value).transpose().context("oauth_grant")?,
+            token_expires_at: row.token_expires_at,
+            authorization_url: row.authorization_url,
+            authorization_expires_at: row.authorization_expires_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -105,6 +116,32 @@ pub async fn update(db: &mut PgConnection, c: &Connector) -> anyhow::Result<()> 
     .bind(&c.description)
     .bind(serde_json::to_value(&c.metadata)?)
     .bind(auth_json(&c.auth)?)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Writes the connection state: status and reason, auth (hydrated by discovery), server info,
+/// grant, token expiry and pending authorization.
+pub async fn save_state(db: &mut PgConnection, c: &Connector) -> anyhow::Result<()> {
+    let reason = c.status_reason.as_ref();
+    sqlx::query(
+        "UPDATE connectors SET status = $3, status_code = $4, status_message = $5, auth = $6,
+                server_info = $7, oauth_grant = $8, token_expires_at = $9, authorization_url = $10,
+                authorization_expires_at = $11, updated_at = now()
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(c.tenant_id)
+    .bind(c.id)
+    .bind(c.status.as_str())
+    .bind(reason.map(|r| r.code.as_str()))
+    .bind(reason.map(|r| r.message.as_str()))
+    .bind(auth_json(&c.auth)?)
+    .bind(c.server_info.as_ref().map(serde_json::to_value).transpose()?)
+    .bind(c.oauth_grant.as_ref().map(serde_json::to_value).transpose()?)
+    .bind(c.token_expires_at)
+    .bind(&c.authorization_url)
+    .bind(c.authorization_expires_at)
     .execute(db)
     .await?;
     Ok(())
@@ -195,6 +232,20 @@ pub async fn put_secret(
     .bind(&sealed.ciphertext)
     .execute(db)
     .await?;
+    Ok(())
+}
+
+pub async fn delete_secrets(
+    db: &mut PgConnection,
+    connector_id: Uuid,
+    fields: &[SecretField],
+) -> sqlx::Result<()> {
+    let names: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
+    sqlx::query("DELETE FROM connector_secrets WHERE connector_id = $1 AND field = ANY($2)")
+        .bind(connector_id)
+        .bind(&names)
+        .execute(db)
+        .await?;
     Ok(())
 }
 

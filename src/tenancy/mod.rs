@@ -47,6 +47,8 @@ impl Scope {
 pub struct Tenant {
     pub id: Uuid,
     pub name: String,
+    /// Origins this tenant's `redirect_url`s may point to (besides the global allow-list).
+    pub redirect_allowlist: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -84,6 +84,21 @@ pub async fn get_tenant(db: &PgPool, id: Uuid) -> ApiResult<Tenant> {
     store::get_tenant(db, id).await?.ok_or(ApiError::NotFound("tenant"))
 }
 
+/// Replaces a tenant's redirect allow-list; each entry must be an http(s) origin.
+pub async fn set_redirect_allowlist(db: &PgPool, id: Uuid, entries: &[String]) -> ApiResult<Tenant> {
+    let mut v = Validator::default();
+    let mut origins = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        match crate::config::parse_origin(entry) {
+            Ok(origin) => origins.push(origin),
+            Err(e) => v.push(format!("redirect_allowlist[{i}]"), e.to_string()),
+        }
+    }
+    v.check(entries.len() <= 50, "redirect_allowlist", "at most 50 origins");
+    v.finish()?;
+    store::set_redirect_allowlist(db, id, &origins).await?.ok_or(ApiError::NotFound("tenant"))
+}
+
 pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Tenant>> {
     Ok(store::list_tenants(db, after, limit).await?)
 }

@@ -7,24 +7,45 @@ use uuid::Uuid;
 use super::{ApiKey, Scope, Tenant};
 
 pub async fn insert_tenant(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> sqlx::Result<Tenant> {
-    sqlx::query_as("INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING id, name, created_at")
-        .bind(id)
-        .bind(name)
-        .fetch_one(db)
-        .await
+    sqlx::query_as(
+        "INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING id, name, redirect_allowlist, created_at",
+    )
+    .bind(id)
+    .bind(name)
+    .fetch_one(db)
+    .await
 }
 
 pub async fn get_tenant(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Tenant>> {
-    sqlx::query_as("SELECT id, name, created_at FROM tenants WHERE id = $1").bind(id).fetch_optional(db).await
+    sqlx::query_as("SELECT id, name, redirect_allowlist, created_at FROM tenants WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<Tenant>> {
     sqlx::query_as(
-        "SELECT id, name, created_at FROM tenants WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        "SELECT id, name, redirect_allowlist, created_at FROM tenants
+         WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
     )
     .bind(after)
     .bind(limit)
     .fetch_all(db)
+    .await
+}
+
+pub async fn set_redirect_allowlist(
+    db: &PgPool,
+    id: Uuid,
+    origins: &[String],
+) -> sqlx::Result<Option<Tenant>> {
+    sqlx::query_as(
+        "UPDATE tenants SET redirect_allowlist = $2 WHERE id = $1
+         RETURNING id, name, redirect_allowlist, created_at",
+    )
+    .bind(id)
+    .bind(origins)
+    .fetch_optional(db)
     .await
 }
 

@@ -26,7 +26,7 @@ async fn create_all_kinds(app: &TestApp, t: &TestTenant) -> Vec<String> {
     for auth in auths {
         let res = app
             .request(Method::POST, "/api/v1/connectors", Some(&t.key))
-            .json(&json!({"url": "https://s.example.com", "auth": auth}))
+            .json(&json!({"url": "https://s.example.com", "auth": auth, "discover": false}))
             .send()
             .await
             .unwrap();

@@ -176,7 +176,12 @@ async fn each_route_enforces_its_scope(db: PgPool) {
         (Method::GET, "/api/v1/connectors".into(), None, "read"),
         (Method::GET, "/api/v1/connectors/presets".into(), None, "read"),
         (Method::GET, one.clone(), None, "read"),
-        (Method::POST, "/api/v1/connectors".into(), Some(json!({"url": "https://x.example.com"})), "write"),
+        (
+            Method::POST,
+            "/api/v1/connectors".into(),
+            Some(json!({"url": "https://x.example.com", "discover": false})),
+            "write",
+        ),
         (Method::PATCH, one.clone(), Some(json!({"name": "n"})), "write"),
         (Method::GET, "/api/v1/api-keys".into(), None, "admin"),
         (Method::POST, "/api/v1/api-keys".into(), Some(json!({"scopes": ["read"]})), "admin"),

@@ -90,7 +90,12 @@ impl TestApp {
         expect_json(res, 201).await["api_key"].as_str().unwrap().to_owned()
     }
 
-    pub async fn create_connector(&self, key: &str, body: Value) -> Value {
+    /// Creates a connector. Discovery is off unless the body asks for it: these tests have
+    /// no upstream to discover.
+    pub async fn create_connector(&self, key: &str, mut body: Value) -> Value {
+        if body.get("discover").is_none() {
+            body["discover"] = Value::Bool(false);
+        }
         let res =
             self.request(Method::POST, "/api/v1/connectors", Some(key)).json(&body).send().await.unwrap();
         expect_json(res, 201).await
