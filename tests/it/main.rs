@@ -4,8 +4,10 @@
 mod support;
 
 mod cli;
+mod connect;
 mod connectors;
 mod isolation;
+mod oauth;
 mod presets;
 mod secrets;
 mod service;

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test module uses a different subset
 
+pub mod auth_server;
+pub mod mcp_server;
+
 use std::net::SocketAddr;
 
 use reqwest::{Client, Method, RequestBuilder, Response};
@@ -47,10 +50,32 @@ impl TestApp {
 
     pub async fn spawn_with(state: AppState) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, state)
+    }
+
+    /// An app whose public URL is its own address (so OAuth callbacks reach it), with the
+    /// settings adjusted by `configure`.
+    pub async fn spawn_public(db: PgPool, configure: impl FnOnce(&mut Settings)) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut settings = test_settings();
+        settings.public_url = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        configure(&mut settings);
+        Self::serve(listener, AppState::new(db, test_keyring("test"), Presets::builtin(), settings))
+    }
+
+    fn serve(listener: tokio::net::TcpListener, state: AppState) -> Self {
         let addr = listener.local_addr().unwrap();
         let router = app(state.clone());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         Self { addr, client: Client::new(), state }
+    }
+
+    pub async fn post_json(&self, path: &str, key: &str, body: Value) -> Response {
+        self.request(Method::POST, path, Some(key)).json(&body).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        expect_json(self.request(Method::GET, path, Some(key)).send().await.unwrap(), 200).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -100,6 +125,16 @@ impl TestApp {
             self.request(Method::POST, "/api/v1/connectors", Some(key)).json(&body).send().await.unwrap();
         expect_json(res, 201).await
     }
+}
+
+/// Plays the person's browser: opens the authorization URL, lets the authorization server
+/// redirect, and follows that one redirect to our callback. Returns the callback's answer.
+pub async fn authorize_in_browser(authorization_url: &str) -> Response {
+    let browser = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let at_as = browser.get(authorization_url).send().await.unwrap();
+    assert_eq!(at_as.status(), 303, "the AS redirects back: {:?}", at_as.text().await);
+    let callback = at_as.headers()["location"].to_str().unwrap().to_owned();
+    browser.get(callback).send().await.unwrap()
 }
 
 /// Asserts the status and returns the JSON body (printing it when the status is wrong).

@@ -1,0 +1,179 @@
+//! A real MCP server for tests (rmcp, Streamable HTTP) behind a credential guard, on
+//! 127.0.0.1. It records the Authorization header of every request, so tests can assert
+//! what reached the upstream.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ProgressNotificationParam, RequestMetaObject,
+    ServerCapabilities, ServerConfig,
+};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use serde_json::json;
+
+use super::auth_server::AuthServer;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct EchoArgs {
+    /// Text to echo back
+    pub message: String,
+}
+
+#[derive(Clone, Default)]
+pub struct TestTools;
+
+#[tool_router]
+impl TestTools {
+    #[tool(description = "Echo the message back")]
+    async fn echo(&self, Parameters(EchoArgs { message }): Parameters<EchoArgs>) -> String {
+        message
+    }
+
+    #[tool(description = "Send 3 progress notifications 200 ms apart, then return")]
+    async fn slow(
+        &self,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if let Some(token) = meta.get_progress_token() {
+            for i in 1..=3 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let p = ProgressNotificationParam::new(token.clone(), i as f64).with_total(3.0);
+                let _ = peer.notify_progress(p).await;
+            }
+        }
+        Ok(CallToolResult::success(vec![ContentBlock::text("done")]))
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for TestTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("switchboard-test-upstream", "1.0.0"))
+    }
+}
+
+/// What the upstream demands.
+#[derive(Clone)]
+pub enum Guard {
+    Open,
+    /// Exactly this `Authorization` value.
+    Authorization(String),
+    /// Exactly this value in this header.
+    Header(&'static str, String),
+    /// A live token from this AS, issued for this server's resource.
+    OAuth {
+        server: AuthServer,
+        scope: Option<&'static str>,
+    },
+}
+
+/// How the server advertises its protected resource metadata.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PrmAt {
+    /// In the 401 challenge (`resource_metadata`) and at the path-insert well-known URL.
+    Challenge,
+    /// Only at `/.well-known/oauth-protected-resource/mcp` (no challenge parameter).
+    PathInsert,
+    /// Only at the root `/.well-known/oauth-protected-resource`.
+    Root,
+}
+
+pub struct McpServer {
+    pub addr: SocketAddr,
+    pub url: String,
+    /// The Authorization header of every MCP request, in order (None when absent).
+    pub seen_authorization: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+impl McpServer {
+    pub async fn spawn(guard: Guard) -> Self {
+        Self::spawn_with(guard, PrmAt::Challenge).await
+    }
+
+    pub async fn spawn_with(guard: Guard, prm_at: PrmAt) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let resource = format!("{base}/mcp");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+
+        let config = StreamableHttpServerConfig::default().with_sse_keep_alive(None);
+        let mcp = StreamableHttpService::new(|| Ok(TestTools), LocalSessionManager::default().into(), config);
+        let (g, r, s) = (guard.clone(), resource.clone(), seen.clone());
+        let prm_url = match prm_at {
+            PrmAt::Challenge => Some(format!("{base}/.well-known/oauth-protected-resource/mcp")),
+            _ => None,
+        };
+        let guarded = Router::new().nest_service("/mcp", mcp).layer(middleware::from_fn(move |req, next| {
+            check(g.clone(), r.clone(), prm_url.clone(), s.clone(), req, next)
+        }));
+
+        let mut app = guarded;
+        if let Guard::OAuth { server, scope } = &guard {
+            let prm = json!({
+                "resource": resource,
+                "authorization_servers": [server.issuer],
+                "scopes_supported": scope.map(|s| vec![s]).unwrap_or_default(),
+            });
+            let path = match prm_at {
+                PrmAt::Challenge | PrmAt::PathInsert => "/.well-known/oauth-protected-resource/mcp",
+                PrmAt::Root => "/.well-known/oauth-protected-resource",
+            };
+            app = app.route(path, get(move || async move { axum::Json(prm) }));
+        }
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, url: resource, seen_authorization: seen }
+    }
+
+    pub fn seen(&self) -> Vec<Option<String>> {
+        self.seen_authorization.lock().unwrap().clone()
+    }
+}
+
+async fn check(
+    guard: Guard,
+    resource: String,
+    prm_url: Option<String>,
+    seen: Arc<Mutex<Vec<Option<String>>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let authorization =
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    seen.lock().unwrap().push(authorization.clone());
+    let ok = match &guard {
+        Guard::Open => true,
+        Guard::Authorization(expected) => authorization.as_deref() == Some(expected.as_str()),
+        Guard::Header(name, expected) => req.headers().get(*name).is_some_and(|v| v == expected.as_str()),
+        Guard::OAuth { server, .. } => authorization
+            .as_deref()
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .is_some_and(|token| server.accepts(token, &resource)),
+    };
+    if ok {
+        return next.run(req).await;
+    }
+    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    let mut challenge = "Bearer realm=\"test\"".to_owned();
+    if let Some(url) = &prm_url {
+        challenge.push_str(&format!(", resource_metadata=\"{url}\""));
+    }
+    if let Guard::OAuth { scope: Some(scope), .. } = &guard {
+        challenge.push_str(&format!(", scope=\"{scope}\""));
+    }
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).unwrap());
+    response
+}
