@@ -6,7 +6,7 @@ use secrecy::ExposeSecret as _;
 use switchboard::config::{
     ApiKeysCommand, Cli, Command, Config, EncryptionCommand, LogFormat, TenantsCommand,
 };
-use switchboard::connectors::{Presets, service as connectors};
+use switchboard::connectors::Presets;
 use switchboard::crypto::Keyring;
 use switchboard::tenancy::service as tenancy;
 use switchboard::{AppState, app, db};
@@ -72,7 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Encryption(EncryptionCommand::Reencrypt) => {
             let pool = db::connect_and_migrate(&config.database_url, 2).await?;
             let keyring = load_keyring(&config)?;
-            let count = connectors::reencrypt_all(&pool, &keyring).await?;
+            let count = switchboard::rekey::reencrypt_all(&pool, &keyring).await?;
             println!("re-sealed {count} secret(s) under key {}", keyring.current_key_id());
             Ok(())
         }

@@ -29,7 +29,9 @@ use crate::oauth::GrantError;
 use crate::oauth::discovery::{DiscoveryResult, discover};
 use crate::oauth::grant::{self, ClientCredentials, Tokens};
 use crate::oauth::registration::{self, choose_auth_method};
-use crate::oauth::store::{self as oauth_store, RegisteredClient, StateRecord};
+use crate::oauth::store::{
+    self as oauth_store, RegisteredClient, StateRecord, client_secret_aad, verifier_aad,
+};
 
 /// Optional parameters of a connect.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -293,9 +295,7 @@ async fn client_credentials_of(
                 })?;
             let secret = match &registered.secret {
                 Some(sealed) => Some(
-                    state
-                        .keyring
-                        .open_str(sealed, &registered_client_aad(c.tenant_id, &registered.issuer))?,
+                    state.keyring.open_str(sealed, &client_secret_aad(c.tenant_id, &registered.issuer))?,
                 ),
                 None => None,
             };
@@ -304,18 +304,6 @@ async fn client_credentials_of(
         OAuthClientRef::MetadataDocument { client_id } => (client_id, TokenEndpointAuthMethod::None, None),
     };
     Ok(ClientCredentials { client_id: client_id.clone(), secret, method })
-}
-
-fn registered_client_aad(tenant_id: Uuid, issuer: &str) -> Vec<u8> {
-    format!("switchboard/v1/{tenant_id}/oauth_client/{issuer}/client_secret").into_bytes()
-}
-
-fn state_aad(tenant_id: Uuid, state_hash: &[u8]) -> Vec<u8> {
-    format!("switchboard/v1/{tenant_id}/oauth_state/{}/verifier", hex(state_hash)).into_bytes()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn state_hash(state: &str) -> Vec<u8> {
@@ -373,7 +361,7 @@ async fn start_authorization(
     let hash = state_hash(&state_value);
     let expires_at = Utc::now() + state.settings.authorization_ttl;
     let record = StateRecord {
-        verifier: state.keyring.seal_str(&verifier, &state_aad(connector.tenant_id, &hash)),
+        verifier: state.keyring.seal_str(&verifier, &verifier_aad(connector.tenant_id, &hash)),
         state_hash: hash,
         tenant_id: connector.tenant_id,
         connector_id: connector.id,
@@ -442,7 +430,7 @@ async fn resolve_client(
         secret: registration
             .client_secret
             .as_ref()
-            .map(|s| state.keyring.seal_str(s, &registered_client_aad(connector.tenant_id, issuer))),
+            .map(|s| state.keyring.seal_str(s, &client_secret_aad(connector.tenant_id, issuer))),
         client_secret_expires_at: registration.client_secret_expires_at,
     };
     let id = oauth_store::upsert_client(&state.db, &client).await?;
@@ -606,7 +594,7 @@ async fn exchange_and_probe(
     let grant = &record.grant;
     let verifier = state
         .keyring
-        .open_str(&record.verifier, &state_aad(record.tenant_id, &record.state_hash))
+        .open_str(&record.verifier, &verifier_aad(record.tenant_id, &record.state_hash))
         .map_err(|e| internal(e.into()))?;
     let client = client_credentials_of(state, connector, &grant.client).await.map_err(internal)?;
     let redirect_uri = grant.redirect_uri.as_deref().unwrap_or_default();

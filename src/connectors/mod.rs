@@ -5,7 +5,7 @@ pub mod credentials;
 pub mod model;
 pub mod presets;
 pub mod service;
-mod store;
+pub(crate) mod store;
 
 pub use model::{AuthSettings, Connector, SecretField, Status, Transport};
 pub use presets::Presets;

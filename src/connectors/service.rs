@@ -314,30 +314,3 @@ pub async fn open_secret(
     };
     Ok(Some(keyring.open_str(&sealed, &field.aad(connector.tenant_id, connector.id))?))
 }
-
-/// Re-seals every secret not yet under the keyring's current key. Returns how many changed.
-/// Stops at the first value that does not open, naming it, so nothing is silently skipped.
-pub async fn reencrypt_all(db: &PgPool, keyring: &Keyring) -> anyhow::Result<u64> {
-    const BATCH: i64 = 500;
-    let mut total = 0;
-    loop {
-        let mut tx = db.begin().await?;
-        let rows = store::lock_secrets_not_under(&mut tx, keyring.current_key_id(), BATCH).await?;
-        if rows.is_empty() {
-            return Ok(total);
-        }
-        for row in &rows {
-            let field = SecretField::parse(&row.field).with_context(|| {
-                format!("connector {} has an unknown secret field {:?}", row.connector_id, row.field)
-            })?;
-            let aad = field.aad(row.tenant_id, row.connector_id);
-            let plaintext = keyring
-                .open(&row.sealed, &aad)
-                .with_context(|| format!("secret {:?} of connector {}", row.field, row.connector_id))?;
-            let resealed = keyring.seal(&plaintext, &aad);
-            store::put_secret(&mut tx, row.tenant_id, row.connector_id, field, &resealed).await?;
-        }
-        tx.commit().await?;
-        total += rows.len() as u64;
-    }
-}

@@ -9,6 +9,17 @@ use crate::connectors::model::{OAuthGrant, TokenEndpointAuthMethod};
 use crate::crypto::Sealed;
 use crate::oauth::registration::{auth_method_name, parse_auth_method};
 
+/// Associated data of a registered client's sealed secret: bound to tenant and issuer.
+pub fn client_secret_aad(tenant_id: Uuid, issuer: &str) -> Vec<u8> {
+    format!("switchboard/v1/{tenant_id}/oauth_client/{issuer}/client_secret").into_bytes()
+}
+
+/// Associated data of a pending authorization's sealed PKCE verifier.
+pub fn verifier_aad(tenant_id: Uuid, state_hash: &[u8]) -> Vec<u8> {
+    let hex: String = state_hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("switchboard/v1/{tenant_id}/oauth_state/{hex}/verifier").into_bytes()
+}
+
 /// A pending authorization, keyed by the SHA-256 of its `state`.
 #[derive(Debug)]
 pub struct StateRecord {
@@ -190,4 +201,62 @@ pub async fn upsert_client(db: impl PgExecutor<'_>, c: &RegisteredClient) -> any
     .fetch_one(db)
     .await?;
     Ok(id)
+}
+
+/// Registered-client secrets sealed under a key other than `current_key_id`, locked.
+pub async fn lock_client_secrets_not_under(
+    db: &mut PgConnection,
+    current_key_id: &str,
+    limit: i64,
+) -> anyhow::Result<Vec<RegisteredClient>> {
+    let rows: Vec<ClientRow> = sqlx::query_as(
+        "SELECT * FROM oauth_clients WHERE secret_key_id <> $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(current_key_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(RegisteredClient::try_from).collect()
+}
+
+pub async fn set_client_secret(db: &mut PgConnection, id: Uuid, sealed: &Sealed) -> sqlx::Result<()> {
+    sqlx::query("UPDATE oauth_clients SET secret_key_id = $2, secret_ciphertext = $3 WHERE id = $1")
+        .bind(id)
+        .bind(&sealed.key_id)
+        .bind(&sealed.ciphertext)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Pending authorizations whose verifier is sealed under an old key, locked.
+pub async fn lock_states_not_under(
+    db: &mut PgConnection,
+    current_key_id: &str,
+    limit: i64,
+) -> anyhow::Result<Vec<StateRecord>> {
+    let rows: Vec<StateRow> = sqlx::query_as(
+        "SELECT * FROM oauth_states WHERE verifier_key_id <> $1 ORDER BY state_hash LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(current_key_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(StateRecord::try_from).collect()
+}
+
+pub async fn set_state_verifier(
+    db: &mut PgConnection,
+    state_hash: &[u8],
+    sealed: &Sealed,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE oauth_states SET verifier_key_id = $2, verifier_ciphertext = $3 WHERE state_hash = $1",
+    )
+    .bind(state_hash)
+    .bind(&sealed.key_id)
+    .bind(&sealed.ciphertext)
+    .execute(db)
+    .await?;
+    Ok(())
 }

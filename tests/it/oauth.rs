@@ -459,3 +459,32 @@ async fn created_without_auth_connects_as_discovered(db: PgPool) {
     assert_eq!(authorize_in_browser(&url).await.status(), 200);
     assert_eq!(s.connector(&id_of(&c)).await["auth"]["mode"], "oauth2_authorization_code");
 }
+
+#[sqlx::test]
+async fn client_metadata_documents_replace_registration_where_supported(db: PgPool) {
+    let public = "https://switchboard.example.com/";
+    let app = TestApp::spawn_public(db, |s| s.public_url = url::Url::parse(public).unwrap()).await;
+    let t = app.tenant("a").await;
+    let auth_server =
+        AuthServer::spawn(AsConfig { client_id_metadata_documents: true, ..AsConfig::default() }).await;
+    let upstream = McpServer::spawn(Guard::OAuth { server: auth_server.clone(), scope: None }).await;
+    let c = app.create_connector(&t.key, json!({"url": upstream.url, "discover": true})).await;
+    assert_eq!(c["discovery_result"]["client_id_metadata_document_supported"], true);
+    let res = app.post_json(&format!("/api/v1/connectors/{}/connect", id_of(&c)), &t.key, json!({})).await;
+    let url = expect_json(res, 200).await["authorization_url"].as_str().unwrap().to_owned();
+    let client_id: String =
+        url::Url::parse(&url).unwrap().query_pairs().find(|(k, _)| k == "client_id").unwrap().1.into_owned();
+    let document_url = format!("{public}api/v1/oauth/client-metadata.json");
+    assert_eq!(client_id, document_url);
+    assert!(auth_server.state.lock().unwrap().registrations.is_empty(), "no DCR");
+
+    // The document is served, unauthenticated, and names itself as client_id.
+    let doc = expect_json(
+        app.request(Method::GET, "/api/v1/oauth/client-metadata.json", None).send().await.unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(doc["client_id"], document_url);
+    assert_eq!(doc["redirect_uris"], json!([format!("{public}api/v1/oauth/callback")]));
+    assert_eq!(doc["token_endpoint_auth_method"], "none");
+}

@@ -146,11 +146,11 @@ async fn keys_rotate_and_reencrypt(db: PgPool) {
     let opened = service::open_secret(&db, &rotated, &c, SecretField::Credential).await.unwrap().unwrap();
     assert_eq!(opened.expose_secret(), SECRETS[2]);
 
-    assert_eq!(service::reencrypt_all(&db, &rotated).await.unwrap(), 4);
+    assert_eq!(switchboard::rekey::reencrypt_all(&db, &rotated).await.unwrap(), 4);
     let key_ids: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT key_id FROM connector_secrets").fetch_all(&db).await.unwrap();
     assert_eq!(key_ids, ["k2"]);
-    assert_eq!(service::reencrypt_all(&db, &rotated).await.unwrap(), 0, "nothing left to do");
+    assert_eq!(switchboard::rekey::reencrypt_all(&db, &rotated).await.unwrap(), 0, "nothing left to do");
 
     // Drop k1: everything still opens.
     let only_k2 = ring(&k2);
@@ -163,4 +163,41 @@ async fn keys_rotate_and_reencrypt(db: PgPool) {
     }
     // Without the key that sealed them, values do not open.
     assert!(service::open_secret(&db, &ring(&k1), &c, SecretField::Credential).await.is_err());
+}
+
+#[sqlx::test]
+async fn rotation_covers_registered_clients_and_pending_authorizations(db: PgPool) {
+    use crate::support::auth_server::{AsConfig, AuthServer};
+    use crate::support::mcp_server::{Guard, McpServer};
+
+    let k1 = Keyring::generate_entry("k1");
+    let k2 = Keyring::generate_entry("k2");
+    let ring = |spec: &str| Keyring::parse(spec).unwrap();
+    let old =
+        TestApp::spawn_with(AppState::new(db.clone(), ring(&k1), Presets::builtin(), test_settings())).await;
+    let t = old.tenant("a").await;
+    let auth_server = AuthServer::spawn(AsConfig::default()).await;
+    let upstream = McpServer::spawn(Guard::OAuth { server: auth_server.clone(), scope: None }).await;
+    let c = old
+        .create_connector(&t.key, json!({"url": upstream.url, "auth": {"mode": "oauth2_authorization_code"}}))
+        .await;
+    let res = old
+        .post_json(&format!("/api/v1/connectors/{}/connect", c["id"].as_str().unwrap()), &t.key, json!({}))
+        .await;
+    let authorization_url =
+        crate::support::expect_json(res, 200).await["authorization_url"].as_str().unwrap().to_owned();
+
+    // The DCR client secret and the PKCE verifier were sealed under k1; re-seal under k2.
+    assert_eq!(switchboard::rekey::reencrypt_all(&db, &ring(&format!("{k2},{k1}"))).await.unwrap(), 2);
+
+    // A replica that only knows k2 completes the authorization (same database, same callback path).
+    let new = TestApp::spawn_with(AppState::new(db, ring(&k2), Presets::builtin(), test_settings())).await;
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let at_as = browser.get(&authorization_url).send().await.unwrap();
+    let mut callback = url::Url::parse(at_as.headers()["location"].to_str().unwrap()).unwrap();
+    callback.set_port(Some(new.addr.port())).unwrap();
+    let page = browser.get(callback).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{:?}", page.text().await);
+    let connector = new.get_json(&format!("/api/v1/connectors/{}", c["id"].as_str().unwrap()), &t.key).await;
+    assert_eq!(connector["status"], "connected");
 }
