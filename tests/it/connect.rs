@@ -181,3 +181,43 @@ async fn disconnect_erases_credentials_use_and_can_reconnect(db: PgPool) {
     assert_eq!(c["status"], "connected");
     assert_eq!(c["disconnect_reason"], Value::Null);
 }
+
+#[sqlx::test]
+async fn legacy_sse_upstreams_connect_through_their_endpoint_event(db: PgPool) {
+    use crate::support::legacy_sse::LegacySseServer;
+    let app = TestApp::spawn(db).await;
+    let t = app.tenant("a").await;
+    let upstream = LegacySseServer::spawn(Some("Bearer legacy"), None).await;
+    let c = app
+        .create_connector(
+            &t.key,
+            json!({"url": upstream.url, "transport": "sse", "auth": {"mode": "bearer", "token": "legacy"}}),
+        )
+        .await;
+    let c = expect_json(connect(&app, &t, c["id"].as_str().unwrap(), json!({})).await, 200).await;
+    assert_eq!(c["status"], "connected");
+    assert_eq!(c["server_info"]["name"], "legacy-sse-test");
+    assert_eq!(c["server_info"]["protocol_version"], "2024-11-05");
+
+    // Discovery through the SSE transport sees the same server.
+    let open = LegacySseServer::spawn(None, None).await;
+    let d = expect_json(
+        app.post_json("/api/v1/discovery", &t.key, json!({"url": open.url, "transport": "sse"})).await,
+        200,
+    )
+    .await;
+    assert_eq!(d["server_info"]["name"], "legacy-sse-test", "{d}");
+
+    // An endpoint event pointing at another origin is refused: no credentials leave for it.
+    let elsewhere = LegacySseServer::spawn(None, Some("http://127.0.0.2:9/messages")).await;
+    let c = app
+        .create_connector(&t.key, json!({"url": elsewhere.url, "transport": "sse", "auth": {"mode": "none"}}))
+        .await;
+    let problem = expect_problem(
+        connect(&app, &t, c["id"].as_str().unwrap(), json!({})).await,
+        502,
+        "upstream_protocol_error",
+    )
+    .await;
+    assert!(problem["detail"].as_str().unwrap().contains("another origin"));
+}

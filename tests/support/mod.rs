@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test module uses a different subset
 
 pub mod auth_server;
+pub mod legacy_sse;
 pub mod mcp_server;
 
 use std::net::SocketAddr;
