@@ -1,0 +1,67 @@
+//! Third-party MCP servers from npm (installed under `interop/` by `.ci/run`), run as child
+//! processes on free local ports for interop tests.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The interop packages, or `None` to skip. With `SWITCHBOARD_INTEROP=1` (set by `.ci/run`)
+/// a missing install is a failure, never a silent skip.
+pub fn interop_packages() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/node_modules");
+    let required = std::env::var("SWITCHBOARD_INTEROP").is_ok_and(|v| v == "1");
+    match (dir.is_dir(), required) {
+        (true, _) => Some(dir),
+        (false, true) => {
+            panic!("SWITCHBOARD_INTEROP=1 but {} is missing: run `npm ci --prefix interop`", dir.display())
+        }
+        (false, false) => {
+            eprintln!("skipping interop test: run `npm ci --prefix interop` (or .ci/run) to enable it");
+            None
+        }
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A node process, killed when dropped.
+pub struct NodeServer {
+    child: Child,
+}
+
+impl NodeServer {
+    /// Starts `node <script> <args>` with `env`, and waits until `ready_url` answers.
+    pub async fn start(
+        script: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, String)],
+        ready_url: &str,
+    ) -> Self {
+        let mut command = Command::new("node");
+        command.arg(script).args(args).stdout(Stdio::null()).stderr(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("node is installed");
+        let server = Self { child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = reqwest::Client::new();
+        loop {
+            if client.get(ready_url).send().await.is_ok() {
+                return server;
+            }
+            assert!(Instant::now() < deadline, "{} did not start", script.display());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
