@@ -136,6 +136,22 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_AUTHORIZATION_TTL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
     pub authorization_ttl: std::time::Duration,
 
+    /// Run the background worker (expiry, refresh) in this process. Off for API-only replicas.
+    #[arg(long, env = "SWITCHBOARD_WORKER", default_value_t = true, action = ArgAction::Set, global = true)]
+    pub worker: bool,
+
+    /// Refresh OAuth tokens this long before they expire (capped at half their lifetime).
+    #[arg(long, env = "SWITCHBOARD_REFRESH_LEAD", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
+    pub refresh_lead: std::time::Duration,
+
+    /// Refresh grants at least this often so idle refresh tokens are not revoked; `0` = off.
+    #[arg(long, env = "SWITCHBOARD_KEEPALIVE", default_value = "24h", value_parser = parse_duration_or_zero, global = true)]
+    pub keepalive: std::time::Duration,
+
+    /// How often the worker looks for due work.
+    #[arg(long, env = "SWITCHBOARD_WORKER_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration, global = true)]
+    pub worker_interval: std::time::Duration,
+
     /// Log format: `text` (default) or `json`.
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
@@ -159,6 +175,25 @@ pub struct Settings {
     pub max_json_body: usize,
     /// How long a pending OAuth authorization stays valid.
     pub authorization_ttl: std::time::Duration,
+    pub refresh: RefreshPolicy,
+}
+
+/// When tokens are refreshed.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshPolicy {
+    /// Refresh this long before expiry (at most half the token's lifetime).
+    pub lead: std::time::Duration,
+    /// Refresh at least this often; `None` = no keep-alive.
+    pub keepalive: Option<std::time::Duration>,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            lead: std::time::Duration::from_secs(300),
+            keepalive: Some(std::time::Duration::from_secs(86_400)),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -170,6 +205,7 @@ impl Default for Settings {
             redirect_allowlist: Vec::new(),
             max_json_body: 64 * 1024,
             authorization_ttl: std::time::Duration::from_secs(3600),
+            refresh: RefreshPolicy::default(),
         }
     }
 }
@@ -224,6 +260,10 @@ impl Config {
             allow_private_networks: self.allow_private_networks,
             redirect_allowlist,
             authorization_ttl: self.authorization_ttl,
+            refresh: RefreshPolicy {
+                lead: self.refresh_lead,
+                keepalive: (!self.keepalive.is_zero()).then_some(self.keepalive),
+            },
             ..Settings::default()
         })
     }
@@ -232,6 +272,11 @@ impl Config {
     pub fn presets_spec(&self) -> Option<&str> {
         self.presets.as_deref().or(self.presets_alias.as_deref())
     }
+}
+
+/// A human duration (`90s`, `24h`), or a bare `0` meaning off.
+fn parse_duration_or_zero(s: &str) -> Result<std::time::Duration, humantime::DurationError> {
+    if s.trim() == "0" { Ok(std::time::Duration::ZERO) } else { humantime::parse_duration(s) }
 }
 
 /// An allow-list entry is an origin: scheme, host and optional port, nothing else.

@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod rekey;
 pub mod sse;
 pub mod tenancy;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::connectors::Presets;
+use crate::connectors::refresh::RefreshLocks;
 use crate::crypto::Keyring;
 use crate::error::ApiError;
 use crate::net::Outbound;
@@ -40,12 +42,21 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The one guarded client for every outbound call.
     pub net: Outbound,
+    /// In-process single flight for token refreshes.
+    pub refresh_locks: Arc<RefreshLocks>,
 }
 
 impl AppState {
     pub fn new(db: PgPool, keyring: Keyring, presets: Presets, settings: Settings) -> Self {
         let net = Outbound::new(settings.allow_private_networks);
-        Self { db, keyring: Arc::new(keyring), presets: Arc::new(presets), settings: Arc::new(settings), net }
+        Self {
+            db,
+            keyring: Arc::new(keyring),
+            presets: Arc::new(presets),
+            settings: Arc::new(settings),
+            net,
+            refresh_locks: Arc::default(),
+        }
     }
 }
 

@@ -106,6 +106,11 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     let presets = Presets::load(config.presets_spec()).context("SWITCHBOARD_PRESETS")?;
     let pool = db::connect_and_migrate(&config.database_url, 16).await?;
     let state = AppState::new(pool.clone(), keyring, presets, settings);
+    if config.worker {
+        switchboard::worker::spawn(state.clone(), config.worker_interval);
+    } else {
+        tracing::info!("background worker disabled (SWITCHBOARD_WORKER=false)");
+    }
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -13,9 +13,10 @@ use uuid::Uuid;
 use super::{ApiJson, ApiQuery, OptionalJson, Page, PathId, page_params};
 use crate::AppState;
 use crate::connectors::connect::{self, ConnectRequest};
-use crate::connectors::model::{Metadata, OAuthSettings, StatusReason, TokenEndpointAuthMethod};
+use crate::connectors::model::{Health, Metadata, OAuthSettings, StatusReason, TokenEndpointAuthMethod};
 use crate::connectors::presets::PresetView;
 use crate::connectors::service::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::connectors::store::ConnectorEvent;
 use crate::connectors::{
     AuthSettings, Connector, ConnectorPatch, ListFilter, NewConnector, SecretField, Status, Transport,
 };
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/connectors/{id}", get(get_connector).patch(update_connector).delete(delete_connector))
         .route("/connectors/{id}/connect", post(connect_connector))
         .route("/connectors/{id}/disconnect", post(disconnect_connector))
+        .route("/connectors/{id}/events", get(list_events))
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -145,12 +147,33 @@ pub struct ConnectorView {
     pub token_expires_at: Option<DateTime<Utc>>,
     /// What the upstream reported in its last successful `initialize`.
     pub server_info: Option<ServerInfo>,
+    /// `degraded` when the access token has expired and refreshes keep failing transiently.
+    pub health: Health,
+    /// Token upkeep by the background worker (OAuth connectors).
+    pub refresh: Option<RefreshView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// When the worker refreshes the tokens next, and how the last attempts went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefreshView {
+    pub next_refresh_at: Option<DateTime<Utc>>,
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    /// Failed attempts since the last success.
+    pub attempts: i32,
+    pub last_refresh_error: Option<String>,
+}
+
 impl From<Connector> for ConnectorView {
     fn from(c: Connector) -> Self {
+        let health = c.health(Utc::now());
+        let refresh = c.oauth_grant.is_some().then(|| RefreshView {
+            next_refresh_at: c.refresh.next_refresh_at,
+            last_refreshed_at: c.refresh.last_refreshed_at,
+            attempts: c.refresh.attempts,
+            last_refresh_error: c.refresh.last_error.clone(),
+        });
         let auth = c.auth.as_ref().map(|a| AuthView::of(a, &c));
         let disconnect_reason = if c.status == Status::Disconnected { c.status_reason } else { None };
         Self {
@@ -169,6 +192,8 @@ impl From<Connector> for ConnectorView {
             authorization_expires_at: c.authorization_expires_at,
             token_expires_at: c.token_expires_at,
             server_info: c.server_info,
+            health,
+            refresh,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -336,6 +361,40 @@ pub async fn disconnect_connector(
 ) -> ApiResult<axum::Json<ConnectorView>> {
     caller.require(Scope::Write)?;
     Ok(axum::Json(connect::disconnect(&state, caller.tenant_id, id).await?.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventParams {
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<i64>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+/// A connector's status changes, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/connectors/{id}/events", tag = "connectors",
+    params(("id" = Uuid, Path), EventParams),
+    responses((status = 200, body = Page<ConnectorEvent>), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("api_key" = ["read"]))
+)]
+pub async fn list_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    ApiQuery(params): ApiQuery<EventParams>,
+) -> ApiResult<axum::Json<Page<ConnectorEvent>>> {
+    caller.require(Scope::Read)?;
+    let mut v = crate::error::Validator::default();
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+    v.check((1..=MAX_PAGE_SIZE).contains(&limit), "limit", format!("must be between 1 and {MAX_PAGE_SIZE}"));
+    let before = params.cursor.as_deref().filter(|c| !c.is_empty()).map(str::parse::<i64>);
+    v.check(!matches!(before, Some(Err(_))), "cursor", "not a cursor returned by this API");
+    v.finish()?;
+    let (items, next) =
+        service::events(&state.db, caller.tenant_id, id, before.and_then(Result::ok), limit).await?;
+    Ok(axum::Json(Page { items, next_cursor: next.map(|n| n.to_string()) }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

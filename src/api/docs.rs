@@ -17,6 +17,7 @@ use crate::AppState;
         connectors::create_connector, connectors::list_connectors, connectors::get_connector,
         connectors::update_connector, connectors::delete_connector, connectors::list_presets,
         connectors::connect_connector, connectors::disconnect_connector, oauth::discover_url,
+        connectors::list_events,
         api_keys::list_keys, api_keys::create_key, api_keys::revoke_key,
         admin::create_tenant, admin::list_tenants, admin::get_tenant, admin::list_tenant_keys,
         admin::create_tenant_key, admin::revoke_key, admin::update_tenant,

@@ -7,7 +7,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use rand::Rng as _;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
-use secrecy::SecretString;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use url::Url;
@@ -21,6 +20,7 @@ use super::model::{
 };
 use super::service::{get, open_secret};
 use super::store;
+use super::tokens::{self, RefreshTokenAbsent};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Validator};
 use crate::mcp::ServerInfo;
@@ -144,7 +144,7 @@ async fn finish_connected(
 ) -> ApiResult<Connector> {
     let mut tx = state.db.begin().await?;
     if let Some((tokens, grant)) = tokens {
-        store_tokens(&mut tx, state, &mut connector, &tokens).await?;
+        tokens::store(&mut tx, state, &mut connector, &tokens, RefreshTokenAbsent::Erase).await?;
         connector.oauth_grant = Some(grant);
     }
     connector.mark_connected(info);
@@ -156,34 +156,6 @@ async fn finish_connected(
 
 async fn reread(state: &AppState, c: &Connector) -> ApiResult<Connector> {
     get(&state.db, c.tenant_id, c.id).await
-}
-
-async fn store_tokens(
-    tx: &mut sqlx::PgConnection,
-    state: &AppState,
-    connector: &mut Connector,
-    tokens: &Tokens,
-) -> ApiResult<()> {
-    let (tenant, id) = (connector.tenant_id, connector.id);
-    let seal =
-        |field: SecretField, secret: &SecretString| state.keyring.seal_str(secret, &field.aad(tenant, id));
-    store::put_secret(
-        tx,
-        tenant,
-        id,
-        SecretField::AccessToken,
-        &seal(SecretField::AccessToken, &tokens.access_token),
-    )
-    .await?;
-    match &tokens.refresh_token {
-        Some(refresh) => {
-            let sealed = seal(SecretField::RefreshToken, refresh);
-            store::put_secret(tx, tenant, id, SecretField::RefreshToken, &sealed).await?;
-        }
-        None => store::delete_secrets(tx, id, &[SecretField::RefreshToken]).await?,
-    }
-    connector.token_expires_at = tokens.expires_at;
-    Ok(())
 }
 
 /// The RFC 8707 resource: configured, else discovered, else the server URL made canonical.
@@ -246,7 +218,7 @@ async fn connect_client_credentials(
         redirect_uri: None,
         iss_required: false,
     };
-    let credentials = client_credentials_of(state, &connector, &grant.client).await?;
+    let credentials = client_credentials_of(&state.db, state, &connector, &grant.client).await?;
     let tokens =
         grant::client_credentials(&state.net, &credentials, &grant.token_url, &grant.scopes, &grant.resource)
             .await
@@ -276,23 +248,24 @@ fn own_client_method(
 }
 
 /// Opens whatever secret the grant's client needs.
-async fn client_credentials_of(
+/// Reads on `db` (a pool, or the connection of a transaction the caller holds).
+pub(crate) async fn client_credentials_of(
+    db: impl sqlx::PgExecutor<'_>,
     state: &AppState,
     c: &Connector,
     client: &OAuthClientRef,
 ) -> ApiResult<ClientCredentials> {
     let (client_id, method, secret) = match client {
         OAuthClientRef::Connector { client_id, method } => {
-            (client_id, *method, open_secret(&state.db, &state.keyring, c, SecretField::ClientSecret).await?)
+            (client_id, *method, open_secret(db, &state.keyring, c, SecretField::ClientSecret).await?)
         }
         OAuthClientRef::Registered { id, client_id, method } => {
-            let registered =
-                oauth_store::get_client(&state.db, c.tenant_id, *id).await?.ok_or_else(|| {
-                    ApiError::conflict(
-                        "client_registration_lost",
-                        "the registered OAuth client is gone; connect again",
-                    )
-                })?;
+            let registered = oauth_store::get_client(db, c.tenant_id, *id).await?.ok_or_else(|| {
+                ApiError::conflict(
+                    "client_registration_lost",
+                    "the registered OAuth client is gone; connect again",
+                )
+            })?;
             let secret = match &registered.secret {
                 Some(sealed) => Some(
                     state.keyring.open_str(sealed, &client_secret_aad(c.tenant_id, &registered.issuer))?,
@@ -596,7 +569,7 @@ async fn exchange_and_probe(
         .keyring
         .open_str(&record.verifier, &verifier_aad(record.tenant_id, &record.state_hash))
         .map_err(|e| internal(e.into()))?;
-    let client = client_credentials_of(state, connector, &grant.client).await.map_err(internal)?;
+    let client = client_credentials_of(&state.db, state, connector, &grant.client).await.map_err(internal)?;
     let redirect_uri = grant.redirect_uri.as_deref().unwrap_or_default();
     let tokens = grant::exchange_code(
         &state.net,
@@ -626,7 +599,6 @@ pub async fn disconnect(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResul
     }
     revoke_tokens(state, &connector).await;
     connector.mark_disconnected("user_requested", "disconnected on request");
-    connector.token_expires_at = None;
     let mut tx = state.db.begin().await?;
     store::delete_secrets(&mut tx, connector.id, &[SecretField::AccessToken, SecretField::RefreshToken])
         .await?;
@@ -641,7 +613,7 @@ pub async fn disconnect(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResul
 pub async fn revoke_tokens(state: &AppState, connector: &Connector) {
     let Some(grant) = &connector.oauth_grant else { return };
     let Some(revocation_url) = &grant.revocation_url else { return };
-    let client = match client_credentials_of(state, connector, &grant.client).await {
+    let client = match client_credentials_of(&state.db, state, connector, &grant.client).await {
         Ok(client) => client,
         Err(err) => {
             tracing::warn!(connector_id = %connector.id, error = %err, "cannot revoke: client credentials unavailable");

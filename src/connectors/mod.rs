@@ -4,8 +4,10 @@ pub mod connect;
 pub mod credentials;
 pub mod model;
 pub mod presets;
+pub mod refresh;
 pub mod service;
 pub(crate) mod store;
+pub mod tokens;
 
 pub use model::{AuthSettings, Connector, SecretField, Status, Transport};
 pub use presets::Presets;

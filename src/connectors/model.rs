@@ -474,13 +474,41 @@ pub struct Connector {
     /// Set while `pending_authorization`: where to send the person, and until when.
     pub authorization_url: Option<String>,
     pub authorization_expires_at: Option<DateTime<Utc>>,
+    pub refresh: RefreshState,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Token upkeep: when the next refresh is due and how the last attempts went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefreshState {
+    pub next_refresh_at: Option<DateTime<Utc>>,
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    /// Failed attempts since the last success.
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+/// Whether a connected connector can serve right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Ok,
+    /// The access token has expired and refreshing keeps failing for a transient reason; the
+    /// connector stays connected and recovers when the authorization server does.
+    Degraded,
 }
 
 impl Connector {
     pub fn has_secret(&self, field: SecretField) -> bool {
         self.secret_fields.contains(&field)
+    }
+
+    /// Records that a sealed value for `field` is now stored.
+    pub fn note_secret(&mut self, field: SecretField) {
+        if !self.has_secret(field) {
+            self.secret_fields.push(field);
+        }
     }
 
     /// The upstream accepted our credentials.
@@ -504,6 +532,15 @@ impl Connector {
         self.status = Status::Disconnected;
         self.status_reason = Some(StatusReason { code: code.to_owned(), message: message.into() });
         self.clear_authorization();
+    }
+
+    pub fn health(&self, now: DateTime<Utc>) -> Health {
+        let expired = self.token_expires_at.is_some_and(|t| t <= now);
+        if self.status == Status::Connected && expired && self.refresh.last_error.is_some() {
+            Health::Degraded
+        } else {
+            Health::Ok
+        }
     }
 
     fn clear_authorization(&mut self) {

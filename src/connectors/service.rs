@@ -13,7 +13,7 @@ use super::model::{
     SecretField, Status, Transport,
 };
 use super::presets::Preset;
-use super::store::{self, ListFilter};
+use super::store::{self, ConnectorEvent, ListFilter};
 use crate::AppState;
 use crate::crypto::Keyring;
 use crate::error::{ApiError, ApiResult, Validator};
@@ -136,6 +136,7 @@ pub async fn create(
         token_expires_at: None,
         authorization_url: None,
         authorization_expires_at: None,
+        refresh: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -303,8 +304,9 @@ pub async fn delete(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<()
 }
 
 /// Opens one sealed secret of a connector; `None` when it holds no such secret.
+/// Runs on the caller's executor, so code holding a transaction reads on that connection.
 pub async fn open_secret(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     keyring: &Keyring,
     connector: &Connector,
     field: SecretField,
@@ -313,4 +315,21 @@ pub async fn open_secret(
         return Ok(None);
     };
     Ok(Some(keyring.open_str(&sealed, &field.aad(connector.tenant_id, connector.id))?))
+}
+
+/// A connector's status history, newest first.
+pub async fn events(
+    db: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+    before: Option<i64>,
+    limit: i64,
+) -> ApiResult<(Vec<ConnectorEvent>, Option<i64>)> {
+    get(db, tenant_id, id).await?;
+    let mut items = store::list_events(db, tenant_id, id, before, limit + 1).await?;
+    let next = (items.len() as i64 > limit).then(|| {
+        items.truncate(limit as usize);
+        items.last().map(|e| e.id)
+    });
+    Ok((items, next.flatten()))
 }

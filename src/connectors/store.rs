@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::model::{AuthSettings, Connector, SecretField, Status, StatusReason, Transport};
+use super::model::{AuthSettings, Connector, RefreshState, SecretField, Status, StatusReason, Transport};
 use crate::crypto::Sealed;
 
 /// The select list for [`ConnectorRow`], as a macro so queries stay `&'static str`.
@@ -15,6 +15,7 @@ macro_rules! connector_columns {
         "c.id, c.tenant_id, c.name, c.description, c.url, c.transport, c.owner, c.metadata, c.auth, \
          c.preset_id, c.status, c.status_code, c.status_message, c.created_at, c.updated_at, \
          c.server_info, c.oauth_grant, c.token_expires_at, c.authorization_url, c.authorization_expires_at, \
+         c.next_refresh_at, c.last_refreshed_at, c.refresh_attempts, c.last_refresh_error, \
          ARRAY(SELECT s.field FROM connector_secrets s WHERE s.connector_id = c.id ORDER BY s.field) AS secret_fields"
     };
 }
@@ -41,6 +42,10 @@ struct ConnectorRow {
     token_expires_at: Option<DateTime<Utc>>,
     authorization_url: Option<String>,
     authorization_expires_at: Option<DateTime<Utc>>,
+    next_refresh_at: Option<DateTime<Utc>>,
+    last_refreshed_at: Option<DateTime<Utc>>,
+    refresh_attempts: i32,
+    last_refresh_error: Option<String>,
     secret_fields: Vec<String>,
 }
 
@@ -71,6 +76,12 @@ impl TryFrom<ConnectorRow> for Connector {
             token_expires_at: row.token_expires_at,
             authorization_url: row.authorization_url,
             authorization_expires_at: row.authorization_expires_at,
+            refresh: RefreshState {
+                next_refresh_at: row.next_refresh_at,
+                last_refreshed_at: row.last_refreshed_at,
+                attempts: row.refresh_attempts,
+                last_error: row.last_refresh_error,
+            },
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -128,7 +139,8 @@ pub async fn save_state(db: &mut PgConnection, c: &Connector) -> anyhow::Result<
     sqlx::query(
         "UPDATE connectors SET status = $3, status_code = $4, status_message = $5, auth = $6,
                 server_info = $7, oauth_grant = $8, token_expires_at = $9, authorization_url = $10,
-                authorization_expires_at = $11, updated_at = now()
+                authorization_expires_at = $11, next_refresh_at = $12, last_refreshed_at = $13,
+                refresh_attempts = $14, last_refresh_error = $15, refresh_lease_until = NULL, updated_at = now()
          WHERE tenant_id = $1 AND id = $2",
     )
     .bind(c.tenant_id)
@@ -142,9 +154,96 @@ pub async fn save_state(db: &mut PgConnection, c: &Connector) -> anyhow::Result<
     .bind(c.token_expires_at)
     .bind(&c.authorization_url)
     .bind(c.authorization_expires_at)
+    .bind(c.refresh.next_refresh_at)
+    .bind(c.refresh.last_refreshed_at)
+    .bind(c.refresh.attempts)
+    .bind(&c.refresh.last_error)
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Claims up to `limit` connectors whose refresh is due, leasing them for `lease` so other
+/// replicas skip them; a crashed replica's lease simply runs out.
+pub async fn claim_due_refreshes(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+    lease: std::time::Duration,
+) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+    sqlx::query_as(
+        "UPDATE connectors SET refresh_lease_until = now() + $2
+         WHERE id IN (
+             SELECT id FROM connectors
+             WHERE next_refresh_at <= now() AND status = 'connected'
+               AND (refresh_lease_until IS NULL OR refresh_lease_until < now())
+             ORDER BY next_refresh_at LIMIT $1
+             FOR UPDATE SKIP LOCKED)
+         RETURNING tenant_id, id",
+    )
+    .bind(limit)
+    .bind(lease)
+    .fetch_all(db)
+    .await
+}
+
+/// Marks pending authorizations whose window has passed as disconnected, and deletes their
+/// state records. Returns the connectors changed.
+pub async fn expire_pending_authorizations(
+    db: &mut PgConnection,
+    message: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE connectors c SET status = 'disconnected', status_code = 'authorization_expired',
+                status_message = $1, authorization_url = NULL, authorization_expires_at = NULL, updated_at = now()
+         WHERE c.id IN (
+             SELECT id FROM connectors
+             WHERE status = 'pending_authorization' AND authorization_expires_at < now()
+             ORDER BY authorization_expires_at LIMIT $2
+             FOR UPDATE SKIP LOCKED)
+         RETURNING c.id",
+    )
+    .bind(message)
+    .bind(limit)
+    .fetch_all(&mut *db)
+    .await?;
+    sqlx::query("DELETE FROM oauth_states WHERE connector_id = ANY($1) OR expires_at < now()")
+        .bind(&ids)
+        .execute(db)
+        .await?;
+    Ok(ids)
+}
+
+/// A status change, as recorded by the `connector_events` trigger.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct ConnectorEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+/// A connector's events, newest first, below the `before` cursor.
+pub async fn list_events(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    connector_id: Uuid,
+    before: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<ConnectorEvent>> {
+    sqlx::query_as(
+        "SELECT id, at, from_status, to_status, code, message FROM connector_events
+         WHERE tenant_id = $1 AND connector_id = $2 AND ($3::bigint IS NULL OR id < $3)
+         ORDER BY id DESC LIMIT $4",
+    )
+    .bind(tenant_id)
+    .bind(connector_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
 }
 
 pub async fn get(db: impl PgExecutor<'_>, tenant_id: Uuid, id: Uuid) -> anyhow::Result<Option<Connector>> {

@@ -203,6 +203,15 @@ pub async fn upsert_client(db: impl PgExecutor<'_>, c: &RegisteredClient) -> any
     Ok(id)
 }
 
+pub async fn delete_client(db: impl PgExecutor<'_>, tenant_id: Uuid, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM oauth_clients WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Registered-client secrets sealed under a key other than `current_key_id`, locked.
 pub async fn lock_client_secrets_not_under(
     db: &mut PgConnection,

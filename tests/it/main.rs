@@ -13,3 +13,4 @@ mod presets;
 mod secrets;
 mod service;
 mod tenancy;
+mod worker;

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -130,6 +131,7 @@ pub struct AuthServer {
     pub issuer: String,
     pub config: AsConfig,
     pub state: Arc<Mutex<AsState>>,
+    down: Arc<AtomicBool>,
 }
 
 #[derive(Clone)]
@@ -137,6 +139,8 @@ struct Ctx {
     issuer: String,
     config: AsConfig,
     state: Arc<Mutex<AsState>>,
+    /// While set, the token endpoint answers 503 (an outage).
+    down: Arc<AtomicBool>,
 }
 
 impl AuthServer {
@@ -145,7 +149,9 @@ impl AuthServer {
         let addr = listener.local_addr().unwrap();
         let issuer = format!("http://{addr}{}", config.issuer_path);
         let state = Arc::new(Mutex::new(AsState::default()));
-        let ctx = Ctx { issuer: issuer.clone(), config: config.clone(), state: state.clone() };
+        let down = Arc::new(AtomicBool::new(false));
+        let ctx =
+            Ctx { issuer: issuer.clone(), config: config.clone(), state: state.clone(), down: down.clone() };
         let p = config.issuer_path;
         let metadata_path = match config.metadata_at {
             MetadataAt::Rfc8414 => format!("/.well-known/oauth-authorization-server{p}"),
@@ -162,7 +168,17 @@ impl AuthServer {
             .layer(axum::middleware::from_fn_with_state(ctx.clone(), log_request))
             .with_state(ctx);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { addr, issuer, config, state }
+        Self { addr, issuer, config, state, down }
+    }
+
+    /// Simulates an outage of the token endpoint (503) until called with `false`.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Revokes every refresh token, as a user revoking the app's access would.
+    pub fn revoke_refresh_tokens(&self) {
+        self.state.lock().unwrap().refresh_tokens.clear();
     }
 
     /// Registers a client ahead of time (a "pre-registered" client).
@@ -369,6 +385,9 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    if ctx.down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "maintenance").into_response();
+    }
     let mut state = ctx.state.lock().unwrap();
     let auth_header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     state.token_requests.push((form.clone(), auth_header));

@@ -129,6 +129,20 @@ impl TestApp {
     }
 }
 
+/// Creates an authorization-code connector for `upstream_url` and completes its flow
+/// (DCR, PKCE, browser, callback). Returns the connected connector's id.
+pub async fn connected_oauth_connector(app: &TestApp, key: &str, upstream_url: &str) -> String {
+    let c = app
+        .create_connector(key, json!({"url": upstream_url, "auth": {"mode": "oauth2_authorization_code"}}))
+        .await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    let res = app.post_json(&format!("/api/v1/connectors/{id}/connect"), key, json!({})).await;
+    let pending = expect_json(res, 200).await;
+    let page = authorize_in_browser(pending["authorization_url"].as_str().unwrap()).await;
+    assert_eq!(page.status(), 200);
+    id
+}
+
 /// Plays the person's browser: opens the authorization URL, lets the authorization server
 /// redirect, and follows that one redirect to our callback. Returns the callback's answer.
 pub async fn authorize_in_browser(authorization_url: &str) -> Response {

@@ -1,0 +1,102 @@
+//! The background worker: expires pending authorizations and keeps OAuth tokens fresh. It
+//! runs on every replica (unless `SWITCHBOARD_WORKER=false`); replicas split the work by
+//! claiming batches with `FOR UPDATE SKIP LOCKED` and short leases, and every refresh is
+//! single-flight per connector (see `connectors::refresh`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::AppState;
+use crate::connectors::refresh::{RefreshOutcome, Trigger, refresh};
+use crate::connectors::store;
+
+/// Connectors claimed per round.
+const BATCH: i64 = 100;
+/// How long a claim holds; a replica that dies mid-batch frees its claims after this.
+const LEASE: Duration = Duration::from_secs(120);
+/// Refreshes in flight at once per replica: one slow authorization server cannot stall the
+/// rest, and database connections stay available for the API.
+const CONCURRENCY: usize = 8;
+
+/// What one pass of the worker did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TickReport {
+    pub expired_authorizations: usize,
+    pub claimed: usize,
+    pub refreshed: usize,
+    pub not_needed: usize,
+    pub disconnected: usize,
+    pub retrying: usize,
+    pub errors: usize,
+}
+
+/// Runs the worker every `interval` until the process ends.
+pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match tick(&state).await {
+                Ok(report) if report != TickReport::default() => tracing::info!(?report, "worker pass"),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = format!("{err:#}"), "worker pass failed"),
+            }
+        }
+    })
+}
+
+/// One pass: expire what is overdue, then refresh everything due, batch after batch.
+pub async fn tick(state: &AppState) -> anyhow::Result<TickReport> {
+    let mut report =
+        TickReport { expired_authorizations: expire_pending(state).await?, ..TickReport::default() };
+    loop {
+        let claimed = store::claim_due_refreshes(&state.db, BATCH, LEASE).await?;
+        report.claimed += claimed.len();
+        refresh_all(state, &claimed, &mut report).await;
+        if (claimed.len() as i64) < BATCH {
+            return Ok(report);
+        }
+    }
+}
+
+async fn expire_pending(state: &AppState) -> anyhow::Result<usize> {
+    let window = humantime::format_duration(state.settings.authorization_ttl);
+    let message = format!("authorization was not completed within {window}; connect again");
+    let mut tx = state.db.begin().await?;
+    let expired = store::expire_pending_authorizations(&mut tx, &message, 1000).await?;
+    tx.commit().await?;
+    Ok(expired.len())
+}
+
+async fn refresh_all(state: &AppState, claimed: &[(uuid::Uuid, uuid::Uuid)], report: &mut TickReport) {
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut running = JoinSet::new();
+    for &(tenant_id, id) in claimed {
+        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let state = state.clone();
+        running.spawn(async move {
+            let _permit = permit;
+            refresh(&state, tenant_id, id, Trigger::Due).await
+        });
+    }
+    while let Some(joined) = running.join_next().await {
+        match joined {
+            Ok(Ok(RefreshOutcome::Refreshed)) => report.refreshed += 1,
+            Ok(Ok(RefreshOutcome::NotNeeded)) => report.not_needed += 1,
+            Ok(Ok(RefreshOutcome::Disconnected)) => report.disconnected += 1,
+            Ok(Ok(RefreshOutcome::Retrying)) => report.retrying += 1,
+            Ok(Err(err)) => {
+                report.errors += 1;
+                tracing::warn!(error = %err, "refresh failed");
+            }
+            Err(err) => {
+                report.errors += 1;
+                tracing::error!(error = %err, "refresh task panicked");
+            }
+        }
+    }
+}
