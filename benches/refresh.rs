@@ -30,7 +30,7 @@ async fn token(
     Form(form): Form<HashMap<String, String>>,
 ) -> axum::Json<serde_json::Value> {
     let presented = form.get("refresh_token").cloned().unwrap_or_default();
-    let connector = presented.rsplitn(2, '-').nth(1).unwrap_or_default().to_owned();
+    let connector = presented.rsplit_once('-').map(|(connector, _)| connector).unwrap_or_default().to_owned();
     let n = {
         let mut seen = seen.lock().unwrap();
         let n = seen.entry(connector.clone()).or_default();
