@@ -152,6 +152,10 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_WORKER_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration, global = true)]
     pub worker_interval: std::time::Duration,
 
+    /// Largest request body the MCP proxy accepts, in bytes (413 beyond).
+    #[arg(long, env = "SWITCHBOARD_PROXY_MAX_BODY", default_value_t = 4 * 1024 * 1024, global = true)]
+    pub proxy_max_body: usize,
+
     /// Log format: `text` (default) or `json`.
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
@@ -176,6 +180,8 @@ pub struct Settings {
     /// How long a pending OAuth authorization stays valid.
     pub authorization_ttl: std::time::Duration,
     pub refresh: RefreshPolicy,
+    /// Largest request body the MCP proxy accepts.
+    pub proxy_max_body: usize,
 }
 
 /// When tokens are refreshed.
@@ -206,6 +212,7 @@ impl Default for Settings {
             max_json_body: 64 * 1024,
             authorization_ttl: std::time::Duration::from_secs(3600),
             refresh: RefreshPolicy::default(),
+            proxy_max_body: 4 * 1024 * 1024,
         }
     }
 }
@@ -264,6 +271,7 @@ impl Config {
                 lead: self.refresh_lead,
                 keepalive: (!self.keepalive.is_zero()).then_some(self.keepalive),
             },
+            proxy_max_body: self.proxy_max_body,
             ..Settings::default()
         })
     }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod mcp;
 pub mod net;
 pub mod oauth;
+pub mod proxy;
 pub mod rekey;
 pub mod sse;
 pub mod tenancy;
@@ -32,6 +33,7 @@ use crate::connectors::refresh::RefreshLocks;
 use crate::crypto::Keyring;
 use crate::error::ApiError;
 use crate::net::Outbound;
+use crate::proxy::target::TargetCache;
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -44,6 +46,8 @@ pub struct AppState {
     pub net: Outbound,
     /// In-process single flight for token refreshes.
     pub refresh_locks: Arc<RefreshLocks>,
+    /// Opened upstream credentials for the proxy, validated by connector version.
+    pub proxy_targets: Arc<TargetCache>,
 }
 
 impl AppState {
@@ -56,6 +60,7 @@ impl AppState {
             settings: Arc::new(settings),
             net,
             refresh_locks: Arc::default(),
+            proxy_targets: Arc::default(),
         }
     }
 }

@@ -51,24 +51,42 @@ pub struct Fetched {
     pub body: Bytes,
 }
 
+/// Longest silence on a proxied stream before it is closed (servers send keep-alives).
+pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 #[derive(Clone)]
 pub struct Outbound {
     control: reqwest::Client,
+    /// For proxied MCP traffic: pooled, HTTP/1.1 keep-alive and HTTP/2, no total timeout
+    /// (streams may last hours), only connect and idle timeouts.
+    streaming: reqwest::Client,
     allow_private: bool,
 }
 
 impl Outbound {
     pub fn new(allow_private: bool) -> Self {
-        let control = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CONTROL_TIMEOUT)
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        let base = || {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .tcp_nodelay(true)
+                .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        };
+        let control = base().timeout(CONTROL_TIMEOUT).build().expect("the outbound HTTP client builds");
+        let streaming = base()
+            .read_timeout(STREAM_IDLE_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(90))
             .build()
-            .expect("the outbound HTTP client builds");
-        Self { control, allow_private }
+            .expect("the streaming HTTP client builds");
+        Self { control, streaming, allow_private }
+    }
+
+    /// A request builder for proxied traffic to `url` (no total timeout), after the checks.
+    pub fn stream_request(&self, method: Method, url: &Url) -> Result<RequestBuilder, NetError> {
+        self.check_url(url)?;
+        Ok(self.streaming.request(method, url.clone()))
     }
 
     /// Checks what can be checked before connecting: scheme, IP literals, local names.

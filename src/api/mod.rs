@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
             Router::new()
                 .merge(connectors::routes())
                 .merge(oauth::routes())
+                .merge(crate::proxy::routes())
                 .merge(api_keys::routes())
                 .merge(admin::routes()),
         )

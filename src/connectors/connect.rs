@@ -591,6 +591,21 @@ async fn exchange_and_probe(
     }
 }
 
+/// The upstream rejected a static credential in use: disconnect, so consoles show why.
+pub async fn reject_credentials(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    let Some(mut connector) = store::get_for_update(&mut tx, tenant_id, id).await? else { return Ok(()) };
+    if connector.status == Status::Connected {
+        connector.mark_disconnected(
+            "credentials_rejected",
+            "the upstream rejected the configured credentials (HTTP 401)",
+        );
+        store::save_state(&mut tx, &connector).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Revokes (best effort), erases tokens, and marks the connector disconnected on request.
 pub async fn disconnect(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<Connector> {
     let mut connector = get(&state.db, tenant_id, id).await?;

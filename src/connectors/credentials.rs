@@ -6,7 +6,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret as _, SecretString};
-use sqlx::PgPool;
 
 use super::model::{AuthSettings, Connector, SecretField};
 use super::service::open_secret;
@@ -25,7 +24,7 @@ pub fn bearer(token: &SecretString) -> ApiResult<HeaderValue> {
 }
 
 async fn required(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     keyring: &Keyring,
     c: &Connector,
     field: SecretField,
@@ -35,8 +34,12 @@ async fn required(
     })
 }
 
-/// The headers that authenticate requests to this connector's upstream.
-pub async fn upstream_headers(db: &PgPool, keyring: &Keyring, c: &Connector) -> ApiResult<HeaderMap> {
+/// The headers that authenticate requests to this connector's upstream (one read on `db`).
+pub async fn upstream_headers(
+    db: impl sqlx::PgExecutor<'_>,
+    keyring: &Keyring,
+    c: &Connector,
+) -> ApiResult<HeaderMap> {
     let mut headers = HeaderMap::new();
     match &c.auth {
         None | Some(AuthSettings::None) => {}

@@ -10,6 +10,7 @@ mod interop;
 mod isolation;
 mod oauth;
 mod presets;
+mod proxy;
 mod secrets;
 mod service;
 mod tenancy;

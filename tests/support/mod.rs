@@ -7,6 +7,7 @@ pub mod auth_server;
 pub mod legacy_sse;
 pub mod mcp_server;
 pub mod node;
+pub mod raw_mcp;
 
 use std::net::SocketAddr;
 

@@ -1,0 +1,216 @@
+//! The legacy HTTP+SSE transport (2024-11-05): `GET …/sse` opens the upstream stream with
+//! the connector's credential; its first `endpoint` event is rewritten to our own messages
+//! URL (relative, so it resolves against whatever URL the caller used), carrying a sealed
+//! session token; every other byte passes through unchanged. `POST …/messages?session=…`
+//! opens the token and forwards to the upstream's message URL.
+
+use std::io;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::header::ACCEPT;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+use url::Url;
+
+use super::forward::{mark_streaming, read_body, relay, send};
+use super::target::{Target, resolve};
+use super::{headers, session};
+use crate::AppState;
+use crate::api::ApiQuery;
+use crate::connectors::Transport;
+use crate::crypto::Keyring;
+use crate::error::{ApiError, ApiResult};
+use crate::mcp::probe::message_endpoint;
+use crate::sse;
+
+/// Longest prefix of a stream we hold while waiting for the `endpoint` event.
+const MAX_PREAMBLE: usize = 64 * 1024;
+
+pub async fn open_stream(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    incoming: HeaderMap,
+) -> ApiResult<Response> {
+    let target = resolve(&state, &incoming, &id, Transport::Sse).await?;
+    let mut request_headers = incoming.clone();
+    request_headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    let url = target.url.clone();
+    let response = send(&state, target.clone(), Method::GET, &url, &request_headers, Bytes::new()).await?;
+    if !response.status().is_success() {
+        return Ok(relay(response));
+    }
+    let status = response.status();
+    let mut response_headers = headers::caller_response(response.headers());
+    mark_streaming(&mut response_headers);
+    let mut rewriter = EndpointRewriter::new(state.keyring.clone(), &target);
+    let body = response.bytes_stream().map(move |chunk| rewriter.push(chunk.map_err(io::Error::other)?));
+    Ok((status, response_headers, Body::from_stream(body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionQuery {
+    session: String,
+}
+
+pub async fn post_message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<SessionQuery>,
+    incoming: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let target = resolve(&state, &incoming, &id, Transport::Sse).await?;
+    let upstream = session::open(&state.keyring, target.tenant_id, target.connector_id, &query.session)
+        .filter(|u| u.origin() == target.url.origin())
+        .ok_or(ApiError::NotFound("session"))?;
+    let body = read_body(body, state.settings.proxy_max_body).await?;
+    let response = send(&state, target, Method::POST, &upstream, &incoming, body).await?;
+    Ok(relay(response))
+}
+
+/// Rewrites the first `endpoint` event of a stream; passes everything else through as is.
+struct EndpointRewriter {
+    keyring: std::sync::Arc<Keyring>,
+    tenant_id: uuid::Uuid,
+    connector_id: uuid::Uuid,
+    upstream_sse: Url,
+    /// Bytes of events not yet released (only until the endpoint event is seen).
+    pending: Vec<u8>,
+    done: bool,
+}
+
+impl EndpointRewriter {
+    fn new(keyring: std::sync::Arc<Keyring>, target: &Target) -> Self {
+        Self {
+            keyring,
+            tenant_id: target.tenant_id,
+            connector_id: target.connector_id,
+            upstream_sse: target.url.clone(),
+            pending: Vec::new(),
+            done: false,
+        }
+    }
+
+    fn push(&mut self, chunk: Bytes) -> io::Result<Bytes> {
+        if self.done {
+            return Ok(chunk); // the fast path: after the endpoint event, bytes flow untouched
+        }
+        self.pending.extend_from_slice(&chunk);
+        let mut out = Vec::with_capacity(self.pending.len());
+        while let Some(end) = event_end(&self.pending) {
+            let block: Vec<u8> = self.pending.drain(..end).collect();
+            match self.endpoint_in(&block)? {
+                Some(rewritten) => {
+                    out.extend_from_slice(rewritten.as_bytes());
+                    out.append(&mut self.pending);
+                    self.done = true;
+                    break;
+                }
+                None => out.extend_from_slice(&block),
+            }
+        }
+        if self.pending.len() > MAX_PREAMBLE {
+            return Err(io::Error::other("the upstream sent no endpoint event"));
+        }
+        Ok(out.into())
+    }
+
+    /// For an `endpoint` event: our replacement event.
+    fn endpoint_in(&self, block: &[u8]) -> io::Result<Option<String>> {
+        let mut parser = sse::Parser::default();
+        let events = parser.push(block).map_err(io::Error::other)?;
+        let Some(event) = events.into_iter().find(|e| e.event.as_deref() == Some("endpoint")) else {
+            return Ok(None);
+        };
+        // The upstream may only point at its own origin: our credential goes there.
+        let upstream = message_endpoint(&self.upstream_sse, &event.data).map_err(io::Error::other)?;
+        let token = session::seal(&self.keyring, self.tenant_id, self.connector_id, &upstream);
+        Ok(Some(format!("event: endpoint\ndata: messages?session={token}\n\n")))
+    }
+}
+
+/// Where the first complete event of `buf` ends (just past its blank line), if any.
+fn event_end(buf: &[u8]) -> Option<usize> {
+    let mut line_start = 0;
+    let mut i = 0;
+    while i < buf.len() {
+        let eol = match buf[i] {
+            b'\n' => 1,
+            b'\r' if buf.get(i + 1) == Some(&b'\n') => 2,
+            b'\r' if i + 1 < buf.len() => 1,
+            b'\r' => return None, // maybe half of a CRLF: wait for more
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        if i == line_start {
+            return Some(i + eol);
+        }
+        i += eol;
+        line_start = i;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_boundaries_follow_every_line_ending() {
+        assert_eq!(event_end(b"data: a\n\nrest"), Some(9));
+        assert_eq!(event_end(b"data: a\r\n\r\nrest"), Some(11));
+        assert_eq!(event_end(b"data: a\r\rrest"), Some(9));
+        assert_eq!(event_end(b": c\n\n"), Some(5));
+        assert_eq!(event_end(b"data: a\n"), None);
+        assert_eq!(event_end(b"data: a\r\n\r"), None);
+    }
+
+    fn rewriter() -> (EndpointRewriter, std::sync::Arc<Keyring>) {
+        let keyring = std::sync::Arc::new(Keyring::parse(&Keyring::generate_entry("k")).unwrap());
+        let r = EndpointRewriter {
+            keyring: keyring.clone(),
+            tenant_id: uuid::Uuid::now_v7(),
+            connector_id: uuid::Uuid::now_v7(),
+            upstream_sse: Url::parse("https://mcp.example.com/v1/sse").unwrap(),
+            pending: Vec::new(),
+            done: false,
+        };
+        (r, keyring)
+    }
+
+    #[test]
+    fn only_the_endpoint_event_changes_and_other_bytes_pass_exactly() {
+        let (mut r, keyring) = rewriter();
+        let mut out = Vec::new();
+        for chunk in [
+            &b": hello\r\n\r\nretry: 3000\n"[..],
+            b"\nevent: endp",
+            b"oint\ndata: /messages?s=1\n\nid: 7\n",
+            b"data: {\"x\":\ndata: 1}\n\n",
+        ] {
+            out.extend_from_slice(&r.push(Bytes::copy_from_slice(chunk)).unwrap());
+        }
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(": hello\r\n\r\nretry: 3000\n\nevent: endpoint\ndata: messages?session="),
+            "{text}"
+        );
+        assert!(text.ends_with("\n\nid: 7\ndata: {\"x\":\ndata: 1}\n\n"), "{text}");
+        let token = text.split("session=").nth(1).unwrap().split('\n').next().unwrap();
+        let opened = session::open(&keyring, r.tenant_id, r.connector_id, token).unwrap();
+        assert_eq!(opened.as_str(), "https://mcp.example.com/messages?s=1");
+    }
+
+    #[test]
+    fn endpoints_on_another_origin_end_the_stream() {
+        let (mut r, _) = rewriter();
+        assert!(
+            r.push(Bytes::from_static(b"event: endpoint\ndata: https://evil.example.com/m\n\n")).is_err()
+        );
+    }
+}

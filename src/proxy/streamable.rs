@@ -1,0 +1,26 @@
+//! Streamable HTTP: `POST | GET | DELETE …/connectors/{id}/mcp`, forwarded as is.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+
+use super::forward::{read_body, relay, send};
+use super::target::resolve;
+use crate::AppState;
+use crate::connectors::Transport;
+use crate::error::ApiResult;
+
+pub async fn mcp(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    incoming: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let target = resolve(&state, &incoming, &id, Transport::StreamableHttp).await?;
+    let body = read_body(body, state.settings.proxy_max_body).await?;
+    let url = target.url.clone();
+    let response = send(&state, target, method, &url, &incoming, body).await?;
+    Ok(relay(response))
+}
