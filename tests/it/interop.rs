@@ -46,3 +46,78 @@ async fn typescript_sdk_oauth_example_connects_end_to_end(db: PgPool) {
     assert_eq!(c["server_info"]["name"], "simple-streamable-http-server");
     assert_eq!(c["auth"]["has_token"], true);
 }
+
+/// Runs the TypeScript SDK client (`interop/client.mjs`) against `url` with `key`. On the
+/// blocking pool: the test's runtime must stay free to serve the client's requests.
+async fn run_sdk_client(url: &str, transport: &str, key: &str) -> serde_json::Value {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/client.mjs");
+    let args = [url.to_owned(), transport.to_owned(), key.to_owned()];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node").arg(script).args(args).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "client failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+/// `@modelcontextprotocol/server-everything` behind the proxy, reached by the TypeScript SDK
+/// client, over Streamable HTTP and over the legacy SSE transport.
+#[sqlx::test]
+async fn sdk_client_uses_server_everything_through_the_proxy(db: PgPool) {
+    let Some(packages) = interop_packages() else { return };
+    let script = packages.join("@modelcontextprotocol/server-everything/dist/index.js");
+    let app = TestApp::spawn(db).await;
+    let t = app.tenant("interop").await;
+    for (mode, transport, path, endpoint) in
+        [("streamableHttp", "streamable_http", "/mcp", "mcp"), ("sse", "sse", "/sse", "sse")]
+    {
+        let port = free_port();
+        let upstream = format!("http://127.0.0.1:{port}{path}");
+        let _server = NodeServer::start(
+            &script,
+            &[mode],
+            &[("PORT", port.to_string())],
+            &format!("http://127.0.0.1:{port}/"),
+        )
+        .await;
+        let c = app
+            .create_connector(
+                &t.key,
+                json!({"url": upstream, "transport": transport, "auth": {"mode": "none"}}),
+            )
+            .await;
+        let id = c["id"].as_str().unwrap();
+        let res = app.post_json(&format!("/api/v1/connectors/{id}/connect"), &t.key, json!({})).await;
+        let connected = expect_json(res, 200).await;
+        assert_eq!(connected["status"], "connected", "{mode}: {connected}");
+
+        // The same client, straight to the upstream and through the proxy, sees the same.
+        let direct = run_sdk_client(&upstream, transport, "unused").await;
+        let proxied = app.url(&format!("/api/v1/connectors/{id}/{endpoint}"));
+        let report = run_sdk_client(&proxied, transport, &t.key).await;
+        assert_eq!(report["server"], direct["server"], "{mode}");
+        assert_eq!(report["tools"], direct["tools"], "{mode}");
+        assert_eq!(report["echo"], direct["echo"], "{mode}");
+        assert!(
+            report["echo"][0]["text"].as_str().unwrap().contains("hello through the proxy"),
+            "{mode}: {report}"
+        );
+        let tools: Vec<&str> =
+            report["tools"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        assert!(tools.contains(&"trigger-long-running-operation"), "{mode}: {tools:?}");
+        // Progress over one second arrives spread out, as sent; as many as the client gets
+        // directly (server-everything's SSE mode sends its last one after the result).
+        let count = |r: &serde_json::Value| r["progress_ms"].as_array().unwrap().len();
+        assert_eq!(count(&report), count(&direct), "{mode}: {report}");
+        let progress: Vec<u64> =
+            report["progress_ms"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        assert!(progress.len() >= 3, "{mode}: {progress:?}");
+        assert!(
+            progress[progress.len() - 1] - progress[0] >= 400,
+            "{mode}: progress arrived in a burst: {progress:?}"
+        );
+    }
+}
