@@ -67,6 +67,21 @@ impl AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Serves `app(state)` on `listener` until `shutdown` completes. Accepted sockets get
+/// TCP_NODELAY: without it, a reply written in several chunks (SSE) waits ~40 ms on Nagle's
+/// algorithm and delayed ACKs.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
+
 /// The complete router: API, docs, health, with request ids, tracing and panic safety.
 pub fn app(state: AppState) -> Router {
     api::router(state)

@@ -9,7 +9,7 @@ use switchboard::config::{
 use switchboard::connectors::Presets;
 use switchboard::crypto::Keyring;
 use switchboard::tenancy::service as tenancy;
-use switchboard::{AppState, app, db};
+use switchboard::{AppState, db};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -99,8 +99,6 @@ fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
 }
 
 async fn serve(config: &Config) -> anyhow::Result<()> {
-    use axum::serve::ListenerExt as _;
-
     let settings = config.settings()?;
     let keyring = load_keyring(config)?;
     let presets = Presets::load(config.presets_spec()).context("SWITCHBOARD_PRESETS")?;
@@ -114,13 +112,9 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {} (SWITCHBOARD_LISTEN)", config.listen))?
-        // Without TCP_NODELAY, a reply written in several chunks waits on Nagle + delayed ACK.
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        .with_context(|| format!("cannot listen on {} (SWITCHBOARD_LISTEN)", config.listen))?;
     tracing::info!(listen = %config.listen, public_url = %state.settings.public_url, "switchboard is serving");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    switchboard::serve(listener, state, shutdown_signal()).await?;
     pool.close().await;
     Ok(())
 }

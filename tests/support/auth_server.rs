@@ -167,7 +167,7 @@ impl AuthServer {
             .fallback(|| async { StatusCode::NOT_FOUND })
             .layer(axum::middleware::from_fn_with_state(ctx.clone(), log_request))
             .with_state(ctx);
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        super::serve_local(listener, app);
         Self { addr, issuer, config, state, down }
     }
 

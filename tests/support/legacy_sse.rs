@@ -44,7 +44,7 @@ impl LegacySseServer {
         };
         let app =
             Router::new().route("/sse", get(open_stream)).route("/messages", post(message)).with_state(ctx);
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        super::serve_local(listener, app);
         Self { addr, url: format!("http://{addr}/sse") }
     }
 }

@@ -134,7 +134,7 @@ impl McpServer {
             };
             app = app.route(path, get(move || async move { axum::Json(prm) }));
         }
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        super::serve_local(listener, app);
         Self { addr, url: resource, seen_authorization: seen }
     }
 

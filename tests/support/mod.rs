@@ -14,10 +14,10 @@ use std::net::SocketAddr;
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use switchboard::AppState;
 use switchboard::config::Settings;
 use switchboard::connectors::Presets;
 use switchboard::crypto::Keyring;
-use switchboard::{AppState, app};
 use uuid::Uuid;
 
 pub const ADMIN_TOKEN: &str = "test-operator-token-0123456789";
@@ -68,8 +68,10 @@ impl TestApp {
 
     fn serve(listener: tokio::net::TcpListener, state: AppState) -> Self {
         let addr = listener.local_addr().unwrap();
-        let router = app(state.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let serving = state.clone();
+        tokio::spawn(
+            async move { switchboard::serve(listener, serving, std::future::pending()).await.unwrap() },
+        );
         Self { addr, client: Client::new(), state }
     }
 
@@ -142,6 +144,16 @@ pub async fn connected_oauth_connector(app: &TestApp, key: &str, upstream_url: &
     let page = authorize_in_browser(pending["authorization_url"].as_str().unwrap()).await;
     assert_eq!(page.status(), 200);
     id
+}
+
+/// Serves a test server's router on `listener`, with TCP_NODELAY like the real service
+/// (without it, replies written in pieces wait ~40 ms on Nagle's algorithm).
+pub fn serve_local(listener: tokio::net::TcpListener, router: axum::Router) {
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 }
 
 /// Plays the person's browser: opens the authorization URL, lets the authorization server
