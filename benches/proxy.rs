@@ -8,7 +8,7 @@
 //! `BENCH_REQUESTS` and `BENCH_STREAMS` change the sizes.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use std::process::{Child, Command, Stdio};
