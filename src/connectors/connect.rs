@@ -167,6 +167,27 @@ fn resource_for(settings: &OAuthSettings, discovery: &DiscoveryResult, url: &Url
     })
 }
 
+/// The grant parameters discovery and the connector's settings fix for a token request.
+fn grant_from(
+    discovery: &DiscoveryResult,
+    token_url: String,
+    settings: &OAuthSettings,
+    url: &Url,
+    scopes: Option<Vec<String>>,
+    client: OAuthClientRef,
+) -> OAuthGrant {
+    OAuthGrant {
+        issuer: discovery.issuer.clone(),
+        token_url,
+        revocation_url: discovery.revocation_url.clone(),
+        resource: resource_for(settings, discovery, url),
+        scopes: scopes_for(scopes, settings, discovery),
+        client,
+        redirect_uri: None,
+        iss_required: false,
+    }
+}
+
 fn scopes_for(
     requested: Option<Vec<String>>,
     settings: &OAuthSettings,
@@ -208,16 +229,7 @@ async fn connect_client_credentials(
     let has_secret = connector.has_secret(SecretField::ClientSecret);
     let method = own_client_method(&settings, has_secret, &discovery);
     let client = OAuthClientRef::Connector { client_id, method };
-    let grant = OAuthGrant {
-        issuer: discovery.issuer.clone(),
-        token_url,
-        revocation_url: discovery.revocation_url.clone(),
-        resource: resource_for(&settings, &discovery, url),
-        scopes: scopes_for(scopes, &settings, &discovery),
-        client,
-        redirect_uri: None,
-        iss_required: false,
-    };
+    let grant = grant_from(&discovery, token_url, &settings, url, scopes, client);
     let credentials = client_credentials_of(&state.db, state, &connector, &grant.client).await?;
     let tokens =
         grant::client_credentials(&state.net, &credentials, &grant.token_url, &grant.scopes, &grant.resource)
@@ -311,14 +323,9 @@ async fn start_authorization(
     let redirect_uri = state.settings.oauth_callback_url().to_string();
     let client = resolve_client(state, &connector, &settings, &discovery, &redirect_uri).await?;
     let grant = OAuthGrant {
-        issuer: discovery.issuer.clone(),
-        token_url,
-        revocation_url: discovery.revocation_url.clone(),
-        resource: resource_for(&settings, &discovery, url),
-        scopes: scopes_for(scopes, &settings, &discovery),
-        client,
         redirect_uri: Some(redirect_uri.clone()),
         iss_required: discovery.authorization_response_iss_parameter_supported,
+        ..grant_from(&discovery, token_url, &settings, url, scopes, client)
     };
     let state_value = URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 32]>());
     let (authorize, verifier) = grant::authorize_url(
