@@ -149,7 +149,11 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        Self::Internal(err.into())
+        match err {
+            // Every connection is busy: overload, which a client may retry, not a bug.
+            sqlx::Error::PoolTimedOut => Self::Unavailable("the database is busy; retry shortly"),
+            other => Self::Internal(other.into()),
+        }
     }
 }
 
