@@ -92,28 +92,15 @@ fn api_key(database_url: &str, keys: &str) -> String {
     created["api_key"].as_str().unwrap().to_owned()
 }
 
-async fn connector(proxy: &Proxy, key: &str, body: Value) -> String {
+async fn post(url: String, key: &str, body: &Value) -> Value {
     let client = reqwest::Client::new();
-    let created: Value = client
-        .post(format!("{}/api/v1/connectors", proxy.base))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    client.post(url).bearer_auth(key).json(body).send().await.unwrap().json().await.unwrap()
+}
+
+async fn connector(proxy: &Proxy, key: &str, body: Value) -> String {
+    let created = post(format!("{}/api/v1/connectors", proxy.base), key, &body).await;
     let id = created["id"].as_str().unwrap().to_owned();
-    let connected: Value = client
-        .post(format!("{}/api/v1/connectors/{id}/connect", proxy.base))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let connected = post(format!("{}/api/v1/connectors/{id}/connect", proxy.base), key, &json!({})).await;
     assert_eq!(connected["status"], "connected", "{connected}");
     id
 }

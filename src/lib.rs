@@ -12,6 +12,7 @@ pub mod error;
 pub mod mcp;
 pub mod net;
 pub mod oauth;
+pub mod page;
 pub mod proxy;
 pub mod rekey;
 pub mod sse;

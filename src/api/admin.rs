@@ -91,12 +91,9 @@ pub async fn list_tenants(
     ApiQuery(params): ApiQuery<TenantListParams>,
 ) -> ApiResult<axum::Json<Page<Tenant>>> {
     let (limit, after) = page_params(params.limit, params.cursor.as_deref(), 50, 200)?;
-    let mut items = service::list_tenants(&state.db, after, limit + 1).await?;
-    let next_cursor = (items.len() as i64 > limit).then(|| {
-        items.truncate(limit as usize);
-        items.last().map(|t| t.id.to_string())
-    });
-    Ok(axum::Json(Page { items, next_cursor: next_cursor.flatten() }))
+    let rows = service::list_tenants(&state.db, after, limit + 1).await?;
+    let (items, next_cursor) = crate::page::split(rows, limit, |t| t.id.to_string());
+    Ok(axum::Json(Page { items, next_cursor }))
 }
 
 /// Read a tenant.

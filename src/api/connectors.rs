@@ -259,10 +259,10 @@ pub async fn list_connectors(
     let (limit, before) =
         page_params(params.limit, params.cursor.as_deref(), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
     let filter = ListFilter { status: params.status, owner: params.owner.as_deref(), before, limit };
-    let page = service::list(&state.db, caller.tenant_id, filter).await?;
+    let (items, next) = service::list(&state.db, caller.tenant_id, filter).await?;
     Ok(axum::Json(Page {
-        items: page.items.into_iter().map(ConnectorView::from).collect(),
-        next_cursor: page.next_cursor.map(|id| id.to_string()),
+        items: items.into_iter().map(ConnectorView::from).collect(),
+        next_cursor: next.map(|id| id.to_string()),
     }))
 }
 

@@ -230,21 +230,15 @@ pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> ApiResult<Connector>
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 200;
 
-pub struct Page {
-    pub items: Vec<Connector>,
-    pub next_cursor: Option<Uuid>,
-}
-
-pub async fn list(db: &PgPool, tenant_id: Uuid, filter: ListFilter<'_>) -> ApiResult<Page> {
+/// A page of connectors and the cursor of the next one.
+pub async fn list(
+    db: &PgPool,
+    tenant_id: Uuid,
+    filter: ListFilter<'_>,
+) -> ApiResult<(Vec<Connector>, Option<Uuid>)> {
     let limit = filter.limit;
-    let mut items = store::list(db, tenant_id, &ListFilter { limit: limit + 1, ..filter }).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|c| c.id)
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    let rows = store::list(db, tenant_id, &ListFilter { limit: limit + 1, ..filter }).await?;
+    Ok(crate::page::split(rows, limit, |c| c.id))
 }
 
 pub async fn update(
@@ -326,10 +320,6 @@ pub async fn events(
     limit: i64,
 ) -> ApiResult<(Vec<ConnectorEvent>, Option<i64>)> {
     get(db, tenant_id, id).await?;
-    let mut items = store::list_events(db, tenant_id, id, before, limit + 1).await?;
-    let next = (items.len() as i64 > limit).then(|| {
-        items.truncate(limit as usize);
-        items.last().map(|e| e.id)
-    });
-    Ok((items, next.flatten()))
+    let rows = store::list_events(db, tenant_id, id, before, limit + 1).await?;
+    Ok(crate::page::split(rows, limit, |e| e.id))
 }
