@@ -5,7 +5,8 @@
 //! Run: `cargo bench --bench proxy`. 10,000 streams need ~20,000 sockets in the proxy and as
 //! many here: raise the open-files limit (`ulimit -n 65536`) where allowed; otherwise the
 //! bench opens as many as the limit permits and says so. Needs PostgreSQL at DATABASE_URL.
-//! `BENCH_REQUESTS` and `BENCH_STREAMS` change the sizes.
+//! `BENCH_REQUESTS` and `BENCH_STREAMS` change the sizes; `BENCH_PAUSE_SECS` pauses before
+//! the streams open, to attach a profiler to the printed proxy pid.
 
 #[path = "../tests/support/mod.rs"]
 #[allow(unused_imports)]
@@ -228,6 +229,11 @@ async fn main() {
 
     let legacy = LegacySseServer::spawn(Some("Bearer legacy"), None).await;
     let sse_id = connector(&proxy, &key, json!({"url": legacy.url, "transport": "sse", "auth": {"mode": "bearer", "token": "legacy"}, "discover": false})).await;
+    if let Some(pause) = std::env::var("BENCH_PAUSE_SECS").ok().and_then(|v| v.parse().ok()) {
+        // Time to attach a profiler (e.g. `heaptrack -p PID`) before the streams open.
+        println!("proxy pid {}; pausing {pause} s", proxy.child.id());
+        tokio::time::sleep(Duration::from_secs(pause)).await;
+    }
     let before = proxy.rss_mib();
     let opened = Instant::now();
     let held = open_streams(&proxy, &key, &sse_id, streams).await;
