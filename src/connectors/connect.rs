@@ -528,15 +528,14 @@ pub async fn complete_authorization(state: &AppState, params: CallbackParams) ->
         ));
     };
 
-    let failure = if let Some(error) = params.error {
+    // (status code for the connector, error for the caller, message for both)
+    let (status_code, error, message): (&str, String, String) = if let Some(error) = params.error {
         let description =
             params.error_description.unwrap_or_else(|| "the authorization server gave no reason".into());
-        Some(("authorization_denied", error, truncate(&description, 500)))
+        ("authorization_denied", error, truncate(&description, 500))
     } else {
         match params.code.as_deref().filter(|c| !c.is_empty()) {
-            None => {
-                Some(("authorization_failed", "invalid_request".into(), "the callback has no code".into()))
-            }
+            None => ("authorization_failed", "invalid_request".into(), "the callback has no code".into()),
             Some(code) => match exchange_and_probe(state, &connector, &record, code).await {
                 Ok((info, tokens)) => {
                     let connected =
@@ -547,11 +546,10 @@ pub async fn complete_authorization(state: &AppState, params: CallbackParams) ->
                         result: Ok(connected.status),
                     });
                 }
-                Err((code, message)) => Some((code, code.to_owned(), message)),
+                Err((code, message)) => (code, code.to_owned(), message),
             },
         }
     };
-    let (status_code, error, message) = failure.expect("every other branch returned");
     connector.mark_disconnected(status_code, message.clone());
     let mut tx = state.db.begin().await?;
     store::save_state(&mut tx, &connector).await?;
