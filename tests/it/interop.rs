@@ -108,13 +108,12 @@ async fn sdk_client_uses_server_everything_through_the_proxy(db: PgPool) {
         let tools: Vec<&str> =
             report["tools"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
         assert!(tools.contains(&"trigger-long-running-operation"), "{mode}: {tools:?}");
-        // Progress over one second arrives spread out, as sent; as many as the client gets
-        // directly (server-everything's SSE mode sends its last one after the result).
-        let count = |r: &serde_json::Value| r["progress_ms"].as_array().unwrap().len();
-        assert_eq!(count(&report), count(&direct), "{mode}: {report}");
+        // Progress over one second arrives spread out, as sent. The first three steps come
+        // before completion; server-everything sends the fourth at the same instant as the
+        // result, so whether a client still counts it is a race upstream (direct runs vary too).
         let progress: Vec<u64> =
             report["progress_ms"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
-        assert!(progress.len() >= 3, "{mode}: {progress:?}");
+        assert!((3..=4).contains(&progress.len()), "{mode}: {progress:?}");
         assert!(
             progress[progress.len() - 1] - progress[0] >= 400,
             "{mode}: progress arrived in a burst: {progress:?}"
