@@ -20,7 +20,7 @@ use crate::connectors::model::AuthSettings;
 use crate::connectors::{SecretField, Status, Transport, service};
 use crate::crypto::hash_api_key;
 use crate::error::{ApiError, ApiResult};
-use crate::tenancy::Scope;
+use crate::tenancy::{Scope, bearer_token};
 
 /// A connector ready to receive proxied traffic.
 pub struct Target {
@@ -62,12 +62,6 @@ impl TargetCache {
     }
 }
 
-fn bearer_key(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 /// Authenticates the caller (proxy scope) and finds the connector in its tenant; checks that
 /// it is connected and speaks `transport`. One database read, plus one more to fill the
 /// cache after a change.
@@ -77,7 +71,7 @@ pub async fn resolve(
     raw_id: &str,
     transport: Transport,
 ) -> ApiResult<Arc<Target>> {
-    let key = bearer_key(headers)
+    let key = bearer_token(headers)
         .ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer sk_...`"))?;
     let id: Uuid = raw_id.parse().map_err(|_| ApiError::NotFound("connector"))?;
     let head = store::head(&state.db, &hash_api_key(key), id)

@@ -1,6 +1,7 @@
 //! Request extractors: [`Caller`] for tenant API keys, [`Operator`] for the admin token.
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use secrecy::ExposeSecret as _;
@@ -26,8 +27,9 @@ impl Caller {
     }
 }
 
-fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+/// The token of an `Authorization: Bearer …` header (scheme case-insensitive).
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -36,7 +38,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts)
+        let token = bearer_token(&parts.headers)
             .ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer sk_...`"))?;
         if !token.starts_with(API_KEY_PREFIX) {
             return Err(ApiError::Unauthorized("unknown or revoked API key"));
@@ -61,7 +63,7 @@ impl FromRequestParts<AppState> for Operator {
             .admin_token
             .as_ref()
             .ok_or(ApiError::Unauthorized("the admin API is off: set SWITCHBOARD_ADMIN_TOKEN"))?;
-        match bearer_token(parts) {
+        match bearer_token(&parts.headers) {
             Some(token) if secrets_equal(token, expected.expose_secret()) => Ok(Operator),
             _ => Err(ApiError::Unauthorized("send the operator token as `Authorization: Bearer ...`")),
         }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub(crate) use auth::bearer_token;
 pub use auth::{Caller, Operator};
 
 /// What an API key may do. Scopes are independent: `write` does not imply `read`.
