@@ -386,14 +386,9 @@ pub async fn list_events(
     ApiQuery(params): ApiQuery<EventParams>,
 ) -> ApiResult<axum::Json<Page<ConnectorEvent>>> {
     caller.require(Scope::Read)?;
-    let mut v = crate::error::Validator::default();
-    let limit = params.limit.unwrap_or(DEFAULT_PAGE_SIZE);
-    v.check((1..=MAX_PAGE_SIZE).contains(&limit), "limit", format!("must be between 1 and {MAX_PAGE_SIZE}"));
-    let before = params.cursor.as_deref().filter(|c| !c.is_empty()).map(str::parse::<i64>);
-    v.check(!matches!(before, Some(Err(_))), "cursor", "not a cursor returned by this API");
-    v.finish()?;
-    let (items, next) =
-        service::events(&state.db, caller.tenant_id, id, before.and_then(Result::ok), limit).await?;
+    let (limit, before) =
+        page_params::<i64>(params.limit, params.cursor.as_deref(), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let (items, next) = service::events(&state.db, caller.tenant_id, id, before, limit).await?;
     Ok(axum::Json(Page { items, next_cursor: next.map(|n| n.to_string()) }))
 }
 

@@ -116,12 +116,12 @@ pub struct Page<T> {
 }
 
 /// Parses `limit` and `cursor` query values, naming each bad one.
-fn page_params(
+fn page_params<C: std::str::FromStr>(
     limit: Option<i64>,
     cursor: Option<&str>,
     default: i64,
     max: i64,
-) -> Result<(i64, Option<Uuid>), ApiError> {
+) -> Result<(i64, Option<C>), ApiError> {
     let mut v = crate::error::Validator::default();
     let limit = limit.unwrap_or(default);
     v.check((1..=max).contains(&limit), "limit", format!("must be between 1 and {max}"));

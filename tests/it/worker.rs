@@ -106,6 +106,15 @@ async fn pending_authorizations_expire_and_late_callbacks_change_nothing(db: PgP
     let rest =
         s.app.get_json(&format!("/api/v1/connectors/{id}/events?limit=2&cursor={next}"), &s.t.key).await;
     assert_eq!(rest["items"][0]["to_status"], "created");
+    for bad in ["cursor=garbage", "limit=0"] {
+        let res = s
+            .app
+            .request(reqwest::Method::GET, &format!("/api/v1/connectors/{id}/events?{bad}"), Some(&s.t.key))
+            .send()
+            .await
+            .unwrap();
+        crate::support::expect_problem(res, 400, "validation_failed").await;
+    }
 }
 
 #[sqlx::test]
