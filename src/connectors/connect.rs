@@ -56,12 +56,7 @@ pub async fn connect(
     };
     if let Some(scopes) = &req.scopes {
         let mut v = Validator::default();
-        let ok = scopes.iter().all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic() && c != '"'));
-        v.check(
-            ok && scopes.len() <= 50,
-            "scopes",
-            "each scope is a non-empty token without spaces or quotes",
-        );
+        super::model::validate_scopes(&mut v, "scopes", scopes);
         v.finish()?;
     }
     let url = Url::parse(&connector.url).context("stored connector URL")?;

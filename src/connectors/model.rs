@@ -314,17 +314,7 @@ impl OAuthClientInput {
             v.check(!secret.expose_secret().is_empty(), at("client_secret"), "must not be empty");
             v.check(secret.expose_secret().len() <= MAX_SECRET_LEN, at("client_secret"), "too long");
         }
-        v.check(self.scopes.len() <= MAX_SCOPES, at("scopes"), format!("at most {MAX_SCOPES} scopes"));
-        let scope_ok = |s: &String| {
-            !s.is_empty()
-                && s.len() <= MAX_SCOPE_LEN
-                && s.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
-        };
-        v.check(
-            self.scopes.iter().all(scope_ok),
-            at("scopes"),
-            "each scope is a non-empty token without spaces or quotes",
-        );
+        validate_scopes(v, &at("scopes"), &self.scopes);
         if let Some(resource) = &self.resource {
             let ok = Url::parse(resource).is_ok_and(|u| u.has_host() && u.fragment().is_none());
             v.check(ok, at("resource"), "must be an absolute URL without a fragment");
@@ -341,6 +331,18 @@ impl OAuthClientInput {
         };
         (settings, secrets)
     }
+}
+
+/// OAuth scopes (RFC 6749 §3.3 scope-tokens): bounded in number and length, no spaces,
+/// quotes or backslashes.
+pub fn validate_scopes(v: &mut Validator, field: &str, scopes: &[String]) {
+    v.check(scopes.len() <= MAX_SCOPES, field, format!("at most {MAX_SCOPES} scopes"));
+    let scope_ok = |s: &String| {
+        !s.is_empty()
+            && s.len() <= MAX_SCOPE_LEN
+            && s.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+    };
+    v.check(scopes.iter().all(scope_ok), field, "each scope is a non-empty token without spaces or quotes");
 }
 
 /// Headers the proxy manages itself; a custom auth header may not replace them.

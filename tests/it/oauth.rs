@@ -213,6 +213,11 @@ async fn redirect_urls_must_be_allow_listed(db: PgPool) {
         let res = s.connect(&id, json!({"redirect_url": bad})).await;
         assert_eq!(res.status(), 400, "{bad}");
     }
+    for bad in [json!(["has space"]), json!([""]), json!(["back\\slash"])] {
+        let res = s.connect(&id, json!({"scopes": bad})).await;
+        let problem = expect_problem(res, 400, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "scopes", "{bad}");
+    }
     assert_eq!(s.state_rows().await, 0, "nothing stored");
     assert_eq!(s.connector(&id).await["status"], "created");
     assert!(s.auth_server.state.lock().unwrap().registrations.is_empty());
