@@ -4,6 +4,7 @@
 //! tests both go through it, so tests exercise exactly what production serves.
 
 pub mod api;
+pub mod catalog;
 pub mod config;
 pub mod connectors;
 pub mod crypto;

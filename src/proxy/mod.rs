@@ -2,7 +2,7 @@
 //! upstreams) with a tenant API key; Switchboard forwards to the upstream with the
 //! connector's credential injected, streaming both ways.
 
-mod forward;
+pub(crate) mod forward;
 mod headers;
 mod legacy;
 mod session;
