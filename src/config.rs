@@ -156,6 +156,14 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_PROXY_MAX_BODY", default_value_t = 4 * 1024 * 1024, global = true)]
     pub proxy_max_body: usize,
 
+    /// Longest a direct tool call (POST …/tools/{name}/call) may take before it is a 504.
+    #[arg(long, env = "SWITCHBOARD_TOOL_CALL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration, global = true)]
+    pub tool_call_timeout: std::time::Duration,
+
+    /// Resync every connected connector's tool list this often; `0` (default) = off.
+    #[arg(long, env = "SWITCHBOARD_TOOL_RESYNC_INTERVAL", default_value = "0", value_parser = parse_duration_or_zero, global = true)]
+    pub tool_resync_interval: std::time::Duration,
+
     /// Log format: `text` (default) or `json`.
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
@@ -182,6 +190,10 @@ pub struct Settings {
     pub refresh: RefreshPolicy,
     /// Largest request body the MCP proxy accepts.
     pub proxy_max_body: usize,
+    /// Longest a direct tool call may take.
+    pub tool_call_timeout: std::time::Duration,
+    /// Periodic tool resync; `None` = off.
+    pub tool_resync_interval: Option<std::time::Duration>,
 }
 
 /// When tokens are refreshed.
@@ -213,6 +225,8 @@ impl Default for Settings {
             authorization_ttl: std::time::Duration::from_secs(3600),
             refresh: RefreshPolicy::default(),
             proxy_max_body: 4 * 1024 * 1024,
+            tool_call_timeout: std::time::Duration::from_secs(60),
+            tool_resync_interval: None,
         }
     }
 }
@@ -272,6 +286,8 @@ impl Config {
                 keepalive: (!self.keepalive.is_zero()).then_some(self.keepalive),
             },
             proxy_max_body: self.proxy_max_body,
+            tool_call_timeout: self.tool_call_timeout,
+            tool_resync_interval: (!self.tool_resync_interval.is_zero()).then_some(self.tool_resync_interval),
             ..Settings::default()
         })
     }

@@ -50,6 +50,8 @@ pub struct AppState {
     pub refresh_locks: Arc<RefreshLocks>,
     /// Opened upstream credentials for the proxy, validated by connector version.
     pub proxy_targets: Arc<TargetCache>,
+    /// Tool catalog resyncs scheduled in this process (list_changed debounce).
+    pub catalog: Arc<catalog::Resyncs>,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             net,
             refresh_locks: Arc::default(),
             proxy_targets: Arc::default(),
+            catalog: Arc::default(),
         }
     }
 }

@@ -106,6 +106,9 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     let state = AppState::new(pool.clone(), keyring, presets, settings);
     if config.worker {
         switchboard::worker::spawn(state.clone(), config.worker_interval);
+        if let Some(every) = state.settings.tool_resync_interval {
+            switchboard::catalog::service::spawn_periodic(state.clone(), every);
+        }
     } else {
         tracing::info!("background worker disabled (SWITCHBOARD_WORKER=false)");
     }

@@ -114,7 +114,9 @@ pub async fn get_tenant(
 #[serde(deny_unknown_fields)]
 pub struct TenantPatch {
     /// Origins (`https://app.example.com`) the tenant's `redirect_url`s may point to.
-    pub redirect_allowlist: Vec<String>,
+    pub redirect_allowlist: Option<Vec<String>>,
+    /// Keep direct tool calls' arguments and results (cut to 16 KiB each) in the call log.
+    pub log_tool_payloads: Option<bool>,
 }
 
 /// Change a tenant's settings.
@@ -130,7 +132,8 @@ pub async fn update_tenant(
     PathId(id): PathId,
     ApiJson(body): ApiJson<TenantPatch>,
 ) -> ApiResult<axum::Json<Tenant>> {
-    Ok(axum::Json(service::set_redirect_allowlist(&state.db, id, &body.redirect_allowlist).await?))
+    let allowlist = body.redirect_allowlist.as_deref();
+    Ok(axum::Json(service::update_tenant(&state.db, id, allowlist, body.log_tool_payloads).await?))
 }
 
 /// List a tenant's API keys.

@@ -151,6 +151,8 @@ pub struct ConnectorView {
     pub health: Health,
     /// Token upkeep by the background worker (OAuth connectors).
     pub refresh: Option<RefreshView>,
+    /// When the tool catalog was last synced (`GET …/tools` lists it).
+    pub tools_synced_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -194,6 +196,7 @@ impl From<Connector> for ConnectorView {
             server_info: c.server_info,
             health,
             refresh,
+            tools_synced_at: c.tools_synced_at,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

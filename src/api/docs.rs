@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::Scalar;
 
-use super::{admin, api_keys, connectors, oauth};
+use super::{admin, api_keys, connectors, oauth, tools};
 use crate::AppState;
 
 #[derive(OpenApi)]
@@ -19,6 +19,7 @@ use crate::AppState;
         connectors::update_connector, connectors::delete_connector, connectors::list_presets,
         connectors::connect_connector, connectors::disconnect_connector, oauth::discover_url,
         connectors::list_events,
+        tools::sync_tools, tools::list_tools, tools::get_tool, tools::call_tool, tools::list_tool_calls,
         api_keys::list_keys, api_keys::create_key, api_keys::revoke_key,
         admin::create_tenant, admin::list_tenants, admin::get_tenant, admin::list_tenant_keys,
         admin::create_tenant_key, admin::revoke_key, admin::update_tenant,
@@ -26,6 +27,7 @@ use crate::AppState;
     modifiers(&SecuritySchemes),
     tags(
         (name = "connectors", description = "Remote MCP servers and how to reach them"),
+        (name = "tools", description = "Each connector's tool catalog, and direct tool calls"),
         (name = "api-keys", description = "A tenant's own API keys (admin scope)"),
         (name = "admin", description = "Operator API: tenants and keys (SWITCHBOARD_ADMIN_TOKEN)"),
     )

@@ -7,6 +7,7 @@ mod connectors;
 mod docs;
 mod health;
 mod oauth;
+mod tools;
 
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1",
             Router::new()
                 .merge(connectors::routes())
+                .merge(tools::routes())
                 .merge(oauth::routes())
                 .merge(crate::proxy::routes())
                 .merge(api_keys::routes())

@@ -146,6 +146,7 @@ async fn finish_connected(
     oauth_store::delete_states_of(&mut tx, connector.id).await?;
     store::save_state(&mut tx, &connector).await?;
     tx.commit().await?;
+    crate::catalog::service::sync_after_connect(state, connector.tenant_id, connector.id).await;
     reread(state, &connector).await
 }
 

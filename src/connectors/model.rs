@@ -477,6 +477,8 @@ pub struct Connector {
     pub authorization_url: Option<String>,
     pub authorization_expires_at: Option<DateTime<Utc>>,
     pub refresh: RefreshState,
+    /// When the tool catalog was last synced from the upstream.
+    pub tools_synced_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -137,6 +137,7 @@ pub async fn create(
         authorization_url: None,
         authorization_expires_at: None,
         refresh: Default::default(),
+        tools_synced_at: None,
         created_at: now,
         updated_at: now,
     };

@@ -15,7 +15,7 @@ macro_rules! connector_columns {
         "c.id, c.tenant_id, c.name, c.description, c.url, c.transport, c.owner, c.metadata, c.auth, \
          c.preset_id, c.status, c.status_code, c.status_message, c.created_at, c.updated_at, \
          c.server_info, c.oauth_grant, c.token_expires_at, c.authorization_url, c.authorization_expires_at, \
-         c.next_refresh_at, c.last_refreshed_at, c.refresh_attempts, c.last_refresh_error, \
+         c.next_refresh_at, c.last_refreshed_at, c.refresh_attempts, c.last_refresh_error, c.tools_synced_at, \
          ARRAY(SELECT s.field FROM connector_secrets s WHERE s.connector_id = c.id ORDER BY s.field) AS secret_fields"
     };
 }
@@ -46,6 +46,7 @@ struct ConnectorRow {
     last_refreshed_at: Option<DateTime<Utc>>,
     refresh_attempts: i32,
     last_refresh_error: Option<String>,
+    tools_synced_at: Option<DateTime<Utc>>,
     secret_fields: Vec<String>,
 }
 
@@ -82,6 +83,7 @@ impl TryFrom<ConnectorRow> for Connector {
                 attempts: row.refresh_attempts,
                 last_error: row.last_refresh_error,
             },
+            tools_synced_at: row.tools_synced_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })

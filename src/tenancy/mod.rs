@@ -50,6 +50,8 @@ pub struct Tenant {
     pub name: String,
     /// Origins this tenant's `redirect_url`s may point to (besides the global allow-list).
     pub redirect_allowlist: Vec<String>,
+    /// Whether direct tool calls keep their arguments and results (cut to 16 KiB) in the log.
+    pub log_tool_payloads: bool,
     pub created_at: DateTime<Utc>,
 }
 

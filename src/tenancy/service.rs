@@ -84,19 +84,26 @@ pub async fn get_tenant(db: &PgPool, id: Uuid) -> ApiResult<Tenant> {
     store::get_tenant(db, id).await?.ok_or(ApiError::NotFound("tenant"))
 }
 
-/// Replaces a tenant's redirect allow-list; each entry must be an http(s) origin.
-pub async fn set_redirect_allowlist(db: &PgPool, id: Uuid, entries: &[String]) -> ApiResult<Tenant> {
+/// Changes a tenant's settings: the redirect allow-list (each entry an http(s) origin)
+/// and whether tool call payloads are logged. `None` keeps a setting as it is.
+pub async fn update_tenant(
+    db: &PgPool,
+    id: Uuid,
+    redirect_allowlist: Option<&[String]>,
+    log_tool_payloads: Option<bool>,
+) -> ApiResult<Tenant> {
     let mut v = Validator::default();
-    let mut origins = Vec::with_capacity(entries.len());
-    for (i, entry) in entries.iter().enumerate() {
+    let mut origins = Vec::new();
+    for (i, entry) in redirect_allowlist.unwrap_or_default().iter().enumerate() {
         match crate::config::parse_origin(entry) {
             Ok(origin) => origins.push(origin),
             Err(e) => v.push(format!("redirect_allowlist[{i}]"), e.to_string()),
         }
     }
-    v.check(entries.len() <= 50, "redirect_allowlist", "at most 50 origins");
+    v.check(redirect_allowlist.map_or(0, <[String]>::len) <= 50, "redirect_allowlist", "at most 50 origins");
     v.finish()?;
-    store::set_redirect_allowlist(db, id, &origins).await?.ok_or(ApiError::NotFound("tenant"))
+    let origins = redirect_allowlist.map(|_| origins.as_slice());
+    store::update_tenant(db, id, origins, log_tool_payloads).await?.ok_or(ApiError::NotFound("tenant"))
 }
 
 pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Tenant>> {

@@ -8,7 +8,7 @@ use super::{ApiKey, Scope, Tenant};
 
 pub async fn insert_tenant(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> sqlx::Result<Tenant> {
     sqlx::query_as(
-        "INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING id, name, redirect_allowlist, created_at",
+        "INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING id, name, redirect_allowlist, log_tool_payloads, created_at",
     )
     .bind(id)
     .bind(name)
@@ -17,15 +17,17 @@ pub async fn insert_tenant(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> sql
 }
 
 pub async fn get_tenant(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Tenant>> {
-    sqlx::query_as("SELECT id, name, redirect_allowlist, created_at FROM tenants WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(
+        "SELECT id, name, redirect_allowlist, log_tool_payloads, created_at FROM tenants WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }
 
 pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<Tenant>> {
     sqlx::query_as(
-        "SELECT id, name, redirect_allowlist, created_at FROM tenants
+        "SELECT id, name, redirect_allowlist, log_tool_payloads, created_at FROM tenants
          WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
     )
     .bind(after)
@@ -34,17 +36,22 @@ pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> sqlx:
     .await
 }
 
-pub async fn set_redirect_allowlist(
+/// Changes the settings given (`None` keeps the current value).
+pub async fn update_tenant(
     db: &PgPool,
     id: Uuid,
-    origins: &[String],
+    redirect_allowlist: Option<&[String]>,
+    log_tool_payloads: Option<bool>,
 ) -> sqlx::Result<Option<Tenant>> {
     sqlx::query_as(
-        "UPDATE tenants SET redirect_allowlist = $2 WHERE id = $1
-         RETURNING id, name, redirect_allowlist, created_at",
+        "UPDATE tenants SET redirect_allowlist = COALESCE($2, redirect_allowlist),
+                            log_tool_payloads = COALESCE($3, log_tool_payloads)
+         WHERE id = $1
+         RETURNING id, name, redirect_allowlist, log_tool_payloads, created_at",
     )
     .bind(id)
-    .bind(origins)
+    .bind(redirect_allowlist)
+    .bind(log_tool_payloads)
     .fetch_optional(db)
     .await
 }

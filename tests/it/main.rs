@@ -14,4 +14,5 @@ mod proxy;
 mod secrets;
 mod service;
 mod tenancy;
+mod tools;
 mod worker;

@@ -86,6 +86,9 @@ async fn message(
             "serverInfo": {"name": "legacy-sse-test", "version": "0.1.0"}
         }),
         Some("tools/list") => json!({"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]}),
+        Some("tools/call") => {
+            json!({"content": [{"type": "text", "text": request["params"]["arguments"].to_string()}]})
+        }
         _ => json!({}),
     };
     if !request["id"].is_null() {

@@ -14,13 +14,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ProgressNotificationParam, RequestMetaObject,
-    ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, RequestMetaObject, ServerCapabilities, ServerConfig,
+    Tool,
 };
+use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, tool, tool_handler, tool_router};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::auth_server::AuthServer;
 
@@ -104,6 +106,15 @@ impl McpServer {
     }
 
     pub async fn spawn_with(guard: Guard, prm_at: PrmAt) -> Self {
+        Self::spawn_handler(guard, prm_at, TestTools).await
+    }
+
+    /// An upstream whose tools are `catalog`'s (which the test may change at any time).
+    pub async fn spawn_catalog(guard: Guard, catalog: Catalog) -> Self {
+        Self::spawn_handler(guard, PrmAt::Challenge, catalog).await
+    }
+
+    async fn spawn_handler<H: ServerHandler + Clone>(guard: Guard, prm_at: PrmAt, handler: H) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -111,7 +122,11 @@ impl McpServer {
         let seen = Arc::new(Mutex::new(Vec::new()));
 
         let config = StreamableHttpServerConfig::default().with_sse_keep_alive(None);
-        let mcp = StreamableHttpService::new(|| Ok(TestTools), LocalSessionManager::default().into(), config);
+        let mcp = StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            LocalSessionManager::default().into(),
+            config,
+        );
         let (g, r, s) = (guard.clone(), resource.clone(), seen.clone());
         let prm_url = match prm_at {
             PrmAt::Challenge => Some(format!("{base}/.well-known/oauth-protected-resource/mcp")),
@@ -176,4 +191,96 @@ async fn check(
     }
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).unwrap());
     response
+}
+
+/// A tool list a test can change between syncs, served page by page, and a record of the
+/// tool calls that reached the upstream. Tools it can run: `echo` (returns its arguments),
+/// `fail` (`isError: true`), `sleep` (`{"ms": n}`), and `mutate` (adds the tool `added`
+/// and sends `notifications/tools/list_changed`).
+#[derive(Clone, Default)]
+pub struct Catalog {
+    tools: Arc<Mutex<Vec<Tool>>>,
+    page_size: Arc<Mutex<Option<usize>>>,
+    calls: Arc<Mutex<Vec<String>>>,
+    list_requests: Arc<Mutex<usize>>,
+}
+
+impl Catalog {
+    pub fn with_tools(tools: Vec<Tool>) -> Self {
+        let catalog = Self::default();
+        catalog.set_tools(tools);
+        catalog
+    }
+
+    /// A tool with this description and input schema.
+    pub fn tool(name: &str, description: &str, schema: Value) -> Tool {
+        Tool::new(name.to_owned(), description.to_owned(), schema.as_object().cloned().unwrap())
+    }
+
+    pub fn set_tools(&self, tools: Vec<Tool>) {
+        *self.tools.lock().unwrap() = tools;
+    }
+
+    pub fn set_page_size(&self, size: usize) {
+        *self.page_size.lock().unwrap() = Some(size);
+    }
+
+    /// Names of the tools called so far, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn list_requests(&self) -> usize {
+        *self.list_requests.lock().unwrap()
+    }
+}
+
+impl ServerHandler for Catalog {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_tool_list_changed().build())
+            .with_server_info(Implementation::new("switchboard-test-catalog", "2.0.0"))
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        *self.list_requests.lock().unwrap() += 1;
+        let tools = self.tools.lock().unwrap().clone();
+        let start: usize = request.and_then(|r| r.cursor).map_or(0, |c| c.parse().unwrap());
+        let size = self.page_size.lock().unwrap().unwrap_or(tools.len().max(1));
+        let end = (start + size).min(tools.len());
+        let mut result = ListToolsResult::with_all_items(tools[start..end].to_vec());
+        result.next_cursor = (end < tools.len()).then(|| end.to_string());
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        self.calls.lock().unwrap().push(request.name.to_string());
+        let arguments = Value::Object(request.arguments.unwrap_or_default());
+        let result = match request.name.as_ref() {
+            "echo" => CallToolResult::structured(arguments),
+            "fail" => CallToolResult::error(vec![ContentBlock::text("it failed")]),
+            "sleep" => {
+                tokio::time::sleep(Duration::from_millis(arguments["ms"].as_u64().unwrap_or(0))).await;
+                CallToolResult::success(vec![ContentBlock::text("slept")])
+            }
+            "mutate" => {
+                self.tools.lock().unwrap().push(Self::tool(
+                    "added",
+                    "added by mutate",
+                    json!({"type": "object"}),
+                ));
+                context.peer.notify_tool_list_changed().await.unwrap();
+                CallToolResult::success(vec![ContentBlock::text("mutated")])
+            }
+            other => return Err(ErrorData::invalid_params(format!("no tool {other}"), None)),
+        };
+        Ok(result.into())
+    }
 }

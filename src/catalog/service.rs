@@ -1,0 +1,350 @@
+//! Sync, list and call: the catalog's operations.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use futures_util::StreamExt as _;
+use rmcp::model::{CallToolRequestParams, PaginatedRequestParams};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::client::{CatalogClient, Session};
+use super::model::{
+    CallRecord, CallStatus, Diff, MAX_CATALOG_BYTES, MAX_TOOLS, SyncReport, Tool, check_arguments, truncated,
+};
+use super::store::{self, CallFilter, ToolCallView, ToolDetail, ToolSummary};
+use crate::AppState;
+use crate::connectors::{Connector, Status, service as connectors};
+use crate::error::{ApiError, ApiResult};
+use crate::page;
+use crate::proxy::target;
+
+/// A whole sync (connect, every page, close) must finish within this.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a connect waits for its first sync before answering (the sync goes on).
+pub const CONNECT_SYNC_WAIT: Duration = Duration::from_secs(3);
+/// Notifications arriving together cause one resync.
+const RESYNC_DEBOUNCE: Duration = Duration::from_millis(250);
+/// A server that keeps handing out cursors is cut off here.
+const MAX_PAGES: usize = 1_000;
+
+/// Why a sync runs (for logs, and to keep a list_changed resync from scheduling another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Request,
+    Connect,
+    ListChanged,
+    Periodic,
+}
+
+/// Connectors with a resync scheduled in this process (debounce).
+#[derive(Default)]
+pub struct Resyncs {
+    pending: Mutex<HashSet<Uuid>>,
+}
+
+fn require_connected(c: &Connector) -> ApiResult<()> {
+    if c.status == Status::Connected {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        "connector_not_connected",
+        format!(
+            "the connector is {}; connect it first (POST /api/v1/connectors/{}/connect)",
+            c.status.as_str(),
+            c.id
+        ),
+    ))
+}
+
+/// Lists every tool of the upstream and stores the result in one transaction.
+pub async fn sync(state: &AppState, tenant_id: Uuid, id: Uuid, trigger: Trigger) -> ApiResult<SyncReport> {
+    let started = Instant::now();
+    let connector = connectors::get(&state.db, tenant_id, id).await?;
+    require_connected(&connector)?;
+    let changed = Arc::new(AtomicBool::new(false));
+    let flag = changed.clone();
+    let handler = CatalogClient::new(move || flag.store(true, Ordering::Relaxed));
+    let (tools, server_info) = tokio::time::timeout(SYNC_TIMEOUT, fetch(state, tenant_id, id, handler))
+        .await
+        .map_err(|_| timed_out("the tool list", SYNC_TIMEOUT))??;
+
+    let mut tx = state.db.begin().await?;
+    if !store::lock_connector(&mut tx, tenant_id, id).await? {
+        return Err(ApiError::NotFound("connector"));
+    }
+    let diff = Diff::between(&store::hashes(&mut tx, id).await?, &tools);
+    let names: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
+    store::delete_others(&mut tx, id, &names).await?;
+    store::upsert(&mut tx, id, &diff.changed(&tools)).await?;
+    let info_json =
+        server_info.as_ref().map(serde_json::to_value).transpose().map_err(anyhow::Error::from)?;
+    let tools_synced_at = store::mark_synced(&mut tx, id, info_json).await?;
+    tx.commit().await?;
+
+    // The list changed while we read it: read it again (but a resync caused by a
+    // notification does not cause another, so a server that always notifies cannot loop us).
+    if changed.load(Ordering::Relaxed) && trigger != Trigger::ListChanged {
+        schedule_resync(state, tenant_id, id);
+    }
+    let duration_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(connector_id = %id, ?trigger, tools = tools.len(), duration_ms, "tools synced");
+    Ok(SyncReport {
+        connector_id: id,
+        tools_synced_at,
+        server_info,
+        tool_count: tools.len(),
+        duration_ms,
+        diff,
+    })
+}
+
+/// Opens a session and pages through `tools/list`, within the catalog bounds.
+async fn fetch(
+    state: &AppState,
+    tenant_id: Uuid,
+    id: Uuid,
+    handler: CatalogClient,
+) -> ApiResult<(Vec<Tool>, Option<crate::mcp::ServerInfo>)> {
+    let target = target::load(state, tenant_id, id).await?;
+    let session = Session::open(state, target, handler).await?;
+    let result = list_all(&session).await;
+    let server_info = session.server_info();
+    session.close().await;
+    Ok((result?, server_info))
+}
+
+async fn list_all(session: &Session) -> ApiResult<Vec<Tool>> {
+    let (mut tools, mut bytes, mut cursor, mut seen_names) = (Vec::new(), 0, None, HashSet::new());
+    for _ in 0..MAX_PAGES {
+        let params = PaginatedRequestParams::default().with_cursor(cursor.take());
+        let page = session.peer().list_tools(Some(params)).await.map_err(|e| session.error(e))?;
+        for tool in page.tools {
+            let tool = Tool::from_mcp(tool);
+            bytes += tool.size();
+            if tools.len() >= MAX_TOOLS || bytes > MAX_CATALOG_BYTES {
+                return Err(catalog_too_large());
+            }
+            // A name listed twice keeps its first description.
+            if seen_names.insert(tool.name.clone()) {
+                tools.push(tool);
+            }
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(tools),
+        }
+    }
+    Err(super::client::protocol_error(format!("tools/list did not end within {MAX_PAGES} pages")))
+}
+
+fn catalog_too_large() -> ApiError {
+    ApiError::bad_gateway(
+        "tool_catalog_too_large",
+        format!(
+            "the upstream lists more than {MAX_TOOLS} tools or {} MiB of tool descriptions; nothing was stored",
+            MAX_CATALOG_BYTES / (1024 * 1024)
+        ),
+    )
+}
+
+fn timed_out(what: &str, limit: Duration) -> ApiError {
+    ApiError::Upstream {
+        status: StatusCode::GATEWAY_TIMEOUT,
+        code: "upstream_timeout",
+        detail: format!("{what} did not arrive within {}", humantime::format_duration(limit)),
+    }
+}
+
+/// Called when a connector has just connected: syncs in a task and waits a little for it,
+/// so a fast upstream's tools are there when the connect answers; a slow one finishes later.
+pub async fn sync_after_connect(state: &AppState, tenant_id: Uuid, id: Uuid) {
+    let task = tokio::spawn(run_sync(state.clone(), tenant_id, id, Trigger::Connect));
+    let _ = tokio::time::timeout(CONNECT_SYNC_WAIT, task).await;
+}
+
+/// A sync nobody waits for: failures are logged.
+async fn run_sync(state: AppState, tenant_id: Uuid, id: Uuid, trigger: Trigger) {
+    if let Err(err) = sync(&state, tenant_id, id, trigger).await {
+        tracing::warn!(connector_id = %id, ?trigger, code = err.code(), error = %err, "tool sync failed");
+    }
+}
+
+/// Schedules a resync after a `notifications/tools/list_changed`; notifications arriving
+/// while one is scheduled are folded into it.
+pub fn schedule_resync(state: &AppState, tenant_id: Uuid, id: Uuid) {
+    if !state.catalog.pending.lock().expect("resync set").insert(id) {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(RESYNC_DEBOUNCE).await;
+        state.catalog.pending.lock().expect("resync set").remove(&id);
+        run_sync(state, tenant_id, id, Trigger::ListChanged).await;
+    });
+}
+
+/// Resyncs every connected connector whose catalog is older than `every`, checking each
+/// `every` (at most a minute); runs with the worker.
+pub fn spawn_periodic(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every.min(Duration::from_secs(60)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(err) = resync_due(&state, every).await {
+                tracing::warn!(error = %err, "periodic tool resync failed");
+            }
+        }
+    })
+}
+
+/// One pass of the periodic resync: claim what is due, sync a few at a time.
+pub async fn resync_due(state: &AppState, every: Duration) -> ApiResult<usize> {
+    let due = store::claim_due_resyncs(&state.db, every, 2 * SYNC_TIMEOUT, 50).await?;
+    let count = due.len();
+    futures_util::stream::iter(due)
+        .for_each_concurrent(4, |(tenant_id, id)| run_sync(state.clone(), tenant_id, id, Trigger::Periodic))
+        .await;
+    Ok(count)
+}
+
+/// A page of a connector's tools by name; `q` filters on name and description.
+pub async fn list(
+    state: &AppState,
+    tenant_id: Uuid,
+    id: Uuid,
+    q: Option<&str>,
+    after: Option<String>,
+    limit: i64,
+) -> ApiResult<(Vec<ToolSummary>, Option<String>)> {
+    connectors::get(&state.db, tenant_id, id).await?;
+    let pattern = q.filter(|q| !q.is_empty()).map(|q| format!("%{}%", escape_like(q)));
+    let rows = store::list(&state.db, tenant_id, id, pattern.as_deref(), after.as_deref(), limit + 1).await?;
+    Ok(page::split(rows, limit, |t| t.name.clone()))
+}
+
+/// `%`, `_` and `\` match themselves in a user's search text.
+fn escape_like(q: &str) -> String {
+    q.chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
+}
+
+pub async fn get(state: &AppState, tenant_id: Uuid, id: Uuid, name: &str) -> ApiResult<ToolDetail> {
+    connectors::get(&state.db, tenant_id, id).await?;
+    store::get(&state.db, tenant_id, id, name).await?.ok_or(ApiError::NotFound("tool"))
+}
+
+/// Who calls a tool, for the log.
+#[derive(Debug, Clone, Copy)]
+pub struct CallerRef {
+    pub tenant_id: Uuid,
+    pub api_key_id: Uuid,
+}
+
+/// The upstream's result, as returned by the API.
+#[derive(Debug)]
+pub struct CallOutcome {
+    pub result: Value,
+    pub duration_ms: u64,
+}
+
+/// Validates the arguments against the stored schema, then calls the tool upstream through
+/// the proxy's credential path, within the configured timeout. Every call is logged.
+pub async fn call(
+    state: &AppState,
+    caller: CallerRef,
+    id: Uuid,
+    name: &str,
+    arguments: Map<String, Value>,
+) -> ApiResult<CallOutcome> {
+    let connector = connectors::get(&state.db, caller.tenant_id, id).await?;
+    let tool = get(state, caller.tenant_id, id, name).await?;
+    let log_payloads = store::logs_payloads(&state.db, caller.tenant_id).await?;
+    let started = Instant::now();
+    let arguments_text = Value::Object(arguments.clone()).to_string();
+    let mut record = CallRecord {
+        tenant_id: caller.tenant_id,
+        connector_id: id,
+        tool_name: name.to_owned(),
+        api_key_id: caller.api_key_id,
+        status: CallStatus::Ok,
+        duration_ms: 0,
+        error: None,
+        request_bytes: arguments_text.len() as i32,
+        response_bytes: None,
+        arguments: log_payloads.then(|| truncated(arguments_text)),
+        result: None,
+    };
+    let outcome = match check_arguments(&tool.input_schema, &arguments) {
+        Err(errors) => Err((CallStatus::InvalidArguments, ApiError::Validation(errors))),
+        Ok(()) => {
+            require_connected(&connector)?;
+            invoke(state, caller.tenant_id, id, name, arguments).await
+        }
+    };
+    record.duration_ms = started.elapsed().as_millis() as i32;
+    let answer = match outcome {
+        Ok(result) => {
+            record.succeeded(&result, log_payloads);
+            Ok(CallOutcome { result, duration_ms: record.duration_ms as u64 })
+        }
+        Err((status, err)) => {
+            record.status = status;
+            record.error = Some(err.to_string());
+            Err(err)
+        }
+    };
+    store::insert_call(&state.db, &record).await?;
+    answer
+}
+
+/// The `tools/call` itself; a list_changed seen meanwhile schedules a resync.
+async fn invoke(
+    state: &AppState,
+    tenant_id: Uuid,
+    id: Uuid,
+    name: &str,
+    arguments: Map<String, Value>,
+) -> Result<Value, (CallStatus, ApiError)> {
+    let limit = state.settings.tool_call_timeout;
+    let resync = {
+        let state = state.clone();
+        move || schedule_resync(&state, tenant_id, id)
+    };
+    let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
+    let call = async {
+        let target = target::load(state, tenant_id, id).await?;
+        let session = Session::open(state, target, CatalogClient::new(resync)).await?;
+        let result = session.call_tool(params).await;
+        session.close().await;
+        result
+    };
+    match tokio::time::timeout(limit, call).await {
+        Err(_) => Err((CallStatus::Timeout, timed_out("the tool's result", limit))),
+        Ok(Err(e)) if e.status() == StatusCode::GATEWAY_TIMEOUT => Err((CallStatus::Timeout, e)),
+        Ok(Err(e)) => Err((CallStatus::UpstreamError, e)),
+        Ok(Ok(result)) => serde_json::to_value(result)
+            .map_err(|e| (CallStatus::UpstreamError, ApiError::Internal(e.into()))),
+    }
+}
+
+/// A page of a connector's call log, newest first.
+pub async fn calls(
+    state: &AppState,
+    tenant_id: Uuid,
+    id: Uuid,
+    filter: CallFilter<'_>,
+) -> ApiResult<(Vec<ToolCallView>, Option<Uuid>)> {
+    connectors::get(&state.db, tenant_id, id).await?;
+    let limit = filter.limit;
+    let rows = store::list_calls(&state.db, tenant_id, id, CallFilter { limit: limit + 1, ..filter }).await?;
+    Ok(page::split(rows, limit, |c| c.id))
+}
