@@ -266,7 +266,7 @@ pub async fn call(
     arguments: Map<String, Value>,
 ) -> ApiResult<CallOutcome> {
     let connector = connectors::get(&state.db, caller.tenant_id, id).await?;
-    let tool = get(state, caller.tenant_id, id, name).await?;
+    let tool = store::get(&state.db, caller.tenant_id, id, name).await?.ok_or(ApiError::NotFound("tool"))?;
     let log_payloads = store::logs_payloads(&state.db, caller.tenant_id).await?;
     let started = Instant::now();
     let arguments_text = Value::Object(arguments.clone()).to_string();
