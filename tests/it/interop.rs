@@ -120,3 +120,58 @@ async fn sdk_client_uses_server_everything_through_the_proxy(db: PgPool) {
         );
     }
 }
+
+/// The tool catalog against `@modelcontextprotocol/server-everything` over both transports:
+/// sync (and how long it takes), read a schema, call `echo` directly, and have a bad argument
+/// refused before the upstream.
+#[sqlx::test]
+async fn tool_catalog_syncs_and_calls_server_everything(db: PgPool) {
+    let Some(packages) = interop_packages() else { return };
+    let script = packages.join("@modelcontextprotocol/server-everything/dist/index.js");
+    let app = TestApp::spawn(db).await;
+    let t = app.tenant("interop").await;
+    for (mode, transport, path) in [("streamableHttp", "streamable_http", "/mcp"), ("sse", "sse", "/sse")] {
+        let port = free_port();
+        let upstream = format!("http://127.0.0.1:{port}{path}");
+        let _server = NodeServer::start(
+            &script,
+            &[mode],
+            &[("PORT", port.to_string())],
+            &format!("http://127.0.0.1:{port}/"),
+        )
+        .await;
+        let c = app
+            .create_connector(
+                &t.key,
+                json!({"url": upstream, "transport": transport, "auth": {"mode": "none"}}),
+            )
+            .await;
+        let id = c["id"].as_str().unwrap();
+        let res = app.post_json(&format!("/api/v1/connectors/{id}/connect"), &t.key, json!({})).await;
+        assert_eq!(expect_json(res, 200).await["status"], "connected", "{mode}");
+
+        let started = std::time::Instant::now();
+        let res = app.post_json(&format!("/api/v1/connectors/{id}/sync"), &t.key, json!({})).await;
+        let report = expect_json(res, 200).await;
+        let wall = started.elapsed();
+        let count = report["tool_count"].as_u64().unwrap();
+        eprintln!(
+            "server-everything ({mode}): sync of {count} tools took {} ms (request {} ms)",
+            report["duration_ms"],
+            wall.as_millis()
+        );
+        assert!(count >= 5, "{mode}: {report}");
+        assert_eq!(report["unchanged"]["count"], count, "{mode}: the connect already synced: {report}");
+
+        let echo = app.get_json(&format!("/api/v1/connectors/{id}/tools/echo"), &t.key).await;
+        assert_eq!(echo["input_schema"]["properties"]["message"]["type"], "string", "{mode}: {echo}");
+        let call_path = format!("/api/v1/connectors/{id}/tools/echo/call");
+        let call =
+            |arguments: serde_json::Value| app.post_json(&call_path, &t.key, json!({"arguments": arguments}));
+        let result = expect_json(call(json!({"message": "hello catalog"})).await, 200).await;
+        assert!(result["content"][0]["text"].as_str().unwrap().contains("hello catalog"), "{mode}: {result}");
+        assert_eq!(result["isError"], false);
+        let res = call(json!({"message": 7})).await;
+        crate::support::expect_problem(res, 400, "validation_failed").await;
+    }
+}
