@@ -338,3 +338,38 @@ async fn the_periodic_resync_picks_up_changes_once_per_lease(db: PgPool) {
     assert_eq!(names(&listed), ["only"]);
     assert_eq!(resync_due().await.unwrap(), 0, "claimed connectors wait for their lease to lapse");
 }
+
+#[sqlx::test]
+async fn every_auth_mode_syncs_and_calls_with_its_credential(db: PgPool) {
+    use base64::Engine as _;
+    let app = TestApp::spawn(db).await;
+    let t = app.tenant("a").await;
+    let auth_server = AuthServer::spawn(AsConfig::default()).await;
+    auth_server.preregister("machine", Some("machine-secret"), "client_secret_post", "http://unused");
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("svc:pa:ss"));
+    let cases = [
+        (Guard::Authorization(basic), json!({"mode": "basic", "username": "svc", "password": "pa:ss"})),
+        (
+            Guard::Header("x-api-key", "key-9".into()),
+            json!({"mode": "header", "header_name": "X-Api-Key", "value": "key-9"}),
+        ),
+        (Guard::Open, json!({"mode": "none"})),
+        (
+            Guard::OAuth { server: auth_server.clone(), scope: Some("tools") },
+            json!({"mode": "oauth2_client_credentials", "client_id": "machine", "client_secret": "machine-secret",
+                   "token_endpoint_auth_method": "client_secret_post"}),
+        ),
+    ];
+    for (guard, auth) in cases {
+        let catalog = Catalog::with_tools(starting_tools());
+        let upstream = McpServer::spawn_catalog(guard, catalog.clone()).await;
+        let c = app.create_connector(&t.key, json!({"url": upstream.url, "auth": auth})).await;
+        let id = c["id"].as_str().unwrap();
+        let res = app.post_json(&format!("/api/v1/connectors/{id}/connect"), &t.key, json!({})).await;
+        assert_eq!(expect_json(res, 200).await["status"], "connected", "{auth}");
+        assert_eq!(sync(&app, &t.key, id).await["tool_count"], 4, "{auth}");
+        let res = call(&app, &t.key, id, "echo", json!({"message": "hi"})).await;
+        assert_eq!(expect_json(res, 200).await["structuredContent"]["message"], "hi", "{auth}");
+        assert_eq!(catalog.calls(), ["echo"], "{auth}");
+    }
+}
