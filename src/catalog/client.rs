@@ -320,6 +320,11 @@ impl Session {
         self.service.peer()
     }
 
+    /// Whether the server declared the `tools` capability (servers with tools must).
+    pub fn offers_tools(&self) -> bool {
+        self.service.peer_info().is_some_and(|info| info.capabilities.tools.is_some())
+    }
+
     /// What the server said about itself in `initialize`.
     pub fn server_info(&self) -> Option<ServerInfo> {
         let info = self.service.peer_info()?;

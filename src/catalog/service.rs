@@ -111,7 +111,8 @@ async fn fetch(
 ) -> ApiResult<(Vec<Tool>, Option<crate::mcp::ServerInfo>)> {
     let target = target::load(state, tenant_id, id).await?;
     let session = Session::open(state, target, handler).await?;
-    let result = list_all(&session).await;
+    // A server without the tools capability has no tools to list (and may not know the method).
+    let result = if session.offers_tools() { list_all(&session).await } else { Ok(Vec::new()) };
     let server_info = session.server_info();
     session.close().await;
     Ok((result?, server_info))

@@ -373,3 +373,12 @@ async fn every_auth_mode_syncs_and_calls_with_its_credential(db: PgPool) {
         assert_eq!(catalog.calls(), ["echo"], "{auth}");
     }
 }
+
+#[sqlx::test]
+async fn a_server_without_the_tools_capability_has_an_empty_catalog(db: PgPool) {
+    let catalog = Catalog::with_tools(starting_tools()).without_tools_capability();
+    let (app, t, _upstream, id) = setup(db, &catalog).await;
+    let report = sync(&app, &t.key, &id).await;
+    assert_eq!(report["tool_count"], 0, "{report}");
+    assert_eq!(catalog.list_requests(), 0, "tools/list was not asked");
+}

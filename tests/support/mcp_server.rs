@@ -203,6 +203,8 @@ pub struct Catalog {
     page_size: Arc<Mutex<Option<usize>>>,
     calls: Arc<Mutex<Vec<String>>>,
     list_requests: Arc<Mutex<usize>>,
+    /// Declares no `tools` capability (a prompts-only server).
+    without_tools: bool,
 }
 
 impl Catalog {
@@ -215,6 +217,12 @@ impl Catalog {
     /// A tool with this description and input schema.
     pub fn tool(name: &str, description: &str, schema: Value) -> Tool {
         Tool::new(name.to_owned(), description.to_owned(), schema.as_object().cloned().unwrap())
+    }
+
+    /// The same catalog served by a server that declares no `tools` capability.
+    pub fn without_tools_capability(mut self) -> Self {
+        self.without_tools = true;
+        self
     }
 
     pub fn set_tools(&self, tools: Vec<Tool>) {
@@ -237,7 +245,11 @@ impl Catalog {
 
 impl ServerHandler for Catalog {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_tool_list_changed().build())
+        let capabilities = match self.without_tools {
+            true => ServerCapabilities::builder().enable_prompts().build(),
+            false => ServerCapabilities::builder().enable_tools().enable_tool_list_changed().build(),
+        };
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("switchboard-test-catalog", "2.0.0"))
     }
 
