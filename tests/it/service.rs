@@ -33,6 +33,11 @@ async fn openapi_document_describes_the_api(db: PgPool) {
         "/api/v1/connectors/{id}",
         "/api/v1/connectors/presets",
         "/api/v1/admin/tenants",
+        "/api/v1/connectors/{id}/sync",
+        "/api/v1/connectors/{id}/tools",
+        "/api/v1/connectors/{id}/tools/{name}",
+        "/api/v1/connectors/{id}/tools/{name}/call",
+        "/api/v1/connectors/{id}/tool-calls",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
     }
