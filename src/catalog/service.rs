@@ -17,7 +17,7 @@ use super::model::{
 };
 use super::store::{self, CallFilter, ToolCallView, ToolDetail, ToolSummary};
 use crate::AppState;
-use crate::connectors::{Connector, Status, service as connectors};
+use crate::connectors::service as connectors;
 use crate::error::{ApiError, ApiResult};
 use crate::page;
 use crate::proxy::target;
@@ -46,25 +46,11 @@ pub struct Resyncs {
     pending: Mutex<HashSet<Uuid>>,
 }
 
-fn require_connected(c: &Connector) -> ApiResult<()> {
-    if c.status == Status::Connected {
-        return Ok(());
-    }
-    Err(ApiError::conflict(
-        "connector_not_connected",
-        format!(
-            "the connector is {}; connect it first (POST /api/v1/connectors/{}/connect)",
-            c.status.as_str(),
-            c.id
-        ),
-    ))
-}
-
 /// Lists every tool of the upstream and stores the result in one transaction.
 pub async fn sync(state: &AppState, tenant_id: Uuid, id: Uuid, trigger: Trigger) -> ApiResult<SyncReport> {
     let started = Instant::now();
     let connector = connectors::get(&state.db, tenant_id, id).await?;
-    require_connected(&connector)?;
+    connector.require_connected()?;
     let changed = Arc::new(AtomicBool::new(false));
     let flag = changed.clone();
     let handler = CatalogClient::new(move || flag.store(true, Ordering::Relaxed));
@@ -287,7 +273,7 @@ pub async fn call(
     let outcome = match check_arguments(&tool.input_schema, &arguments) {
         Err(errors) => Err((CallStatus::InvalidArguments, ApiError::Validation(errors))),
         Ok(()) => {
-            require_connected(&connector)?;
+            connector.require_connected()?;
             invoke(state, caller.tenant_id, id, name, arguments).await
         }
     };

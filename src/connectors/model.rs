@@ -11,7 +11,7 @@ use url::Url;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::Validator;
+use crate::error::{ApiError, Validator};
 use crate::mcp::ServerInfo;
 
 pub const MAX_URL_LEN: usize = 2048;
@@ -513,6 +513,21 @@ impl Connector {
         if !self.has_secret(field) {
             self.secret_fields.push(field);
         }
+    }
+
+    /// A 409 `connector_not_connected` unless connected: only then can the upstream be used.
+    pub fn require_connected(&self) -> Result<(), ApiError> {
+        if self.status == Status::Connected {
+            return Ok(());
+        }
+        Err(ApiError::conflict(
+            "connector_not_connected",
+            format!(
+                "the connector is {}; connect it first (POST /api/v1/connectors/{}/connect)",
+                self.status.as_str(),
+                self.id
+            ),
+        ))
     }
 
     /// The upstream accepted our credentials.
