@@ -4,6 +4,7 @@
 //! tests both go through it, so tests exercise exactly what production serves.
 
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod connectors;
 pub mod crypto;
@@ -23,18 +24,19 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderName, Request};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use uuid::Uuid;
 
+use crate::cache::Caches;
 use crate::config::Settings;
 use crate::connectors::Presets;
 use crate::connectors::refresh::RefreshLocks;
 use crate::crypto::Keyring;
 use crate::error::ApiError;
 use crate::net::Outbound;
-use crate::proxy::target::TargetCache;
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -47,8 +49,8 @@ pub struct AppState {
     pub net: Outbound,
     /// In-process single flight for token refreshes.
     pub refresh_locks: Arc<RefreshLocks>,
-    /// Opened upstream credentials for the proxy, validated by connector version.
-    pub proxy_targets: Arc<TargetCache>,
+    /// The hot path's API keys and proxy targets, kept true by [`cache::listen`].
+    pub caches: Arc<Caches>,
 }
 
 impl AppState {
@@ -61,14 +63,24 @@ impl AppState {
             settings: Arc::new(settings),
             net,
             refresh_locks: Arc::default(),
-            proxy_targets: Arc::default(),
+            caches: Arc::default(),
         }
+    }
+
+    /// Commits a transaction that changed connector `id`, then drops this replica's cached
+    /// copy at once: other replicas hear of the change by NOTIFY, but a caller of this one
+    /// must not be able to outrun its notification.
+    pub async fn commit_connector_change(&self, tx: Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<()> {
+        tx.commit().await?;
+        self.caches.forget_connector(id);
+        Ok(())
     }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Serves `app(state)` on `listener` until `shutdown` completes. Accepted sockets get
+/// Serves `app(state)` on `listener` until `shutdown` completes, with the cache
+/// invalidation listener running alongside. Accepted sockets get
 /// TCP_NODELAY: without it, a reply written in several chunks (SSE) waits ~40 ms on Nagle's
 /// algorithm and delayed ACKs.
 pub async fn serve(
@@ -80,7 +92,10 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let invalidation = tokio::spawn(cache::listen(state.db.clone(), state.caches.clone()));
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    invalidation.abort();
+    served
 }
 
 /// The complete router: API, docs, health, with request ids, tracing and panic safety.

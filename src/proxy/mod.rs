@@ -6,7 +6,6 @@ mod forward;
 mod headers;
 mod legacy;
 mod session;
-mod store;
 mod streamable;
 pub mod target;
 
