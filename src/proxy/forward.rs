@@ -98,12 +98,14 @@ async fn refreshed(state: &AppState, target: &Target) -> ApiResult<Arc<Target>> 
 }
 
 /// The upstream's answer as the caller's: status, end-to-end headers, and the body streamed
-/// chunk by chunk as it arrives (SSE events are never buffered).
+/// chunk by chunk as it arrives (SSE events are never buffered). The body is passed on as
+/// an HTTP body, not a stream of chunks, so a known length stays known (`Content-Length`
+/// rather than chunked framing).
 pub fn relay(response: reqwest::Response) -> Response {
-    let status = response.status();
-    let mut headers = headers::caller_response(response.headers());
+    let (parts, body) = http::Response::from(response).into_parts();
+    let mut headers = headers::caller_response(&parts.headers);
     mark_streaming(&mut headers);
-    (status, headers, Body::from_stream(response.bytes_stream())).into_response()
+    (parts.status, headers, Body::new(body)).into_response()
 }
 
 /// Event streams must not be cached or buffered by anything between us and the caller.
