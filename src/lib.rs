@@ -12,6 +12,7 @@ pub mod error;
 pub mod mcp;
 pub mod net;
 pub mod oauth;
+pub mod ops;
 pub mod page;
 pub mod proxy;
 pub mod rekey;
@@ -26,7 +27,7 @@ use axum::http::{HeaderName, Request};
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Settings;
 use crate::connectors::Presets;
@@ -34,6 +35,9 @@ use crate::connectors::refresh::RefreshLocks;
 use crate::crypto::Keyring;
 use crate::error::ApiError;
 use crate::net::Outbound;
+use crate::ops::limits::RateLimits;
+use crate::ops::metrics::ScrapeCache;
+use crate::ops::shutdown::Shutdown;
 use crate::proxy::target::TargetCache;
 
 /// Everything a request handler may need; cheap to clone.
@@ -49,12 +53,22 @@ pub struct AppState {
     pub refresh_locks: Arc<RefreshLocks>,
     /// Opened upstream credentials for the proxy, validated by connector version.
     pub proxy_targets: Arc<TargetCache>,
+    /// Per-tenant rate limits and stream caps of this replica.
+    pub limits: RateLimits,
+    /// Set when the process is shutting down.
+    pub shutdown: Shutdown,
+    /// Scrape-time metric values computed at most every few seconds.
+    pub metrics_cache: Arc<ScrapeCache>,
 }
 
 impl AppState {
     pub fn new(db: PgPool, keyring: Keyring, presets: Presets, settings: Settings) -> Self {
         let net = Outbound::new(settings.allow_private_networks);
+        ops::metrics::handle(); // installs the recorder before anything records
         Self {
+            limits: RateLimits::new(settings.limits),
+            shutdown: Shutdown::default(),
+            metrics_cache: Arc::default(),
             db,
             keyring: Arc::new(keyring),
             presets: Arc::new(presets),
@@ -68,9 +82,11 @@ impl AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Serves `app(state)` on `listener` until `shutdown` completes. Accepted sockets get
-/// TCP_NODELAY: without it, a reply written in several chunks (SSE) waits ~40 ms on Nagle's
-/// algorithm and delayed ACKs.
+/// Serves `app(state)` on `listener` until `shutdown` completes, then shuts down gracefully
+/// (see [`ops::shutdown`]): `/readyz` fails at once; after the configured delay the listener
+/// closes, standalone event streams end, and in-flight requests get until the configured
+/// timeout. Accepted sockets get TCP_NODELAY: without it, a reply written in several chunks
+/// (SSE) waits ~40 ms on Nagle's algorithm and delayed ACKs.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -80,23 +96,59 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let (signal, policy) = (state.shutdown.clone(), state.settings.shutdown);
+    let stop_accepting = async move {
+        shutdown.await;
+        signal.begin_draining();
+        tracing::info!(delay = ?policy.delay, "shutting down: /readyz now answers 503");
+        tokio::time::sleep(policy.delay).await;
+        signal.stop();
+        tracing::info!(timeout = ?policy.timeout, "no longer accepting connections; finishing in-flight requests");
+    };
+    let signal = state.shutdown.clone();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(stop_accepting);
+    tokio::select! {
+        result = server => result,
+        () = async { signal.stopping().await; tokio::time::sleep(policy.timeout).await } => {
+            tracing::warn!("shutdown timeout reached; dropping the connections still open");
+            Ok(())
+        }
+    }
 }
 
 /// The complete router: API, docs, health, with request ids, tracing and panic safety.
 pub fn app(state: AppState) -> Router {
-    api::router(state)
+    let mut router = api::router(state.clone());
+    if state.settings.metrics_listen.is_none() {
+        router = router.merge(ops::metrics::router(state));
+    }
+    router
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::Internal(anyhow::anyhow!(
                 "handler panicked"
             )))
         }))
+        // Inside the request span (it names the connector there), outside the panic guard
+        // (a panic is counted as the 500 it becomes).
+        .layer(axum::middleware::from_fn(ops::metrics::track_http))
         // Only the path is logged: query strings may carry OAuth codes and state.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let request_id =
-                req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
-            tracing::info_span!("request", method = %req.method(), path = req.uri().path(), request_id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let request_id =
+                        req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
+                    // The caller's tenant and the connector are recorded once known.
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = req.uri().path(),
+                        request_id,
+                        tenant_id = tracing::field::Empty,
+                        connector_id = tracing::field::Empty,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }

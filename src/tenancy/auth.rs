@@ -46,6 +46,7 @@ impl FromRequestParts<AppState> for Caller {
         let key = service::find_active_key(&state.db, &hash_api_key(token))
             .await?
             .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
+        crate::ops::admit(state, key.tenant_id, crate::ops::limits::Surface::Api).await?;
         Ok(Caller { tenant_id: key.tenant_id, key_id: key.id, scopes: key.scopes })
     }
 }
