@@ -151,4 +151,21 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(plain_request_id))
+}
+
+/// A caller's `X-Request-Id` is kept only when short and plain (it is in every log line of
+/// the request and comes back in the response); otherwise a fresh one is made.
+async fn plain_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let plain = request
+        .headers()
+        .get(&REQUEST_ID)
+        .is_none_or(|id| id.len() <= 128 && id.as_bytes().iter().all(u8::is_ascii_graphic));
+    if !plain {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(request).await
 }

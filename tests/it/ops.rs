@@ -116,6 +116,14 @@ async fn request_ids_are_honoured_or_generated_and_returned(db: PgPool) {
     let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(generated.parse::<uuid::Uuid>().is_ok(), "{generated}");
     expect_problem(res, 401, "unauthorized").await;
+    // An id too long to be an id is replaced, not logged and echoed.
+    let res = app
+        .request(Method::GET, "/healthz", None)
+        .header("x-request-id", "x".repeat(300))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers()["x-request-id"].to_str().unwrap().parse::<uuid::Uuid>().is_ok());
 }
 
 /// A connect (authorization code: discovery, DCR, PKCE, callback), proxied calls, and a
