@@ -4,6 +4,7 @@
 //! tests both go through it, so tests exercise exactly what production serves.
 
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod connectors;
 pub mod crypto;
@@ -24,11 +25,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderName, Request};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use uuid::Uuid;
 
+use crate::cache::Caches;
 use crate::config::Settings;
 use crate::connectors::Presets;
 use crate::connectors::refresh::RefreshLocks;
@@ -38,7 +41,6 @@ use crate::net::Outbound;
 use crate::ops::limits::RateLimits;
 use crate::ops::metrics::ScrapeCache;
 use crate::ops::shutdown::Shutdown;
-use crate::proxy::target::TargetCache;
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -51,8 +53,8 @@ pub struct AppState {
     pub net: Outbound,
     /// In-process single flight for token refreshes.
     pub refresh_locks: Arc<RefreshLocks>,
-    /// Opened upstream credentials for the proxy, validated by connector version.
-    pub proxy_targets: Arc<TargetCache>,
+    /// The hot path's API keys and proxy targets, kept true by [`cache::listen`].
+    pub caches: Arc<Caches>,
     /// Per-tenant rate limits and stream caps of this replica.
     pub limits: RateLimits,
     /// Set when the process is shutting down.
@@ -75,18 +77,28 @@ impl AppState {
             settings: Arc::new(settings),
             net,
             refresh_locks: Arc::default(),
-            proxy_targets: Arc::default(),
+            caches: Arc::default(),
         }
+    }
+
+    /// Commits a transaction that changed connector `id`, then drops this replica's cached
+    /// copy at once: other replicas hear of the change by NOTIFY, but a caller of this one
+    /// must not be able to outrun its notification.
+    pub async fn commit_connector_change(&self, tx: Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<()> {
+        tx.commit().await?;
+        self.caches.forget_connector(id);
+        Ok(())
     }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Serves `app(state)` on `listener` until `shutdown` completes, then shuts down gracefully
-/// (see [`ops::shutdown`]): `/readyz` fails at once; after the configured delay the listener
-/// closes, standalone event streams end, and in-flight requests get until the configured
-/// timeout. Accepted sockets get TCP_NODELAY: without it, a reply written in several chunks
-/// (SSE) waits ~40 ms on Nagle's algorithm and delayed ACKs.
+/// Serves `app(state)` on `listener`, with the cache invalidation listener running alongside,
+/// until `shutdown` completes; then shuts down gracefully (see [`ops::shutdown`]): `/readyz`
+/// fails at once; after the configured delay the listener closes, standalone event streams
+/// end, and in-flight requests get until the configured timeout. Accepted sockets get
+/// TCP_NODELAY: without it, a reply written in several chunks (SSE) waits ~40 ms on Nagle's
+/// algorithm and delayed ACKs.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -105,15 +117,18 @@ pub async fn serve(
         signal.stop();
         tracing::info!(timeout = ?policy.timeout, "no longer accepting connections; finishing in-flight requests");
     };
+    let invalidation = tokio::spawn(cache::listen(state.db.clone(), state.caches.clone()));
     let signal = state.shutdown.clone();
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(stop_accepting);
-    tokio::select! {
+    let served = tokio::select! {
         result = server => result,
         () = async { signal.stopping().await; tokio::time::sleep(policy.timeout).await } => {
             tracing::warn!("shutdown timeout reached; dropping the connections still open");
             Ok(())
         }
-    }
+    };
+    invalidation.abort();
+    served
 }
 
 /// The complete router: API, docs, health, with request ids, tracing and panic safety.

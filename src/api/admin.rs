@@ -190,5 +190,6 @@ pub async fn revoke_key(
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
     service::revoke_api_key(&state.db, id, None).await?;
+    state.caches.forget_key(id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -145,7 +145,7 @@ async fn finish_connected(
     connector.mark_connected(info);
     oauth_store::delete_states_of(&mut tx, connector.id).await?;
     store::save_state(&mut tx, &connector).await?;
-    tx.commit().await?;
+    state.commit_connector_change(tx, connector.id).await?;
     reread(state, &connector).await
 }
 
@@ -350,7 +350,7 @@ async fn start_authorization(
     oauth_store::delete_states_of(&mut tx, connector.id).await?;
     oauth_store::insert_state(&mut tx, &record).await?;
     store::save_state(&mut tx, &connector).await?;
-    tx.commit().await?;
+    state.commit_connector_change(tx, connector.id).await?;
     reread(state, &connector).await
 }
 
@@ -548,7 +548,7 @@ pub async fn complete_authorization(state: &AppState, params: CallbackParams) ->
     connector.mark_disconnected(status_code, message.clone());
     let mut tx = state.db.begin().await?;
     store::save_state(&mut tx, &connector).await?;
-    tx.commit().await?;
+    state.commit_connector_change(tx, connector.id).await?;
     Ok(CallbackOutcome::rejected(redirect, connector_id, &error, message))
 }
 
@@ -602,7 +602,7 @@ pub async fn reject_credentials(state: &AppState, tenant_id: Uuid, id: Uuid) -> 
         );
         store::save_state(&mut tx, &connector).await?;
     }
-    tx.commit().await?;
+    state.commit_connector_change(tx, id).await?;
     Ok(())
 }
 
@@ -619,7 +619,7 @@ pub async fn disconnect(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResul
         .await?;
     oauth_store::delete_states_of(&mut tx, connector.id).await?;
     store::save_state(&mut tx, &connector).await?;
-    tx.commit().await?;
+    state.commit_connector_change(tx, connector.id).await?;
     reread(state, &connector).await
 }
 

@@ -172,7 +172,7 @@ async fn refresh_single_flight(
         },
     };
     store::save_state(&mut tx, &c).await?;
-    tx.commit().await?;
+    state.commit_connector_change(tx, id).await?;
     if outcome != RefreshOutcome::Refreshed {
         tracing::warn!(connector_id = %id, ?outcome, error = c.refresh.last_error.as_deref().or(c.status_reason.as_ref().map(|r| r.message.as_str())), "token refresh did not succeed");
     }

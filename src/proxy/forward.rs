@@ -7,11 +7,11 @@ use axum::body::{Body, Bytes};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::{Stream, StreamExt as _};
 use tracing::Instrument as _;
 use url::Url;
 
 use super::headers;
+use super::metered::Metered;
 use super::target::{Target, load};
 use crate::AppState;
 use crate::connectors::Transport;
@@ -138,36 +138,24 @@ pub struct Relay {
 }
 
 /// The upstream's answer as the caller's: status, end-to-end headers, and the body streamed
-/// chunk by chunk as it arrives (SSE events are never buffered).
+/// chunk by chunk as it arrives (SSE events are never buffered). The body is passed on as
+/// an HTTP body, not a stream of chunks, so a known length stays known (`Content-Length`
+/// rather than chunked framing).
 pub fn relay(state: &AppState, response: reqwest::Response, how: Relay) -> Response {
-    let status = response.status();
-    let mut headers = headers::caller_response(response.headers());
+    let (parts, body) = http::Response::from(response).into_parts();
+    let mut headers = headers::caller_response(&parts.headers);
     let sse = mark_streaming(&mut headers);
-    (status, headers, relay_body(state, response.bytes_stream(), sse, how)).into_response()
+    (parts.status, headers, relay_body(state, Body::new(body), sse, how)).into_response()
 }
 
 /// A relayed body that counts its bytes, holds the stream gauge and slot while open, and —
 /// for a standalone stream — ends cleanly when the process stops (callers reconnect to
 /// another replica; a request's own answer is left to finish).
-pub fn relay_body<S, E>(state: &AppState, upstream: S, sse: bool, how: Relay) -> Body
-where
-    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
-    E: Into<axum::BoxError> + 'static,
-{
+pub fn relay_body(state: &AppState, upstream: Body, sse: bool, how: Relay) -> Body {
     let bytes_out = ::metrics::counter!(PROXY_BYTES, "direction" => "out");
     let stop = how.standalone.is_some().then(|| state.shutdown.stopping_owned());
     let held = (sse.then(|| ActiveStream::open(how.transport.as_str())), how.standalone);
-    let counted = upstream.map(move |chunk| {
-        let _held = &held; // dropped with the body
-        if let Ok(bytes) = &chunk {
-            bytes_out.increment(bytes.len() as u64);
-        }
-        chunk
-    });
-    match stop {
-        Some(stop) => Body::from_stream(counted.take_until(stop)),
-        None => Body::from_stream(counted),
-    }
+    Body::new(Metered::new(upstream, bytes_out, stop, held))
 }
 
 /// Event streams must not be cached or buffered by anything between us and the caller.

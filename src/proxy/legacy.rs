@@ -49,7 +49,7 @@ pub async fn open_stream(
     let sse = mark_streaming(&mut response_headers);
     let mut rewriter = EndpointRewriter::new(state.keyring.clone(), &target);
     let rewritten = response.bytes_stream().map(move |chunk| rewriter.push(chunk.map_err(io::Error::other)?));
-    Ok((status, response_headers, relay_body(&state, rewritten, sse, how)).into_response())
+    Ok((status, response_headers, relay_body(&state, Body::from_stream(rewritten), sse, how)).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub(crate) use auth::bearer_token;
 pub use auth::{Caller, Operator};
+pub(crate) use auth::{authenticate, bearer_token};
 
 /// What an API key may do. Scopes are independent: `write` does not imply `read`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, clap::ValueEnum)]

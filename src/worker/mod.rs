@@ -79,6 +79,9 @@ async fn expire_pending(state: &AppState) -> anyhow::Result<usize> {
     let mut tx = state.db.begin().await?;
     let expired = store::expire_pending_authorizations(&mut tx, &message, 1000).await?;
     tx.commit().await?;
+    for id in &expired {
+        state.caches.forget_connector(*id);
+    }
     Ok(expired.len())
 }
 
