@@ -62,3 +62,23 @@ impl<Held: Unpin> HttpBody for Metered<Held> {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_known_length_stays_known_and_stopping_ends_the_body_cleanly() {
+        let known = Metered::new(Body::from("hello"), Counter::noop(), None, ());
+        assert_eq!(known.size_hint().exact(), Some(5));
+        assert_eq!(axum::body::to_bytes(Body::new(known), 64).await.unwrap(), "hello");
+
+        let endless = Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+        let stop = CancellationToken::new();
+        let stopped = Metered::new(endless, Counter::noop(), Some(stop.clone().cancelled_owned()), ());
+        stop.cancel();
+        assert!(axum::body::to_bytes(Body::new(stopped), 64).await.unwrap().is_empty());
+    }
+}
