@@ -91,7 +91,7 @@ impl fmt::Display for Report {
                 Level::Warn => "WARN",
                 Level::Fail => "FAIL",
             };
-            writeln!(f, "{level:<5} {:<16} {}", line.what, line.detail)?;
+            writeln!(f, "{level:<5} {:<20} {}", line.what, line.detail)?;
         }
         let verdict = if self.passed() { "configuration OK" } else { "configuration has problems" };
         write!(f, "{verdict}")
@@ -134,12 +134,12 @@ fn describe_limits(s: &Settings) -> String {
         }
     };
     format!(
-        "rate limits per tenant and replica: API {}, proxy {}, {} streams; shutdown delay {:?}, timeout {:?}",
+        "rate limits per tenant and replica: API {}, proxy {}, {} streams; shutdown delay {}, timeout {}",
         rate(s.limits.api),
         rate(s.limits.proxy),
         s.limits.proxy_streams,
-        s.shutdown.delay,
-        s.shutdown.timeout
+        humantime::format_duration(s.shutdown.delay),
+        humantime::format_duration(s.shutdown.timeout)
     )
 }
 
@@ -241,7 +241,9 @@ pub async fn keys_in_use(db: &PgPool, keyring: &Keyring, report: &mut Report) {
     };
     let missing: Vec<&str> =
         in_use.iter().map(String::as_str).filter(|id| !keyring.key_ids().any(|k| k == *id)).collect();
-    if missing.is_empty() {
+    if in_use.is_empty() {
+        report.push(Level::Ok, "keys in use", "no stored secrets yet");
+    } else if missing.is_empty() {
         report.push(
             Level::Ok,
             "keys in use",
