@@ -290,7 +290,7 @@ async fn held_upstream(release: Arc<tokio::sync::Notify>, arrived: Arc<tokio::sy
 async fn sigterm_drains_then_finishes_requests_ends_streams_and_exits_0(db: PgPool) {
     let mut sb = Switchboard::start(
         &db,
-        &[("SWITCHBOARD_SHUTDOWN_DELAY", "3s"), ("SWITCHBOARD_SHUTDOWN_TIMEOUT", "60s")],
+        &[("SWITCHBOARD_SHUTDOWN_DELAY", "5s"), ("SWITCHBOARD_SHUTDOWN_TIMEOUT", "60s")],
     )
     .await;
     let app = &sb.app;
@@ -317,7 +317,7 @@ async fn sigterm_drains_then_finishes_requests_ends_streams_and_exits_0(db: PgPo
         if res.status() == 503 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(3), "/readyz never turned not-ready");
+        assert!(started.elapsed() < Duration::from_secs(5), "/readyz never turned not-ready");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // After the delay the listener closes and the standalone stream ends cleanly.
