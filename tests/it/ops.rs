@@ -107,6 +107,17 @@ async fn metrics_have_bounded_labels_and_count_a_scripted_run(db: PgPool) {
 }
 
 #[sqlx::test]
+async fn metrics_can_have_a_listener_of_their_own(db: PgPool) {
+    let port = crate::support::node::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let sb = Switchboard::start(&db, &[("SWITCHBOARD_METRICS_LISTEN", &listen)]).await;
+    let res = sb.app.request(Method::GET, "/metrics", None).send().await.unwrap();
+    expect_problem(res, 404, "not_found").await;
+    let text = reqwest::get(format!("http://{listen}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(sample(&text, "switchboard_db_pool_connections", &[]).is_some(), "{text}");
+}
+
+#[sqlx::test]
 async fn request_ids_are_honoured_or_generated_and_returned(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let res =
