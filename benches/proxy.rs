@@ -69,6 +69,9 @@ async fn start_proxy(database_url: &str, keys: &str) -> Proxy {
         .env("SWITCHBOARD_ALLOW_PRIVATE_NETWORKS", "true")
         .env("SWITCHBOARD_WORKER", "false")
         .env("SWITCHBOARD_ENCRYPTION_KEYS", keys)
+        // The benchmark measures the proxy, not the limiter: no rate limit, no stream cap.
+        .env("SWITCHBOARD_RATE_LIMIT_PROXY_RPS", "0")
+        .env("SWITCHBOARD_PROXY_MAX_STREAMS_PER_TENANT", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -17,7 +17,7 @@ use super::{ApiJson, ApiQuery, Page, PathId, page_params};
 use crate::AppState;
 use crate::error::{ApiResult, Problem};
 use crate::tenancy::service::{self, IssuedApiKey};
-use crate::tenancy::{Operator, Scope, Tenant};
+use crate::tenancy::{LimitOverrides, Operator, Scope, Tenant};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -114,7 +114,9 @@ pub async fn get_tenant(
 #[serde(deny_unknown_fields)]
 pub struct TenantPatch {
     /// Origins (`https://app.example.com`) the tenant's `redirect_url`s may point to.
-    pub redirect_allowlist: Vec<String>,
+    pub redirect_allowlist: Option<Vec<String>>,
+    /// Replaces the tenant's rate-limit overrides; omitted or `null` fields use the defaults.
+    pub limits: Option<LimitOverrides>,
 }
 
 /// Change a tenant's settings.
@@ -130,7 +132,18 @@ pub async fn update_tenant(
     PathId(id): PathId,
     ApiJson(body): ApiJson<TenantPatch>,
 ) -> ApiResult<axum::Json<Tenant>> {
-    Ok(axum::Json(service::set_redirect_allowlist(&state.db, id, &body.redirect_allowlist).await?))
+    if let Some(limits) = &body.limits {
+        service::validate_limits(limits)?; // before anything is written
+    }
+    let mut tenant = service::get_tenant(&state.db, id).await?;
+    if let Some(origins) = &body.redirect_allowlist {
+        tenant = service::set_redirect_allowlist(&state.db, id, origins).await?;
+    }
+    if let Some(limits) = &body.limits {
+        tenant = service::set_limits(&state.db, id, limits).await?;
+        state.limits.forget(id);
+    }
+    Ok(axum::Json(tenant))
 }
 
 /// List a tenant's API keys.

@@ -5,6 +5,7 @@
 mod forward;
 mod headers;
 mod legacy;
+mod metered;
 mod session;
 mod streamable;
 pub mod target;

@@ -50,7 +50,32 @@ pub struct Tenant {
     pub name: String,
     /// Origins this tenant's `redirect_url`s may point to (besides the global allow-list).
     pub redirect_allowlist: Vec<String>,
+    /// Overrides of the configured rate limits; `null` fields use the defaults.
+    #[sqlx(flatten)]
+    pub limits: LimitOverrides,
     pub created_at: DateTime<Utc>,
+}
+
+/// A tenant's own rate limits, each replacing the configured default when set. `0` means
+/// unlimited. Limits apply per replica.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    /// REST API requests per second.
+    #[sqlx(rename = "limit_api_rps")]
+    pub api_rps: Option<i32>,
+    /// REST API burst (requests admitted at once).
+    #[sqlx(rename = "limit_api_burst")]
+    pub api_burst: Option<i32>,
+    /// Proxy requests per second.
+    #[sqlx(rename = "limit_proxy_rps")]
+    pub proxy_rps: Option<i32>,
+    /// Proxy burst.
+    #[sqlx(rename = "limit_proxy_burst")]
+    pub proxy_burst: Option<i32>,
+    /// Concurrent standalone proxy streams (`GET …/mcp`, `GET …/sse`).
+    #[sqlx(rename = "limit_proxy_streams")]
+    pub proxy_streams: Option<i32>,
 }
 
 /// An API key as listed: never the key itself, only its prefix.

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::store::{self, NewApiKeyRow};
-use super::{ApiKey, Scope, Tenant};
+use super::{ApiKey, LimitOverrides, Scope, Tenant};
 use crate::crypto::generate_api_key;
 use crate::error::{ApiError, ApiResult, Validator};
 
@@ -97,6 +97,37 @@ pub async fn set_redirect_allowlist(db: &PgPool, id: Uuid, entries: &[String]) -
     v.check(entries.len() <= 50, "redirect_allowlist", "at most 50 origins");
     v.finish()?;
     store::set_redirect_allowlist(db, id, &origins).await?.ok_or(ApiError::NotFound("tenant"))
+}
+
+/// Largest value a limit override may take.
+const MAX_LIMIT: i32 = 1_000_000;
+
+/// Replaces a tenant's rate-limit overrides (`None` fields go back to the defaults).
+pub async fn set_limits(db: &PgPool, id: Uuid, limits: &LimitOverrides) -> ApiResult<Tenant> {
+    validate_limits(limits)?;
+    store::set_limits(db, id, limits).await?.ok_or(ApiError::NotFound("tenant"))
+}
+
+/// Each override is unset or between 0 (unlimited) and [`MAX_LIMIT`].
+pub fn validate_limits(limits: &LimitOverrides) -> ApiResult<()> {
+    let mut v = Validator::default();
+    let fields = [
+        ("api_rps", limits.api_rps),
+        ("api_burst", limits.api_burst),
+        ("proxy_rps", limits.proxy_rps),
+        ("proxy_burst", limits.proxy_burst),
+        ("proxy_streams", limits.proxy_streams),
+    ];
+    for (name, value) in fields {
+        let ok = value.is_none_or(|n| (0..=MAX_LIMIT).contains(&n));
+        v.check(ok, format!("limits.{name}"), format!("must be between 0 (unlimited) and {MAX_LIMIT}"));
+    }
+    v.finish()
+}
+
+/// A tenant's limit overrides (none for an unknown tenant).
+pub async fn limit_overrides(db: &PgPool, id: Uuid) -> ApiResult<LimitOverrides> {
+    Ok(store::limit_overrides(db, id).await?.unwrap_or_default())
 }
 
 pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Tenant>> {

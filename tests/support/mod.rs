@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test module uses a different subset
 
 pub mod auth_server;
+pub mod binary;
 pub mod legacy_sse;
 pub mod mcp_server;
 pub mod node;
@@ -73,6 +74,13 @@ impl TestApp {
         settings.public_url = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
         configure(&mut settings);
         Self::serve(listener, AppState::new(db, test_keyring("test"), Presets::builtin(), settings)).await
+    }
+
+    /// A handle on a server already listening at `addr` (the real binary); `state` is only
+    /// good for its database.
+    pub fn attach(addr: SocketAddr, db: PgPool) -> Self {
+        let state = AppState::new(db, test_keyring("test"), Presets::builtin(), test_settings());
+        Self { addr, client: Client::new(), state }
     }
 
     /// Serves `state` and returns once its caches are live, so tests run the path production
