@@ -62,7 +62,8 @@ impl Modify for RateLimited {
             .content("application/problem+json", problem)
             .build();
         for item in openapi.paths.paths.values_mut() {
-            let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            let operations =
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
             for operation in operations.into_iter().flatten() {
                 let operator_only = operation.tags.iter().flatten().any(|t| t == "admin");
                 if !operator_only && operation.responses.responses.contains_key("401") {
