@@ -27,14 +27,21 @@ fn unreachable(url: &str, err: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("cannot reach PostgreSQL at {} ({err}); start PostgreSQL or set DATABASE_URL", redacted(url))
 }
 
-/// Connects, creating the database when it does not exist, and applies pending migrations.
-pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+/// Parses `url` and asks the server whether its database exists (bounded by the connect
+/// timeout).
+async fn probe(url: &str) -> anyhow::Result<(PgConnectOptions, bool)> {
     let options: PgConnectOptions =
         url.parse().map_err(|e| anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?;
     let exists = tokio::time::timeout(CONNECT_TIMEOUT, Postgres::database_exists(url))
         .await
         .map_err(|_| unreachable(url, "timed out"))?
         .map_err(|e| unreachable(url, e))?;
+    Ok((options, exists))
+}
+
+/// Connects, creating the database when it does not exist, and applies pending migrations.
+pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let (options, exists) = probe(url).await?;
     if !exists {
         Postgres::create_database(url)
             .await
@@ -56,12 +63,7 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Res
 
 /// Connects to an existing database without creating or migrating anything.
 pub async fn connect_existing(url: &str) -> anyhow::Result<PgPool> {
-    let options: PgConnectOptions =
-        url.parse().map_err(|e| anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?;
-    let exists = tokio::time::timeout(CONNECT_TIMEOUT, Postgres::database_exists(url))
-        .await
-        .map_err(|_| unreachable(url, "timed out"))?
-        .map_err(|e| unreachable(url, e))?;
+    let (options, exists) = probe(url).await?;
     if !exists {
         anyhow::bail!(
             "PostgreSQL is reachable but the database of {} does not exist (serve creates it)",

@@ -23,6 +23,16 @@ async fn connected(app: &TestApp, t: &TestTenant, body: Value) -> String {
     id
 }
 
+async fn replace_bearer(app: &TestApp, t: &TestTenant, id: &str, token: &str) {
+    let res = app
+        .request(Method::PATCH, &format!("/api/v1/connectors/{id}"), Some(&t.key))
+        .json(&json!({"auth": {"mode": "bearer", "token": token}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
 async fn bearer_setup(db: PgPool) -> (TestApp, TestTenant, McpServer, String, String) {
     let app = TestApp::spawn(db).await;
     let t = app.tenant("a").await;
@@ -149,13 +159,7 @@ async fn a_rejected_static_credential_disconnects_and_changes_are_seen_at_once(d
     let mut mcp = RawMcp::new(&app.url(&format!("/api/v1/connectors/{id}/mcp")), &key);
     mcp.initialize().await;
     // Replace the credential with a wrong one: the very next request uses it.
-    let res = app
-        .request(Method::PATCH, &format!("/api/v1/connectors/{id}"), Some(&t.key))
-        .json(&json!({"auth": {"mode": "bearer", "token": "stale"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    replace_bearer(&app, &t, &id, "stale").await;
     let res = mcp.post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})).await;
     assert!(res.headers().get("www-authenticate").is_none(), "the upstream's challenge is not relayed");
     expect_problem(res, 502, "credentials_rejected").await;
@@ -219,13 +223,7 @@ async fn changes_made_elsewhere_reach_another_replicas_cache(db: PgPool) {
     assert!(replica.state.caches.key(&hash_api_key(&key)).is_some(), "and the key");
 
     // A new credential set through the first replica: the second starts injecting it.
-    let res = app
-        .request(Method::PATCH, &format!("/api/v1/connectors/{id}"), Some(&t.key))
-        .json(&json!({"auth": {"mode": "bearer", "token": "second"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    replace_bearer(&app, &t, &id, "second").await;
     until_seen(&mcp, |_| upstream.seen().last().cloned().flatten().as_deref() == Some("Bearer second")).await;
 
     // A key revoked by another process (the CLI writes straight to the database).
