@@ -10,6 +10,8 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use secrecy::SecretString;
 use url::Url;
 
+use crate::ops::limits::{LimitDefaults, Rate};
+use crate::ops::shutdown::ShutdownPolicy;
 use crate::tenancy::Scope;
 
 #[derive(Debug, Parser)]
@@ -34,6 +36,9 @@ pub enum Command {
     /// Manage the encryption keyring.
     #[command(subcommand)]
     Encryption(EncryptionCommand),
+    /// Check the configuration and the database; print a report, exit non-zero on a problem.
+    #[command(name = "check-config")]
+    CheckConfig,
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +172,38 @@ pub struct Config {
     /// Log format: `text` (default) or `json`.
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
+
+    /// Serve /metrics on this address instead of the main listener.
+    #[arg(long, env = "SWITCHBOARD_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// REST API requests per second per tenant (per replica); 0 = unlimited.
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_API_RPS", default_value_t = LimitDefaults::default().api.per_second, global = true)]
+    pub rate_limit_api_rps: u32,
+
+    /// REST API burst per tenant.
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_API_BURST", default_value_t = LimitDefaults::default().api.burst, global = true)]
+    pub rate_limit_api_burst: u32,
+
+    /// Proxy requests per second per tenant (per replica); 0 = unlimited.
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_PROXY_RPS", default_value_t = LimitDefaults::default().proxy.per_second, global = true)]
+    pub rate_limit_proxy_rps: u32,
+
+    /// Proxy burst per tenant.
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_PROXY_BURST", default_value_t = LimitDefaults::default().proxy.burst, global = true)]
+    pub rate_limit_proxy_burst: u32,
+
+    /// Concurrent standalone proxy streams per tenant (per replica); 0 = unlimited.
+    #[arg(long, env = "SWITCHBOARD_PROXY_MAX_STREAMS_PER_TENANT", default_value_t = LimitDefaults::default().proxy_streams, global = true)]
+    pub proxy_max_streams_per_tenant: u32,
+
+    /// On SIGTERM/SIGINT: how long /readyz fails before the listener closes.
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_duration_or_zero, global = true)]
+    pub shutdown_delay: std::time::Duration,
+
+    /// On SIGTERM/SIGINT: how long in-flight requests may take once the listener is closed.
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
+    pub shutdown_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -194,6 +231,11 @@ pub struct Settings {
     pub tool_call_timeout: std::time::Duration,
     /// Periodic tool resync; `None` = off.
     pub tool_resync_interval: Option<std::time::Duration>,
+    /// Default per-tenant rate limits.
+    pub limits: LimitDefaults,
+    pub shutdown: ShutdownPolicy,
+    /// Where /metrics is served when not on the main listener.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// When tokens are refreshed.
@@ -227,6 +269,9 @@ impl Default for Settings {
             proxy_max_body: 4 * 1024 * 1024,
             tool_call_timeout: std::time::Duration::from_secs(60),
             tool_resync_interval: None,
+            limits: LimitDefaults::default(),
+            shutdown: ShutdownPolicy::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -254,6 +299,32 @@ impl Settings {
 
 impl Config {
     pub fn settings(&self) -> anyhow::Result<Settings> {
+        Ok(Settings {
+            public_url: self.checked_public_url()?,
+            admin_token: self.checked_admin_token()?,
+            allow_private_networks: self.allow_private_networks,
+            redirect_allowlist: self.checked_redirect_allowlist()?,
+            authorization_ttl: self.authorization_ttl,
+            refresh: RefreshPolicy {
+                lead: self.refresh_lead,
+                keepalive: (!self.keepalive.is_zero()).then_some(self.keepalive),
+            },
+            proxy_max_body: self.proxy_max_body,
+            limits: LimitDefaults {
+                api: Rate { per_second: self.rate_limit_api_rps, burst: self.rate_limit_api_burst },
+                proxy: Rate { per_second: self.rate_limit_proxy_rps, burst: self.rate_limit_proxy_burst },
+                proxy_streams: self.proxy_max_streams_per_tenant,
+            },
+            shutdown: ShutdownPolicy { delay: self.shutdown_delay, timeout: self.shutdown_timeout },
+            metrics_listen: self.metrics_listen,
+            tool_call_timeout: self.tool_call_timeout,
+            tool_resync_interval: (!self.tool_resync_interval.is_zero()).then_some(self.tool_resync_interval),
+            ..Settings::default()
+        })
+    }
+
+    /// The public base URL: given, or formed from the listen address; http(s) with a host.
+    pub fn checked_public_url(&self) -> anyhow::Result<Url> {
         let public_url = match &self.public_url {
             Some(url) => url.clone(),
             None => Url::parse(&format!("http://{}", self.listen))
@@ -262,33 +333,26 @@ impl Config {
         if !matches!(public_url.scheme(), "http" | "https") || public_url.host().is_none() {
             bail!("SWITCHBOARD_PUBLIC_URL must be an http(s) URL with a host, got {public_url}");
         }
-        let redirect_allowlist = self
-            .redirect_allowlist
+        Ok(public_url)
+    }
+
+    /// The global redirect allow-list, as origins.
+    pub fn checked_redirect_allowlist(&self) -> anyhow::Result<Vec<String>> {
+        self.redirect_allowlist
             .iter()
             .map(|s| s.trim())
             .filter(|s| !s.is_empty())
             .map(parse_origin)
             .collect::<anyhow::Result<_>>()
-            .context("SWITCHBOARD_REDIRECT_ALLOWLIST")?;
-        let admin_token = match self.admin_token.as_deref().map(str::trim) {
+            .context("SWITCHBOARD_REDIRECT_ALLOWLIST")
+    }
+
+    /// The operator token, if set; too short is an error.
+    pub fn checked_admin_token(&self) -> anyhow::Result<Option<SecretString>> {
+        Ok(match self.admin_token.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(t) if t.len() < 16 => bail!("SWITCHBOARD_ADMIN_TOKEN must be at least 16 characters"),
             Some(t) => Some(SecretString::from(t.to_owned())),
-        };
-        Ok(Settings {
-            public_url,
-            admin_token,
-            allow_private_networks: self.allow_private_networks,
-            redirect_allowlist,
-            authorization_ttl: self.authorization_ttl,
-            refresh: RefreshPolicy {
-                lead: self.refresh_lead,
-                keepalive: (!self.keepalive.is_zero()).then_some(self.keepalive),
-            },
-            proxy_max_body: self.proxy_max_body,
-            tool_call_timeout: self.tool_call_timeout,
-            tool_resync_interval: (!self.tool_resync_interval.is_zero()).then_some(self.tool_resync_interval),
-            ..Settings::default()
         })
     }
 

@@ -27,14 +27,21 @@ fn unreachable(url: &str, err: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("cannot reach PostgreSQL at {} ({err}); start PostgreSQL or set DATABASE_URL", redacted(url))
 }
 
-/// Connects, creating the database when it does not exist, and applies pending migrations.
-pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+/// Parses `url` and asks the server whether its database exists (bounded by the connect
+/// timeout).
+async fn probe(url: &str) -> anyhow::Result<(PgConnectOptions, bool)> {
     let options: PgConnectOptions =
         url.parse().map_err(|e| anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?;
     let exists = tokio::time::timeout(CONNECT_TIMEOUT, Postgres::database_exists(url))
         .await
         .map_err(|_| unreachable(url, "timed out"))?
         .map_err(|e| unreachable(url, e))?;
+    Ok((options, exists))
+}
+
+/// Connects, creating the database when it does not exist, and applies pending migrations.
+pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let (options, exists) = probe(url).await?;
     if !exists {
         Postgres::create_database(url)
             .await
@@ -52,4 +59,69 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Res
         .map_err(|e| unreachable(url, e))?;
     MIGRATOR.run(&pool).await.context("applying database migrations")?;
     Ok(pool)
+}
+
+/// Connects to an existing database without creating or migrating anything.
+pub async fn connect_existing(url: &str) -> anyhow::Result<PgPool> {
+    let (options, exists) = probe(url).await?;
+    if !exists {
+        anyhow::bail!(
+            "PostgreSQL is reachable but the database of {} does not exist (serve creates it)",
+            redacted(url)
+        );
+    }
+    PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| unreachable(url, e))
+}
+
+/// How the database's applied migrations compare with the ones in this binary.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub applied: usize,
+    /// In this binary, not yet applied (`serve` applies them at start).
+    pub pending: Vec<i64>,
+    /// Applied, but unknown to this binary (the database belongs to a newer release).
+    pub unknown: Vec<i64>,
+    /// Applied with different contents than this binary's.
+    pub changed: Vec<i64>,
+}
+
+pub async fn migration_status(db: &PgPool) -> anyhow::Result<MigrationStatus> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(db).await?;
+    let applied: Vec<(i64, Vec<u8>)> = if exists {
+        sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(db)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let mut status = MigrationStatus { applied: applied.len(), ..MigrationStatus::default() };
+    for migration in MIGRATOR.iter() {
+        match applied.iter().find(|(v, _)| *v == migration.version) {
+            None => status.pending.push(migration.version),
+            Some((_, sum)) if sum.as_slice() != &*migration.checksum => {
+                status.changed.push(migration.version)
+            }
+            Some(_) => {}
+        }
+    }
+    status.unknown =
+        applied.iter().map(|(v, _)| *v).filter(|v| !MIGRATOR.iter().any(|m| m.version == *v)).collect();
+    Ok(status)
+}
+
+/// Every encryption key id that sealed something still stored.
+pub async fn key_ids_in_use(db: &PgPool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT key_id FROM connector_secrets
+         UNION SELECT secret_key_id FROM oauth_clients WHERE secret_key_id IS NOT NULL
+         UNION SELECT verifier_key_id FROM oauth_states",
+    )
+    .fetch_all(db)
+    .await
 }

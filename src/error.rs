@@ -50,6 +50,9 @@ pub enum ApiError {
     /// An upstream server or authorization server failed us (502, or 504 on timeout).
     #[error("{detail}")]
     Upstream { status: StatusCode, code: &'static str, detail: String },
+    /// Over a rate limit or quota (429 with `Retry-After`).
+    #[error("{detail}")]
+    RateLimited { detail: String, retry_after: std::time::Duration },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -105,6 +108,7 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Upstream { status, .. } => *status,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -123,6 +127,7 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable(_) => "unavailable",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -191,6 +196,11 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if matches!(self, Self::Unauthorized(_)) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::RateLimited { retry_after, .. } = &self {
+            // Whole seconds, rounded up: a client that waits this long gets through.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
     }

@@ -4,6 +4,7 @@
 //! tests both go through it, so tests exercise exactly what production serves.
 
 pub mod api;
+pub mod cache;
 pub mod catalog;
 pub mod config;
 pub mod connectors;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod mcp;
 pub mod net;
 pub mod oauth;
+pub mod ops;
 pub mod page;
 pub mod proxy;
 pub mod rekey;
@@ -24,18 +26,22 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderName, Request};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use uuid::Uuid;
 
+use crate::cache::Caches;
 use crate::config::Settings;
 use crate::connectors::Presets;
 use crate::connectors::refresh::RefreshLocks;
 use crate::crypto::Keyring;
 use crate::error::ApiError;
 use crate::net::Outbound;
-use crate::proxy::target::TargetCache;
+use crate::ops::limits::RateLimits;
+use crate::ops::metrics::ScrapeCache;
+use crate::ops::shutdown::Shutdown;
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -48,8 +54,14 @@ pub struct AppState {
     pub net: Outbound,
     /// In-process single flight for token refreshes.
     pub refresh_locks: Arc<RefreshLocks>,
-    /// Opened upstream credentials for the proxy, validated by connector version.
-    pub proxy_targets: Arc<TargetCache>,
+    /// The hot path's API keys and proxy targets, kept true by [`cache::listen`].
+    pub caches: Arc<Caches>,
+    /// Per-tenant rate limits and stream caps of this replica.
+    pub limits: RateLimits,
+    /// Set when the process is shutting down.
+    pub shutdown: Shutdown,
+    /// Scrape-time metric values computed at most every few seconds.
+    pub metrics_cache: Arc<ScrapeCache>,
     /// Tool catalog resyncs scheduled in this process (list_changed debounce).
     pub catalog: Arc<catalog::Resyncs>,
 }
@@ -57,22 +69,38 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: PgPool, keyring: Keyring, presets: Presets, settings: Settings) -> Self {
         let net = Outbound::new(settings.allow_private_networks);
+        ops::metrics::handle(); // installs the recorder before anything records
         Self {
+            limits: RateLimits::new(settings.limits),
+            shutdown: Shutdown::default(),
+            metrics_cache: Arc::default(),
             db,
             keyring: Arc::new(keyring),
             presets: Arc::new(presets),
             settings: Arc::new(settings),
             net,
             refresh_locks: Arc::default(),
-            proxy_targets: Arc::default(),
+            caches: Arc::default(),
             catalog: Arc::default(),
         }
+    }
+
+    /// Commits a transaction that changed connector `id`, then drops this replica's cached
+    /// copy at once: other replicas hear of the change by NOTIFY, but a caller of this one
+    /// must not be able to outrun its notification.
+    pub async fn commit_connector_change(&self, tx: Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<()> {
+        tx.commit().await?;
+        self.caches.forget_connector(id);
+        Ok(())
     }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Serves `app(state)` on `listener` until `shutdown` completes. Accepted sockets get
+/// Serves `app(state)` on `listener`, with the cache invalidation listener running alongside,
+/// until `shutdown` completes; then shuts down gracefully (see [`ops::shutdown`]): `/readyz`
+/// fails at once; after the configured delay the listener closes, standalone event streams
+/// end, and in-flight requests get until the configured timeout. Accepted sockets get
 /// TCP_NODELAY: without it, a reply written in several chunks (SSE) waits ~40 ms on Nagle's
 /// algorithm and delayed ACKs.
 pub async fn serve(
@@ -84,23 +112,82 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let (signal, policy) = (state.shutdown.clone(), state.settings.shutdown);
+    let stop_accepting = async move {
+        shutdown.await;
+        signal.begin_draining();
+        tracing::info!(delay = ?policy.delay, "shutting down: /readyz now answers 503");
+        tokio::time::sleep(policy.delay).await;
+        signal.stop();
+        tracing::info!(timeout = ?policy.timeout, "no longer accepting connections; finishing in-flight requests");
+    };
+    let invalidation = tokio::spawn(cache::listen(state.db.clone(), state.caches.clone()));
+    let signal = state.shutdown.clone();
+    // Turned into a service once: served as a bare `Router`, axum rebuilds its route tables
+    // for every connection (~12 KiB each, held as long as the connection: SSE streams).
+    let service = app(state).with_state(()).into_make_service();
+    let server = axum::serve(listener, service).with_graceful_shutdown(stop_accepting);
+    let served = tokio::select! {
+        result = server => result,
+        () = async { signal.stopping().await; tokio::time::sleep(policy.timeout).await } => {
+            tracing::warn!("shutdown timeout reached; dropping the connections still open");
+            Ok(())
+        }
+    };
+    invalidation.abort();
+    served
 }
 
 /// The complete router: API, docs, health, with request ids, tracing and panic safety.
 pub fn app(state: AppState) -> Router {
-    api::router(state)
+    let mut router = api::router(state.clone());
+    if state.settings.metrics_listen.is_none() {
+        router = router.merge(ops::metrics::router(state));
+    }
+    router
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::Internal(anyhow::anyhow!(
                 "handler panicked"
             )))
         }))
+        // Inside the request span (it names the connector there), outside the panic guard
+        // (a panic is counted as the 500 it becomes).
+        .layer(axum::middleware::from_fn(ops::metrics::track_http))
         // Only the path is logged: query strings may carry OAuth codes and state.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let request_id =
-                req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
-            tracing::info_span!("request", method = %req.method(), path = req.uri().path(), request_id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let request_id =
+                        req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
+                    // The caller's tenant and the connector are recorded once known.
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = req.uri().path(),
+                        request_id,
+                        tenant_id = tracing::field::Empty,
+                        connector_id = tracing::field::Empty,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(plain_request_id))
+}
+
+/// A caller's `X-Request-Id` is kept only when short and plain (it is in every log line of
+/// the request and comes back in the response); otherwise a fresh one is made.
+async fn plain_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let plain = request
+        .headers()
+        .get(&REQUEST_ID)
+        .is_none_or(|id| id.len() <= 128 && id.as_bytes().iter().all(u8::is_ascii_graphic));
+    if !plain {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(request).await
 }

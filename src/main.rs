@@ -6,8 +6,8 @@ use secrecy::ExposeSecret as _;
 use switchboard::config::{
     ApiKeysCommand, Cli, Command, Config, EncryptionCommand, LogFormat, TenantsCommand,
 };
-use switchboard::connectors::Presets;
 use switchboard::crypto::Keyring;
+use switchboard::ops::{check, metrics};
 use switchboard::tenancy::service as tenancy;
 use switchboard::{AppState, db};
 use tracing_subscriber::EnvFilter;
@@ -28,7 +28,10 @@ fn main() -> ExitCode {
 
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: log files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -76,6 +79,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("re-sealed {count} secret(s) under key {}", keyring.current_key_id());
             Ok(())
         }
+        Command::CheckConfig => {
+            let report = check::run(&config).await;
+            println!("{report}");
+            if report.passed() { Ok(()) } else { anyhow::bail!("the configuration has problems (see above)") }
+        }
         Command::Encryption(EncryptionCommand::GenerateKey { id }) => {
             println!("{}", Keyring::generate_entry(&id));
             Ok(())
@@ -99,26 +107,51 @@ fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
 }
 
 async fn serve(config: &Config) -> anyhow::Result<()> {
-    let settings = config.settings()?;
+    // The same checks as `switchboard check-config`, before anything starts.
+    let mut report = check::Report::default();
+    let loaded = check::configuration(config, &mut report);
+    report.log();
+    let Some((settings, presets)) = loaded else { return report.into_result() };
     let keyring = load_keyring(config)?;
-    let presets = Presets::load(config.presets_spec()).context("SWITCHBOARD_PRESETS")?;
     let pool = db::connect_and_migrate(&config.database_url, 16).await?;
+    let mut report = check::Report::default();
+    check::keys_in_use(&pool, &keyring, &mut report).await;
+    report.log();
+    report.into_result()?;
+
     let state = AppState::new(pool.clone(), keyring, presets, settings);
-    if config.worker {
-        switchboard::worker::spawn(state.clone(), config.worker_interval);
+    let worker = if config.worker {
         if let Some(every) = state.settings.tool_resync_interval {
             switchboard::catalog::service::spawn_periodic(state.clone(), every);
         }
+        Some(switchboard::worker::spawn(state.clone(), config.worker_interval))
     } else {
         tracing::info!("background worker disabled (SWITCHBOARD_WORKER=false)");
+        None
+    };
+    tokio::spawn(metrics::upkeep(state.shutdown.stopping_owned()));
+    if let Some(addr) = state.settings.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (SWITCHBOARD_METRICS_LISTEN)"))?;
+        let metrics_server = axum::serve(listener, metrics::router(state.clone()))
+            .with_graceful_shutdown(state.shutdown.stopping_owned());
+        tokio::spawn(async move { metrics_server.await });
     }
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (SWITCHBOARD_LISTEN)", config.listen))?;
     tracing::info!(listen = %config.listen, public_url = %state.settings.public_url, "switchboard is serving");
+    let timeout = state.settings.shutdown.timeout;
     switchboard::serve(listener, state, shutdown_signal()).await?;
+    if let Some(worker) = worker
+        && tokio::time::timeout(timeout, worker).await.is_err()
+    {
+        tracing::warn!("the worker did not stop within the shutdown timeout");
+    }
     pool.close().await;
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -138,5 +171,4 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
-    tracing::info!("shutting down");
 }

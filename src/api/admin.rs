@@ -17,7 +17,7 @@ use super::{ApiJson, ApiQuery, Page, PathId, page_params};
 use crate::AppState;
 use crate::error::{ApiResult, Problem};
 use crate::tenancy::service::{self, IssuedApiKey};
-use crate::tenancy::{Operator, Scope, Tenant};
+use crate::tenancy::{LimitOverrides, Operator, Scope, Tenant};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -115,6 +115,8 @@ pub async fn get_tenant(
 pub struct TenantPatch {
     /// Origins (`https://app.example.com`) the tenant's `redirect_url`s may point to.
     pub redirect_allowlist: Option<Vec<String>>,
+    /// Replaces the tenant's rate-limit overrides; omitted or `null` fields use the defaults.
+    pub limits: Option<LimitOverrides>,
     /// Keep direct tool calls' arguments and results (cut to 16 KiB each) in the call log.
     pub log_tool_payloads: Option<bool>,
 }
@@ -132,8 +134,21 @@ pub async fn update_tenant(
     PathId(id): PathId,
     ApiJson(body): ApiJson<TenantPatch>,
 ) -> ApiResult<axum::Json<Tenant>> {
-    let allowlist = body.redirect_allowlist.as_deref();
-    Ok(axum::Json(service::update_tenant(&state.db, id, allowlist, body.log_tool_payloads).await?))
+    if let Some(limits) = &body.limits {
+        service::validate_limits(limits)?; // before anything is written
+    }
+    let mut tenant = service::get_tenant(&state.db, id).await?;
+    if let Some(origins) = &body.redirect_allowlist {
+        tenant = service::set_redirect_allowlist(&state.db, id, origins).await?;
+    }
+    if let Some(limits) = &body.limits {
+        tenant = service::set_limits(&state.db, id, limits).await?;
+        state.limits.forget(id);
+    }
+    if let Some(on) = body.log_tool_payloads {
+        tenant = service::set_log_tool_payloads(&state.db, id, on).await?;
+    }
+    Ok(axum::Json(tenant))
 }
 
 /// List a tenant's API keys.
@@ -180,5 +195,6 @@ pub async fn revoke_key(
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
     service::revoke_api_key(&state.db, id, None).await?;
+    state.caches.forget_key(id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,7 +4,9 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::header;
 use axum::routing::get;
+use utoipa::openapi::header::Header;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::Scalar;
 
@@ -24,7 +26,7 @@ use crate::AppState;
         admin::create_tenant, admin::list_tenants, admin::get_tenant, admin::list_tenant_keys,
         admin::create_tenant_key, admin::revoke_key, admin::update_tenant,
     ),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &RateLimited),
     tags(
         (name = "connectors", description = "Remote MCP servers and how to reach them"),
         (name = "tools", description = "Each connector's tool catalog, and direct tool calls"),
@@ -46,6 +48,31 @@ impl Modify for SecuritySchemes {
         };
         components.add_security_scheme("api_key", bearer("Tenant API key: `Authorization: Bearer sk_...`"));
         components.add_security_scheme("operator_token", bearer("Operator token (SWITCHBOARD_ADMIN_TOKEN)"));
+    }
+}
+
+/// Every API-key endpoint may answer 429 (per-tenant rate limit, `ops::limits`); declared
+/// once here rather than on each handler. Operator endpoints (tag `admin`) are not limited.
+struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+        let response = ResponseBuilder::new()
+            .description("The tenant's rate limit is exhausted; retry after `Retry-After` seconds")
+            .header("Retry-After", Header::new(ObjectBuilder::new().schema_type(Type::Integer)))
+            .content("application/problem+json", problem)
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations =
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                let operator_only = operation.tags.iter().flatten().any(|t| t == "admin");
+                if !operator_only && operation.responses.responses.contains_key("401") {
+                    operation.responses.responses.insert("429".into(), response.clone().into());
+                }
+            }
+        }
     }
 }
 

@@ -19,8 +19,11 @@ async fn healthz() -> axum::Json<Value> {
     axum::Json(json!({ "status": "ok" }))
 }
 
-/// The process can serve: the database answers within a second.
+/// The process can serve: not shutting down, and the database answers within a second.
 async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
+    if state.shutdown.is_draining() {
+        return Err(ApiError::Unavailable("shutting down"));
+    }
     let ping = sqlx::query("SELECT 1").execute(&state.db);
     match tokio::time::timeout(Duration::from_secs(1), ping).await {
         Ok(Ok(_)) => Ok(axum::Json(json!({ "status": "ready" }))),

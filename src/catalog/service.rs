@@ -175,13 +175,16 @@ pub fn schedule_resync(state: &AppState, tenant_id: Uuid, id: Uuid) {
 }
 
 /// Resyncs every connected connector whose catalog is older than `every`, checking each
-/// `every` (at most a minute); runs with the worker.
+/// `every` (at most a minute); runs with the worker and stops when shutdown begins.
 pub fn spawn_periodic(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every.min(Duration::from_secs(60)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = state.shutdown.draining() => break,
+            }
             if let Err(err) = resync_due(&state, every).await {
                 tracing::warn!(error = %err, "periodic tool resync failed");
             }

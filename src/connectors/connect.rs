@@ -145,7 +145,7 @@ async fn finish_connected(
     connector.mark_connected(info);
     oauth_store::delete_states_of(&mut tx, connector.id).await?;
     store::save_state(&mut tx, &connector).await?;
-    tx.commit().await?;
+    state.commit_connector_change(tx, connector.id).await?;
     crate::catalog::service::sync_after_connect(state, connector.tenant_id, connector.id).await;
     reread(state, &connector).await
 }
@@ -351,7 +351,7 @@ async fn start_authorization(
     oauth_store::delete_states_of(&mut tx, connector.id).await?;
     oauth_store::insert_state(&mut tx, &record).await?;
     store::save_state(&mut tx, &connector).await?;
-    tx.commit().await?;
+    state.commit_connector_change(tx, connector.id).await?;
     reread(state, &connector).await
 }
 
@@ -549,7 +549,7 @@ pub async fn complete_authorization(state: &AppState, params: CallbackParams) ->
     connector.mark_disconnected(status_code, message.clone());
     let mut tx = state.db.begin().await?;
     store::save_state(&mut tx, &connector).await?;
-    tx.commit().await?;
+    state.commit_connector_change(tx, connector.id).await?;
     Ok(CallbackOutcome::rejected(redirect, connector_id, &error, message))
 }
 
@@ -603,7 +603,7 @@ pub async fn reject_credentials(state: &AppState, tenant_id: Uuid, id: Uuid) -> 
         );
         store::save_state(&mut tx, &connector).await?;
     }
-    tx.commit().await?;
+    state.commit_connector_change(tx, id).await?;
     Ok(())
 }
 
@@ -620,7 +620,7 @@ pub async fn disconnect(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResul
         .await?;
     oauth_store::delete_states_of(&mut tx, connector.id).await?;
     store::save_state(&mut tx, &connector).await?;
-    tx.commit().await?;
+    state.commit_connector_change(tx, connector.id).await?;
     reread(state, &connector).await
 }
 

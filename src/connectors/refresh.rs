@@ -79,6 +79,29 @@ pub async fn refresh(
     id: Uuid,
     trigger: Trigger<'_>,
 ) -> ApiResult<RefreshOutcome> {
+    let trigger_label = match trigger {
+        Trigger::Due => "due",
+        Trigger::Rejected(_) => "rejected",
+    };
+    let result = refresh_single_flight(state, tenant_id, id, trigger).await;
+    let outcome = match &result {
+        Ok(RefreshOutcome::Refreshed) => "refreshed",
+        Ok(RefreshOutcome::NotNeeded) => "not_needed",
+        Ok(RefreshOutcome::Disconnected) => "disconnected",
+        Ok(RefreshOutcome::Retrying) => "retrying",
+        Err(_) => "error",
+    };
+    metrics::counter!(crate::ops::metrics::REFRESHES, "trigger" => trigger_label, "outcome" => outcome)
+        .increment(1);
+    result
+}
+
+async fn refresh_single_flight(
+    state: &AppState,
+    tenant_id: Uuid,
+    id: Uuid,
+    trigger: Trigger<'_>,
+) -> ApiResult<RefreshOutcome> {
     let _flight = state.refresh_locks.hold(id).await;
     let mut tx = state.db.begin().await?;
     let mut c =
@@ -149,7 +172,7 @@ pub async fn refresh(
         },
     };
     store::save_state(&mut tx, &c).await?;
-    tx.commit().await?;
+    state.commit_connector_change(tx, id).await?;
     if outcome != RefreshOutcome::Refreshed {
         tracing::warn!(connector_id = %id, ?outcome, error = c.refresh.last_error.as_deref().or(c.status_reason.as_ref().map(|r| r.message.as_str())), "token refresh did not succeed");
     }

@@ -287,7 +287,7 @@ pub async fn update(
     store::update(&mut tx, &connector).await?;
     let updated =
         store::get(&mut *tx, tenant_id, id).await?.context("connector vanished inside its transaction")?;
-    tx.commit().await?;
+    state.commit_connector_change(tx, id).await?;
     Ok(updated)
 }
 
@@ -295,7 +295,11 @@ pub async fn update(
 pub async fn delete(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<()> {
     let connector = get(&state.db, tenant_id, id).await?;
     super::connect::revoke_tokens(state, &connector).await;
-    if store::delete(&state.db, tenant_id, id).await? { Ok(()) } else { Err(ApiError::NotFound("connector")) }
+    if !store::delete(&state.db, tenant_id, id).await? {
+        return Err(ApiError::NotFound("connector"));
+    }
+    state.caches.forget_connector(id);
+    Ok(())
 }
 
 /// Opens one sealed secret of a connector; `None` when it holds no such secret.

@@ -188,6 +188,21 @@ pub async fn claim_due_refreshes(
     .await
 }
 
+/// Gives claimed connectors back before their lease runs out (a worker stopping mid-batch),
+/// so another replica refreshes them at once.
+pub async fn release_refresh_claims(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<u64> {
+    let result = sqlx::query("UPDATE connectors SET refresh_lease_until = NULL WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// How many connectors are in each status, over all tenants (for metrics).
+pub async fn count_by_status(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT status, count(*) FROM connectors GROUP BY status").fetch_all(db).await
+}
+
 /// Marks pending authorizations whose window has passed as disconnected, and deletes their
 /// state records. Returns the connectors changed.
 pub async fn expire_pending_authorizations(

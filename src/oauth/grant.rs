@@ -180,7 +180,7 @@ pub async fn exchange_code(
 ) -> Result<Tokens, GrantError> {
     let redirect =
         RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| GrantError::InvalidResponse(e.to_string()))?;
-    token_client(client, token_url)?
+    let result = token_client(client, token_url)?
         .set_redirect_uri(redirect)
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()))
@@ -188,7 +188,9 @@ pub async fn exchange_code(
         .request_async(&OAuthHttp(net))
         .await
         .map(tokens)
-        .map_err(grant_error)
+        .map_err(grant_error);
+    crate::ops::metrics::record_token_request("authorization_code", &result);
+    result
 }
 
 pub async fn client_credentials(
@@ -198,14 +200,16 @@ pub async fn client_credentials(
     scopes: &[String],
     resource: &str,
 ) -> Result<Tokens, GrantError> {
-    token_client(client, token_url)?
+    let result = token_client(client, token_url)?
         .exchange_client_credentials()
         .add_scopes(scopes.iter().cloned().map(Scope::new))
         .add_extra_param("resource", resource)
         .request_async(&OAuthHttp(net))
         .await
         .map(tokens)
-        .map_err(grant_error)
+        .map_err(grant_error);
+    crate::ops::metrics::record_token_request("client_credentials", &result);
+    result
 }
 
 pub async fn refresh(
@@ -216,13 +220,15 @@ pub async fn refresh(
     resource: &str,
 ) -> Result<Tokens, GrantError> {
     let refresh_token = RefreshToken::new(refresh_token.expose_secret().to_owned());
-    token_client(client, token_url)?
+    let result = token_client(client, token_url)?
         .exchange_refresh_token(&refresh_token)
         .add_extra_param("resource", resource)
         .request_async(&OAuthHttp(net))
         .await
         .map(tokens)
-        .map_err(grant_error)
+        .map_err(grant_error);
+    crate::ops::metrics::record_token_request("refresh_token", &result);
+    result
 }
 
 /// RFC 7009 revocation. Any 2xx is success (servers answer 200 or 204).

@@ -66,6 +66,18 @@ pub async fn register(
     redirect_uri: &str,
     supported_methods: &[String],
 ) -> Result<Registration, GrantError> {
+    let result = register_once(net, register_url, redirect_uri, supported_methods).await;
+    let outcome = crate::ops::metrics::grant_outcome(&result);
+    metrics::counter!(crate::ops::metrics::REGISTRATIONS, "outcome" => outcome).increment(1);
+    result
+}
+
+async fn register_once(
+    net: &Outbound,
+    register_url: &Url,
+    redirect_uri: &str,
+    supported_methods: &[String],
+) -> Result<Registration, GrantError> {
     let requested = choose_auth_method(supported_methods).ok_or_else(|| {
         GrantError::Unsupported(format!(
             "the authorization server supports none of client_secret_basic, client_secret_post, none (it lists {supported_methods:?})"

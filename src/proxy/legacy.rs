@@ -15,7 +15,7 @@ use futures_util::StreamExt as _;
 use serde::Deserialize;
 use url::Url;
 
-use super::forward::{mark_streaming, read_body, relay, send};
+use super::forward::{Relay, admit, admit_stream, mark_streaming, read_body, relay, relay_body, send};
 use super::target::{Target, resolve};
 use super::{headers, session};
 use crate::AppState;
@@ -35,19 +35,21 @@ pub async fn open_stream(
     incoming: HeaderMap,
 ) -> ApiResult<Response> {
     let target = resolve(&state, &incoming, &id, Transport::Sse).await?;
+    let permit = admit_stream(&state, &target).await?;
     let mut request_headers = incoming.clone();
     request_headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     let url = target.url.clone();
     let response = send(&state, target.clone(), Method::GET, &url, &request_headers, Bytes::new()).await?;
+    let how = Relay { transport: Transport::Sse, standalone: Some(permit) };
     if !response.status().is_success() {
-        return Ok(relay(response));
+        return Ok(relay(&state, response, how));
     }
     let status = response.status();
     let mut response_headers = headers::caller_response(response.headers());
-    mark_streaming(&mut response_headers);
+    let sse = mark_streaming(&mut response_headers);
     let mut rewriter = EndpointRewriter::new(state.keyring.clone(), &target);
-    let body = response.bytes_stream().map(move |chunk| rewriter.push(chunk.map_err(io::Error::other)?));
-    Ok((status, response_headers, Body::from_stream(body)).into_response())
+    let rewritten = response.bytes_stream().map(move |chunk| rewriter.push(chunk.map_err(io::Error::other)?));
+    Ok((status, response_headers, relay_body(&state, Body::from_stream(rewritten), sse, how)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,12 +65,13 @@ pub async fn post_message(
     body: Body,
 ) -> ApiResult<Response> {
     let target = resolve(&state, &incoming, &id, Transport::Sse).await?;
+    admit(&state, &target).await?;
     let upstream = session::open(&state.keyring, target.tenant_id, target.connector_id, &query.session)
         .filter(|u| u.origin() == target.url.origin())
         .ok_or(ApiError::NotFound("session"))?;
     let body = read_body(body, state.settings.proxy_max_body).await?;
     let response = send(&state, target, Method::POST, &upstream, &incoming, body).await?;
-    Ok(relay(response))
+    Ok(relay(&state, response, Relay { transport: Transport::Sse, standalone: None }))
 }
 
 /// Rewrites the first `endpoint` event of a stream; passes everything else through as is.

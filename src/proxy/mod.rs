@@ -5,8 +5,8 @@
 pub(crate) mod forward;
 mod headers;
 mod legacy;
+mod metered;
 mod session;
-mod store;
 mod streamable;
 pub mod target;
 

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
-use super::forward::{read_body, relay, send};
+use super::forward::{Relay, admit, admit_stream, read_body, relay, send};
 use super::target::resolve;
 use crate::AppState;
 use crate::connectors::Transport;
@@ -19,8 +19,16 @@ pub async fn mcp(
     body: Body,
 ) -> ApiResult<Response> {
     let target = resolve(&state, &incoming, &id, Transport::StreamableHttp).await?;
+    // A GET opens the standalone stream, which lasts; everything else is a request.
+    let standalone = match method {
+        Method::GET => Some(admit_stream(&state, &target).await?),
+        _ => {
+            admit(&state, &target).await?;
+            None
+        }
+    };
     let body = read_body(body, state.settings.proxy_max_body).await?;
     let url = target.url.clone();
     let response = send(&state, target, method, &url, &incoming, body).await?;
-    Ok(relay(response))
+    Ok(relay(&state, response, Relay { transport: Transport::StreamableHttp, standalone }))
 }

@@ -1,10 +1,7 @@
-//! Where a proxied request goes and with which credential. Opened credentials are cached in
-//! process, keyed by connector and `version` (bumped by a trigger on every change to the
-//! connector or its secrets): the one read each request makes anyway says whether the entry
-//! is current, on every replica, with nothing to invalidate.
+//! Where a proxied request goes and with which credential. Targets are cached in process
+//! ([`crate::cache`]), so a request with a warm cache reads nothing from the database.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -13,20 +10,18 @@ use secrecy::SecretString;
 use url::Url;
 use uuid::Uuid;
 
-use super::store::{self, Head};
 use crate::AppState;
 use crate::connectors::credentials::{bearer, upstream_headers};
 use crate::connectors::model::AuthSettings;
 use crate::connectors::{SecretField, Status, Transport, service};
-use crate::crypto::hash_api_key;
 use crate::error::{ApiError, ApiResult};
-use crate::tenancy::{Scope, bearer_token};
+use crate::tenancy::{Scope, authenticate, bearer_token};
 
-/// A connector ready to receive proxied traffic.
+/// A connector as the proxy needs it: where, how, and with which credential.
 pub struct Target {
     pub tenant_id: Uuid,
     pub connector_id: Uuid,
-    pub version: i64,
+    pub status: Status,
     pub url: Url,
     pub transport: Transport,
     /// The credential headers to inject.
@@ -44,85 +39,58 @@ impl Target {
     pub fn token_expired(&self) -> bool {
         self.token_expires_at.is_some_and(|t| t <= Utc::now())
     }
-}
 
-#[derive(Default)]
-pub struct TargetCache {
-    entries: RwLock<HashMap<Uuid, Arc<Target>>>,
-}
-
-impl TargetCache {
-    fn get(&self, id: Uuid, version: i64) -> Option<Arc<Target>> {
-        let entries = self.entries.read().expect("target cache lock");
-        entries.get(&id).filter(|t| t.version == version).cloned()
-    }
-
-    fn put(&self, target: Arc<Target>) {
-        self.entries.write().expect("target cache lock").insert(target.connector_id, target);
+    /// Fails unless the connector is connected and speaks `transport`.
+    fn check_usable(&self, transport: Transport) -> ApiResult<()> {
+        let id = self.connector_id;
+        if self.status != Status::Connected {
+            let status = self.status.as_str();
+            return Err(ApiError::conflict(
+                "connector_not_connected",
+                format!("the connector is {status}; connect it first (POST /api/v1/connectors/{id}/connect)"),
+            ));
+        }
+        if self.transport != transport {
+            let kind = self.transport.as_str();
+            let endpoint = if self.transport == Transport::Sse { "sse" } else { "mcp" };
+            return Err(ApiError::conflict(
+                "wrong_transport",
+                format!("this connector's upstream speaks {kind}; use /api/v1/connectors/{id}/{endpoint}"),
+            ));
+        }
+        Ok(())
     }
 }
 
 /// Authenticates the caller (proxy scope) and finds the connector in its tenant; checks that
-/// it is connected and speaks `transport`. One database read, plus one more to fill the
-/// cache after a change.
+/// it is connected and speaks `transport`.
 pub async fn resolve(
     state: &AppState,
     headers: &HeaderMap,
     raw_id: &str,
     transport: Transport,
 ) -> ApiResult<Arc<Target>> {
-    let key = bearer_token(headers)
+    let token = bearer_token(headers)
         .ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer sk_...`"))?;
-    let id: Uuid = raw_id.parse().map_err(|_| ApiError::NotFound("connector"))?;
-    let head = store::head(&state.db, &hash_api_key(key), id)
-        .await?
-        .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
-    if !head.scopes.iter().any(|s| s == Scope::Proxy.as_str()) {
+    let key = authenticate(state, token).await?;
+    if !key.scopes.contains(&Scope::Proxy) {
         return Err(ApiError::MissingScope(Scope::Proxy.as_str()));
     }
-    let Head {
-        connector_version: Some(version), status: Some(status), transport: Some(kind), tenant_id, ..
-    } = head
-    else {
-        return Err(ApiError::NotFound("connector"));
+    let id: Uuid = raw_id.parse().map_err(|_| ApiError::NotFound("connector"))?;
+    let target = match state.caches.target(id) {
+        Some(target) if target.tenant_id == key.tenant_id => target,
+        // Another tenant's connector: the same answer as a missing one.
+        Some(_) => return Err(ApiError::NotFound("connector")),
+        None => load(state, key.tenant_id, id).await?,
     };
-    check_usable(id, &status, &kind, transport)?;
-    if let Some(target) = state.proxy_targets.get(id, version) {
-        return Ok(target);
-    }
-    load(state, tenant_id, id).await
+    target.check_usable(transport)?;
+    Ok(target)
 }
 
-fn check_usable(id: Uuid, status: &str, kind: &str, transport: Transport) -> ApiResult<()> {
-    if status != Status::Connected.as_str() {
-        return Err(ApiError::conflict(
-            "connector_not_connected",
-            format!("the connector is {status}; connect it first (POST /api/v1/connectors/{id}/connect)"),
-        ));
-    }
-    if kind != transport.as_str() {
-        let endpoint = match Transport::parse(kind) {
-            Some(Transport::Sse) => "sse",
-            _ => "mcp",
-        };
-        return Err(ApiError::conflict(
-            "wrong_transport",
-            format!("this connector's upstream speaks {kind}; use /api/v1/connectors/{id}/{endpoint}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Reads the connector, opens its credential, and caches the result under its version.
+/// Reads the connector, opens its credential, and caches the result.
 pub async fn load(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<Arc<Target>> {
+    let ticket = state.caches.target_ticket();
     let mut tx = state.db.begin().await?;
-    // Read the version with the row it describes, so a concurrent change cannot be cached
-    // under the older version number.
-    let version: i64 = sqlx::query_scalar("SELECT version FROM connectors WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(ApiError::NotFound("connector"))?;
     let connector = crate::connectors::store::get(&mut *tx, tenant_id, id)
         .await?
         .ok_or(ApiError::NotFound("connector"))?;
@@ -130,7 +98,11 @@ pub async fn load(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<Arc<
         connector.auth,
         Some(AuthSettings::Oauth2AuthorizationCode(_) | AuthSettings::Oauth2ClientCredentials(_))
     );
-    let (credential, access_token) = if oauth {
+    let (credential, access_token) = if connector.status != Status::Connected {
+        // Never used: `check_usable` refuses the connector. Cached all the same, so requests
+        // to it do not reach the database either.
+        (HeaderMap::new(), None)
+    } else if oauth {
         let token = service::open_secret(&mut *tx, &state.keyring, &connector, SecretField::AccessToken)
             .await?
             .ok_or_else(|| {
@@ -149,13 +121,13 @@ pub async fn load(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<Arc<
     let target = Arc::new(Target {
         tenant_id,
         connector_id: id,
-        version,
+        status: connector.status,
         url: Url::parse(&connector.url).map_err(|e| ApiError::Internal(e.into()))?,
         transport: connector.transport,
         credential,
         access_token,
         token_expires_at: connector.token_expires_at,
     });
-    state.proxy_targets.put(target.clone());
+    state.caches.put_target(ticket, target.clone());
     Ok(target)
 }

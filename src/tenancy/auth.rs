@@ -1,5 +1,7 @@
 //! Request extractors: [`Caller`] for tenant API keys, [`Operator`] for the admin token.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -7,7 +9,7 @@ use axum::http::request::Parts;
 use secrecy::ExposeSecret as _;
 use uuid::Uuid;
 
-use super::{Scope, service};
+use super::{ApiKey, Scope, service};
 use crate::AppState;
 use crate::crypto::{API_KEY_PREFIX, hash_api_key, secrets_equal};
 use crate::error::ApiError;
@@ -40,14 +42,27 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(&parts.headers)
             .ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer sk_...`"))?;
-        if !token.starts_with(API_KEY_PREFIX) {
-            return Err(ApiError::Unauthorized("unknown or revoked API key"));
-        }
-        let key = service::find_active_key(&state.db, &hash_api_key(token))
-            .await?
-            .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
-        Ok(Caller { tenant_id: key.tenant_id, key_id: key.id, scopes: key.scopes })
+        let key = authenticate(state, token).await?;
+        crate::ops::admit(state, key.tenant_id, crate::ops::limits::Surface::Api).await?;
+        Ok(Caller { tenant_id: key.tenant_id, key_id: key.id, scopes: key.scopes.clone() })
     }
+}
+
+/// The active key `token` names: from the in-process cache ([`crate::cache`]) when it is
+/// there, else from the database (and then cached). Unknown keys are not cached.
+pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<Arc<ApiKey>, ApiError> {
+    const UNKNOWN: ApiError = ApiError::Unauthorized("unknown or revoked API key");
+    if !token.starts_with(API_KEY_PREFIX) {
+        return Err(UNKNOWN);
+    }
+    let hash = hash_api_key(token);
+    if let Some(key) = state.caches.key(&hash) {
+        return Ok(key);
+    }
+    let ticket = state.caches.key_ticket();
+    let key = Arc::new(service::find_active_key(&state.db, &hash).await?.ok_or(UNKNOWN)?);
+    state.caches.put_key(ticket, hash, key.clone());
+    Ok(key)
 }
 
 /// A request bearing the operator token (`SWITCHBOARD_ADMIN_TOKEN`).

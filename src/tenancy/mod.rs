@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub(crate) use auth::bearer_token;
 pub use auth::{Caller, Operator};
+pub(crate) use auth::{authenticate, bearer_token};
 
 /// What an API key may do. Scopes are independent: `write` does not imply `read`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, clap::ValueEnum)]
@@ -52,7 +52,32 @@ pub struct Tenant {
     pub redirect_allowlist: Vec<String>,
     /// Whether direct tool calls keep their arguments and results (cut to 16 KiB) in the log.
     pub log_tool_payloads: bool,
+    /// Overrides of the configured rate limits; `null` fields use the defaults.
+    #[sqlx(flatten)]
+    pub limits: LimitOverrides,
     pub created_at: DateTime<Utc>,
+}
+
+/// A tenant's own rate limits, each replacing the configured default when set. `0` means
+/// unlimited. Limits apply per replica.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    /// REST API requests per second.
+    #[sqlx(rename = "limit_api_rps")]
+    pub api_rps: Option<i32>,
+    /// REST API burst (requests admitted at once).
+    #[sqlx(rename = "limit_api_burst")]
+    pub api_burst: Option<i32>,
+    /// Proxy requests per second.
+    #[sqlx(rename = "limit_proxy_rps")]
+    pub proxy_rps: Option<i32>,
+    /// Proxy burst.
+    #[sqlx(rename = "limit_proxy_burst")]
+    pub proxy_burst: Option<i32>,
+    /// Concurrent standalone proxy streams (`GET …/mcp`, `GET …/sse`).
+    #[sqlx(rename = "limit_proxy_streams")]
+    pub proxy_streams: Option<i32>,
 }
 
 /// An API key as listed: never the key itself, only its prefix.

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::store::{self, NewApiKeyRow};
-use super::{ApiKey, Scope, Tenant};
+use super::{ApiKey, LimitOverrides, Scope, Tenant};
 use crate::crypto::generate_api_key;
 use crate::error::{ApiError, ApiResult, Validator};
 
@@ -84,26 +84,55 @@ pub async fn get_tenant(db: &PgPool, id: Uuid) -> ApiResult<Tenant> {
     store::get_tenant(db, id).await?.ok_or(ApiError::NotFound("tenant"))
 }
 
-/// Changes a tenant's settings: the redirect allow-list (each entry an http(s) origin)
-/// and whether tool call payloads are logged. `None` keeps a setting as it is.
-pub async fn update_tenant(
-    db: &PgPool,
-    id: Uuid,
-    redirect_allowlist: Option<&[String]>,
-    log_tool_payloads: Option<bool>,
-) -> ApiResult<Tenant> {
+/// Replaces a tenant's redirect allow-list; each entry must be an http(s) origin.
+pub async fn set_redirect_allowlist(db: &PgPool, id: Uuid, entries: &[String]) -> ApiResult<Tenant> {
     let mut v = Validator::default();
-    let mut origins = Vec::new();
-    for (i, entry) in redirect_allowlist.unwrap_or_default().iter().enumerate() {
+    let mut origins = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
         match crate::config::parse_origin(entry) {
             Ok(origin) => origins.push(origin),
             Err(e) => v.push(format!("redirect_allowlist[{i}]"), e.to_string()),
         }
     }
-    v.check(redirect_allowlist.map_or(0, <[String]>::len) <= 50, "redirect_allowlist", "at most 50 origins");
+    v.check(entries.len() <= 50, "redirect_allowlist", "at most 50 origins");
     v.finish()?;
-    let origins = redirect_allowlist.map(|_| origins.as_slice());
-    store::update_tenant(db, id, origins, log_tool_payloads).await?.ok_or(ApiError::NotFound("tenant"))
+    store::set_redirect_allowlist(db, id, &origins).await?.ok_or(ApiError::NotFound("tenant"))
+}
+
+/// Whether the tenant's direct tool calls keep their arguments and results in the log.
+pub async fn set_log_tool_payloads(db: &PgPool, id: Uuid, on: bool) -> ApiResult<Tenant> {
+    store::set_log_tool_payloads(db, id, on).await?.ok_or(ApiError::NotFound("tenant"))
+}
+
+/// Largest value a limit override may take.
+const MAX_LIMIT: i32 = 1_000_000;
+
+/// Replaces a tenant's rate-limit overrides (`None` fields go back to the defaults).
+pub async fn set_limits(db: &PgPool, id: Uuid, limits: &LimitOverrides) -> ApiResult<Tenant> {
+    validate_limits(limits)?;
+    store::set_limits(db, id, limits).await?.ok_or(ApiError::NotFound("tenant"))
+}
+
+/// Each override is unset or between 0 (unlimited) and [`MAX_LIMIT`].
+pub fn validate_limits(limits: &LimitOverrides) -> ApiResult<()> {
+    let mut v = Validator::default();
+    let fields = [
+        ("api_rps", limits.api_rps),
+        ("api_burst", limits.api_burst),
+        ("proxy_rps", limits.proxy_rps),
+        ("proxy_burst", limits.proxy_burst),
+        ("proxy_streams", limits.proxy_streams),
+    ];
+    for (name, value) in fields {
+        let ok = value.is_none_or(|n| (0..=MAX_LIMIT).contains(&n));
+        v.check(ok, format!("limits.{name}"), format!("must be between 0 (unlimited) and {MAX_LIMIT}"));
+    }
+    v.finish()
+}
+
+/// A tenant's limit overrides (none for an unknown tenant).
+pub async fn limit_overrides(db: &PgPool, id: Uuid) -> ApiResult<LimitOverrides> {
+    Ok(store::limit_overrides(db, id).await?.unwrap_or_default())
 }
 
 pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Tenant>> {

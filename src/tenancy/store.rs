@@ -4,54 +4,94 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::{ApiKey, Scope, Tenant};
+use super::{ApiKey, LimitOverrides, Scope, Tenant};
+
+/// The select list for [`Tenant`], as a macro so queries stay `&'static str`.
+macro_rules! tenant_columns {
+    () => {
+        "id, name, redirect_allowlist, log_tool_payloads, created_at, limit_api_rps, limit_api_burst, limit_proxy_rps,
+         limit_proxy_burst, limit_proxy_streams"
+    };
+}
 
 pub async fn insert_tenant(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> sqlx::Result<Tenant> {
-    sqlx::query_as(
-        "INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING id, name, redirect_allowlist, log_tool_payloads, created_at",
-    )
-    .bind(id)
-    .bind(name)
-    .fetch_one(db)
-    .await
+    sqlx::query_as(concat!("INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING ", tenant_columns!()))
+        .bind(id)
+        .bind(name)
+        .fetch_one(db)
+        .await
 }
 
 pub async fn get_tenant(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Tenant>> {
-    sqlx::query_as(
-        "SELECT id, name, redirect_allowlist, log_tool_payloads, created_at FROM tenants WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as(concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<Tenant>> {
-    sqlx::query_as(
-        "SELECT id, name, redirect_allowlist, log_tool_payloads, created_at FROM tenants
-         WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
-    )
+    sqlx::query_as(concat!(
+        "SELECT ",
+        tenant_columns!(),
+        " FROM tenants WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+    ))
     .bind(after)
     .bind(limit)
     .fetch_all(db)
     .await
 }
 
-/// Changes the settings given (`None` keeps the current value).
-pub async fn update_tenant(
+pub async fn set_redirect_allowlist(
     db: &PgPool,
     id: Uuid,
-    redirect_allowlist: Option<&[String]>,
-    log_tool_payloads: Option<bool>,
+    origins: &[String],
 ) -> sqlx::Result<Option<Tenant>> {
+    sqlx::query_as(concat!(
+        "UPDATE tenants SET redirect_allowlist = $2 WHERE id = $1 RETURNING ",
+        tenant_columns!()
+    ))
+    .bind(id)
+    .bind(origins)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn set_log_tool_payloads(db: &PgPool, id: Uuid, on: bool) -> sqlx::Result<Option<Tenant>> {
+    sqlx::query_as(concat!(
+        "UPDATE tenants SET log_tool_payloads = $2 WHERE id = $1 RETURNING ",
+        tenant_columns!()
+    ))
+    .bind(id)
+    .bind(on)
+    .fetch_optional(db)
+    .await
+}
+
+/// Replaces a tenant's limit overrides.
+pub async fn set_limits(db: &PgPool, id: Uuid, limits: &LimitOverrides) -> sqlx::Result<Option<Tenant>> {
+    sqlx::query_as(concat!(
+        "UPDATE tenants SET limit_api_rps = $2, limit_api_burst = $3, limit_proxy_rps = $4,
+                limit_proxy_burst = $5, limit_proxy_streams = $6
+         WHERE id = $1 RETURNING ",
+        tenant_columns!()
+    ))
+    .bind(id)
+    .bind(limits.api_rps)
+    .bind(limits.api_burst)
+    .bind(limits.proxy_rps)
+    .bind(limits.proxy_burst)
+    .bind(limits.proxy_streams)
+    .fetch_optional(db)
+    .await
+}
+
+/// A tenant's limit overrides; none for an unknown tenant.
+pub async fn limit_overrides(db: &PgPool, id: Uuid) -> sqlx::Result<Option<LimitOverrides>> {
     sqlx::query_as(
-        "UPDATE tenants SET redirect_allowlist = COALESCE($2, redirect_allowlist),
-                            log_tool_payloads = COALESCE($3, log_tool_payloads)
-         WHERE id = $1
-         RETURNING id, name, redirect_allowlist, log_tool_payloads, created_at",
+        "SELECT limit_api_rps, limit_api_burst, limit_proxy_rps, limit_proxy_burst, limit_proxy_streams
+         FROM tenants WHERE id = $1",
     )
     .bind(id)
-    .bind(redirect_allowlist)
-    .bind(log_tool_payloads)
     .fetch_optional(db)
     .await
 }

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use crate::AppState;
 use crate::connectors::refresh::{RefreshOutcome, Trigger, refresh};
 use crate::connectors::store;
+use crate::ops::metrics::{EXPIRED_AUTHORIZATIONS, WORKER_BATCH, WORKER_LAG};
 
 /// Connectors claimed per round.
 const BATCH: i64 = 100;
@@ -33,31 +34,40 @@ pub struct TickReport {
     pub errors: usize,
 }
 
-/// Runs the worker every `interval` until the process ends.
+/// Runs the worker every `interval` until the process starts shutting down; a pass under
+/// way finishes its refreshes first (see [`refresh_all`]).
 pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            let scheduled = tokio::select! {
+                scheduled = ticker.tick() => scheduled,
+                () = state.shutdown.draining() => break,
+            };
+            metrics::histogram!(WORKER_LAG).record(scheduled.elapsed().as_secs_f64());
             match tick(&state).await {
                 Ok(report) if report != TickReport::default() => tracing::info!(?report, "worker pass"),
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = format!("{err:#}"), "worker pass failed"),
             }
         }
+        tracing::info!("worker stopped");
     })
 }
 
-/// One pass: expire what is overdue, then refresh everything due, batch after batch.
+/// One pass: expire what is overdue, then refresh everything due, batch after batch (no new
+/// batch once shutdown has begun).
 pub async fn tick(state: &AppState) -> anyhow::Result<TickReport> {
-    let mut report =
-        TickReport { expired_authorizations: expire_pending(state).await?, ..TickReport::default() };
+    let expired = expire_pending(state).await?;
+    metrics::counter!(EXPIRED_AUTHORIZATIONS).increment(expired as u64);
+    let mut report = TickReport { expired_authorizations: expired, ..TickReport::default() };
     loop {
         let claimed = store::claim_due_refreshes(&state.db, BATCH, LEASE).await?;
+        metrics::histogram!(WORKER_BATCH).record(claimed.len() as f64);
         report.claimed += claimed.len();
-        refresh_all(state, &claimed, &mut report).await;
-        if (claimed.len() as i64) < BATCH {
+        refresh_all(state, &claimed, &mut report).await?;
+        if (claimed.len() as i64) < BATCH || state.shutdown.is_draining() {
             return Ok(report);
         }
     }
@@ -69,14 +79,33 @@ async fn expire_pending(state: &AppState) -> anyhow::Result<usize> {
     let mut tx = state.db.begin().await?;
     let expired = store::expire_pending_authorizations(&mut tx, &message, 1000).await?;
     tx.commit().await?;
+    for id in &expired {
+        state.caches.forget_connector(*id);
+    }
     Ok(expired.len())
 }
 
-async fn refresh_all(state: &AppState, claimed: &[(uuid::Uuid, uuid::Uuid)], report: &mut TickReport) {
+/// Refreshes the claimed connectors, [`CONCURRENCY`] at a time. Once shutdown begins, no
+/// new refresh starts: the ones running finish (each is one transaction), the claims not yet
+/// started are released so another replica takes them at once.
+async fn refresh_all(
+    state: &AppState,
+    claimed: &[(uuid::Uuid, uuid::Uuid)],
+    report: &mut TickReport,
+) -> anyhow::Result<()> {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut running = JoinSet::new();
-    for &(tenant_id, id) in claimed {
-        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+    for (started, &(tenant_id, id)) in claimed.iter().enumerate() {
+        let permit = tokio::select! {
+            biased; // once shutdown has begun, start nothing more
+            () = state.shutdown.draining() => {
+                let unstarted: Vec<uuid::Uuid> = claimed[started..].iter().map(|&(_, id)| id).collect();
+                let released = store::release_refresh_claims(&state.db, &unstarted).await?;
+                tracing::info!(released, "worker stopping: released claims not yet started");
+                break;
+            }
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
         let state = state.clone();
         running.spawn(async move {
             let _permit = permit;
@@ -99,4 +128,5 @@ async fn refresh_all(state: &AppState, claimed: &[(uuid::Uuid, uuid::Uuid)], rep
             }
         }
     }
+    Ok(())
 }

@@ -44,7 +44,15 @@ async fn cli_creates_tenants_and_keys_that_work_over_http(db: PgPool) {
 
     let out = switchboard(&url, &["api-keys", "revoke", issued["id"].as_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let res = app.request(Method::GET, "/api/v1/connectors", Some(read_key)).send().await.unwrap();
+    // Another process's change reaches the server's key cache by NOTIFY, a moment later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let res = loop {
+        let res = app.request(Method::GET, "/api/v1/connectors", Some(read_key)).send().await.unwrap();
+        if res.status() != 200 || std::time::Instant::now() > deadline {
+            break res;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     expect_problem(res, 401, "unauthorized").await;
 
     let out = switchboard(&url, &["api-keys", "create", "--tenant", &tenant_id, "--scopes", "root"]);

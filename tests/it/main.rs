@@ -9,6 +9,7 @@ mod connectors;
 mod interop;
 mod isolation;
 mod oauth;
+mod ops;
 mod presets;
 mod proxy;
 mod secrets;

@@ -7,6 +7,7 @@ use futures_util::StreamExt as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use switchboard::crypto::hash_api_key;
 
 use crate::support::auth_server::{AsConfig, AuthServer};
 use crate::support::legacy_sse::LegacySseServer;
@@ -20,6 +21,16 @@ async fn connected(app: &TestApp, t: &TestTenant, body: Value) -> String {
     let res = app.post_json(&format!("/api/v1/connectors/{id}/connect"), &t.key, json!({})).await;
     assert_eq!(expect_json(res, 200).await["status"], "connected");
     id
+}
+
+async fn replace_bearer(app: &TestApp, t: &TestTenant, id: &str, token: &str) {
+    let res = app
+        .request(Method::PATCH, &format!("/api/v1/connectors/{id}"), Some(&t.key))
+        .json(&json!({"auth": {"mode": "bearer", "token": token}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 }
 
 async fn bearer_setup(db: PgPool) -> (TestApp, TestTenant, McpServer, String, String) {
@@ -148,13 +159,7 @@ async fn a_rejected_static_credential_disconnects_and_changes_are_seen_at_once(d
     let mut mcp = RawMcp::new(&app.url(&format!("/api/v1/connectors/{id}/mcp")), &key);
     mcp.initialize().await;
     // Replace the credential with a wrong one: the very next request uses it.
-    let res = app
-        .request(Method::PATCH, &format!("/api/v1/connectors/{id}"), Some(&t.key))
-        .json(&json!({"auth": {"mode": "bearer", "token": "stale"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    replace_bearer(&app, &t, &id, "stale").await;
     let res = mcp.post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})).await;
     assert!(res.headers().get("www-authenticate").is_none(), "the upstream's challenge is not relayed");
     expect_problem(res, 502, "credentials_rejected").await;
@@ -162,6 +167,72 @@ async fn a_rejected_static_credential_disconnects_and_changes_are_seen_at_once(d
     let c = app.get_json(&format!("/api/v1/connectors/{id}"), &t.key).await;
     assert_eq!(c["status"], "disconnected");
     assert_eq!(c["disconnect_reason"]["code"], "credentials_rejected");
+}
+
+#[sqlx::test]
+async fn a_warm_proxied_request_reads_nothing_from_the_database(db: PgPool) {
+    let (app, t, _upstream, id, key) = bearer_setup(db.clone()).await;
+    let mut mcp = RawMcp::new(&app.url(&format!("/api/v1/connectors/{id}/mcp")), &key);
+    mcp.initialize().await;
+    // Take away the tables a cold request reads: whatever still works read neither.
+    sqlx::raw_sql(
+        "ALTER TABLE connectors RENAME TO connectors_hidden; ALTER TABLE api_keys RENAME TO api_keys_hidden",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let tools = mcp.call(1, "tools/list", json!({})).await;
+    assert!(tools["result"]["tools"].is_array(), "{tools}");
+    // The database really is out of reach for anything not cached.
+    let other_key = app.request(Method::GET, "/api/v1/connectors", Some(&t.key)).send().await.unwrap();
+    assert!(other_key.status().is_server_error(), "{}", other_key.status());
+    sqlx::raw_sql(
+        "ALTER TABLE connectors_hidden RENAME TO connectors; ALTER TABLE api_keys_hidden RENAME TO api_keys",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+}
+
+/// Sends `tools/list` through `mcp` until `done` says the answer shows the change, or fails
+/// after a few seconds: another replica hears of changes asynchronously (NOTIFY).
+async fn until_seen(mcp: &RawMcp, mut done: impl FnMut(&reqwest::Response) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = mcp.post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})).await;
+        if done(&res) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the replica never saw the change (last answer {})", res.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[sqlx::test]
+async fn changes_made_elsewhere_reach_another_replicas_cache(db: PgPool) {
+    let app = TestApp::spawn(db.clone()).await;
+    let replica = app.replica().await;
+    let t = app.tenant("a").await;
+    let upstream = McpServer::spawn(Guard::Open).await;
+    let id =
+        connected(&app, &t, json!({"url": upstream.url, "auth": {"mode": "bearer", "token": "first"}})).await;
+    let key = app.key_with_scopes(&t, &["proxy"]).await;
+    let mut mcp = RawMcp::new(&replica.url(&format!("/api/v1/connectors/{id}/mcp")), &key);
+    mcp.initialize().await;
+    assert!(replica.state.caches.target(id.parse().unwrap()).is_some(), "the replica cached the target");
+    assert!(replica.state.caches.key(&hash_api_key(&key)).is_some(), "and the key");
+
+    // A new credential set through the first replica: the second starts injecting it.
+    replace_bearer(&app, &t, &id, "second").await;
+    until_seen(&mcp, |_| upstream.seen().last().cloned().flatten().as_deref() == Some("Bearer second")).await;
+
+    // A key revoked by another process (the CLI writes straight to the database).
+    sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE key_hash = $1")
+        .bind(hash_api_key(&key).as_slice())
+        .execute(&db)
+        .await
+        .unwrap();
+    until_seen(&mcp, |res| res.status() == 401).await;
 }
 
 #[sqlx::test]

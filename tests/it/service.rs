@@ -43,6 +43,9 @@ async fn openapi_document_describes_the_api(db: PgPool) {
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+    let limited = |path: &str, method: &str| doc["paths"][path][method]["responses"]["429"].is_object();
+    assert!(limited("/api/v1/connectors", "get"), "API-key endpoints declare the rate limit");
+    assert!(!limited("/api/v1/admin/tenants", "post"), "operator endpoints are not limited");
 
     let page = app.request(Method::GET, "/api/v1/docs", None).send().await.unwrap();
     assert_eq!(page.status(), 200);

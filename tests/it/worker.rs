@@ -278,3 +278,21 @@ async fn client_credentials_connectors_get_a_new_token(db: PgPool) {
     let outcome = refresh(&s.app.state, s.t.id, id.parse().unwrap(), Trigger::Due).await.unwrap();
     assert_eq!(outcome, RefreshOutcome::NotNeeded);
 }
+
+#[sqlx::test]
+async fn a_worker_shutting_down_starts_no_refresh_and_releases_its_claims(db: PgPool) {
+    let s = setup(db, AsConfig::default(), |_| {}).await;
+    let id: Uuid = connected_oauth_connector(&s.app, &s.t.key, &s.upstream.url).await.parse().unwrap();
+    s.force_due().await;
+    s.app.state.shutdown.begin_draining();
+    let report = tick(&s.app.state).await.unwrap();
+    assert_eq!((report.claimed, report.refreshed), (1, 0), "{report:?}");
+    assert_eq!(s.refreshes_seen(), 0);
+    let lease: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT refresh_lease_until FROM connectors WHERE id = $1")
+            .bind(id)
+            .fetch_one(&s.app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(lease, None, "the claim is released for another replica at once");
+}

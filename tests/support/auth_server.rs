@@ -95,7 +95,7 @@ pub struct AsState {
     codes: HashMap<String, PendingCode>,
     pub access_tokens: HashMap<String, IssuedToken>,
     /// refresh token -> (client, resource, scope, still valid)
-    refresh_tokens: HashMap<String, (String, Option<String>, Option<String>, bool)>,
+    pub refresh_tokens: HashMap<String, (String, Option<String>, Option<String>, bool)>,
     /// `METHOD path` of every request, in order.
     pub log: Vec<String>,
     pub registrations: Vec<Value>,

@@ -4,12 +4,14 @@
 #![allow(dead_code)] // each test module uses a different subset
 
 pub mod auth_server;
+pub mod binary;
 pub mod legacy_sse;
 pub mod mcp_server;
 pub mod node;
 pub mod raw_mcp;
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{Value, json};
@@ -53,7 +55,15 @@ impl TestApp {
 
     pub async fn spawn_with(state: AppState) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::serve(listener, state)
+        Self::serve(listener, state).await
+    }
+
+    /// A second replica: another server on the same database and keyring, with caches and
+    /// refresh locks of its own.
+    pub async fn replica(&self) -> Self {
+        let state =
+            AppState { caches: Default::default(), refresh_locks: Default::default(), ..self.state.clone() };
+        Self::spawn_with(state).await
     }
 
     /// An app whose public URL is its own address (so OAuth callbacks reach it), with the
@@ -63,15 +73,29 @@ impl TestApp {
         let mut settings = test_settings();
         settings.public_url = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
         configure(&mut settings);
-        Self::serve(listener, AppState::new(db, test_keyring("test"), Presets::builtin(), settings))
+        Self::serve(listener, AppState::new(db, test_keyring("test"), Presets::builtin(), settings)).await
     }
 
-    fn serve(listener: tokio::net::TcpListener, state: AppState) -> Self {
+    /// A handle on a server already listening at `addr` (the real binary); `state` is only
+    /// good for its database.
+    pub fn attach(addr: SocketAddr, db: PgPool) -> Self {
+        let state = AppState::new(db, test_keyring("test"), Presets::builtin(), test_settings());
+        Self { addr, client: Client::new(), state }
+    }
+
+    /// Serves `state` and returns once its caches are live, so tests run the path production
+    /// runs once warm.
+    async fn serve(listener: tokio::net::TcpListener, state: AppState) -> Self {
         let addr = listener.local_addr().unwrap();
         let serving = state.clone();
         tokio::spawn(
             async move { switchboard::serve(listener, serving, std::future::pending()).await.unwrap() },
         );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !state.caches.is_live() {
+            assert!(Instant::now() < deadline, "the cache invalidation listener never connected");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         Self { addr, client: Client::new(), state }
     }
 

@@ -1,0 +1,281 @@
+//! Per-tenant rate limits (requests per second with a burst, GCRA via `governor`) on the REST
+//! API and on the proxy, and a cap on concurrent proxy streams. Defaults come from the
+//! configuration; a tenant's overrides are stored with the tenant and cached here briefly.
+//!
+//! Limits are per replica: N replicas admit up to N times the rate. Nothing here grows
+//! without bound: a tenant's limiter state is dropped once it is indistinguishable from a
+//! fresh one (`retain_recent`), stream counters are removed at zero, cached overrides expire.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::clock::Clock as _;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::ops::metrics::RATE_LIMITED;
+use crate::tenancy::LimitOverrides;
+
+/// How long a tenant's overrides are used before they are read again. A change made through
+/// this replica applies at once; other replicas see it within this time.
+const OVERRIDES_TTL: Duration = Duration::from_secs(10);
+/// How often idle limiter state and expired overrides are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// What a caller over its stream cap is told to wait: streams end at unknown times.
+const STREAM_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Requests per second with a burst; `per_second == 0` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    fn quota(self) -> Option<Quota> {
+        let per_second = NonZeroU32::new(self.per_second)?;
+        let burst = NonZeroU32::new(self.burst).unwrap_or(per_second);
+        Some(Quota::per_second(per_second).allow_burst(burst))
+    }
+}
+
+/// The configured defaults, for tenants without overrides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitDefaults {
+    pub api: Rate,
+    pub proxy: Rate,
+    /// Concurrent standalone proxy streams per tenant; 0 means unlimited.
+    pub proxy_streams: u32,
+}
+
+impl Default for LimitDefaults {
+    fn default() -> Self {
+        Self {
+            api: Rate { per_second: 50, burst: 100 },
+            proxy: Rate { per_second: 200, burst: 400 },
+            proxy_streams: 100,
+        }
+    }
+}
+
+impl LimitDefaults {
+    /// The limits that apply to a tenant with these overrides.
+    pub fn with(self, o: &LimitOverrides) -> Self {
+        let pick = |value: Option<i32>, default: u32| value.map_or(default, |v| v.max(0) as u32);
+        Self {
+            api: Rate {
+                per_second: pick(o.api_rps, self.api.per_second),
+                burst: pick(o.api_burst, self.api.burst),
+            },
+            proxy: Rate {
+                per_second: pick(o.proxy_rps, self.proxy.per_second),
+                burst: pick(o.proxy_burst, self.proxy.burst),
+            },
+            proxy_streams: pick(o.proxy_streams, self.proxy_streams),
+        }
+    }
+}
+
+/// Which limit a request counts against.
+#[derive(Debug, Clone, Copy)]
+pub enum Surface {
+    Api,
+    Proxy,
+}
+
+impl Surface {
+    fn label(self) -> &'static str {
+        match self {
+            Surface::Api => "api",
+            Surface::Proxy => "proxy",
+        }
+    }
+}
+
+/// One keyed limiter per distinct rate: tenants sharing a rate share a limiter (keyed by
+/// tenant), so the number of limiters is bounded by the configured rates, not by tenants.
+#[derive(Default)]
+struct Buckets {
+    by_rate: Mutex<HashMap<Rate, Arc<DefaultKeyedRateLimiter<Uuid>>>>,
+}
+
+impl Buckets {
+    fn limiter(&self, rate: Rate, quota: Quota) -> Arc<DefaultKeyedRateLimiter<Uuid>> {
+        let mut by_rate = self.by_rate.lock().expect("limiter lock");
+        by_rate.entry(rate).or_insert_with(|| Arc::new(RateLimiter::keyed(quota))).clone()
+    }
+
+    fn sweep(&self) {
+        let mut by_rate = self.by_rate.lock().expect("limiter lock");
+        by_rate.retain(|_, limiter| {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+            !limiter.is_empty()
+        });
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    overrides: Mutex<HashMap<Uuid, (Instant, LimitOverrides)>>,
+    api: Buckets,
+    proxy: Buckets,
+    streams: Mutex<HashMap<Uuid, u32>>,
+    last_sweep: Mutex<Option<Instant>>,
+}
+
+/// The limits of this replica; cheap to clone.
+#[derive(Clone, Default)]
+pub struct RateLimits {
+    defaults: LimitDefaults,
+    inner: Arc<Inner>,
+}
+
+impl RateLimits {
+    pub fn new(defaults: LimitDefaults) -> Self {
+        Self { defaults, inner: Arc::default() }
+    }
+
+    /// Counts one request of `tenant` against `surface`; 429 with `Retry-After` when over.
+    pub async fn check(&self, db: &sqlx::PgPool, tenant: Uuid, surface: Surface) -> ApiResult<()> {
+        let limits = self.limits_of(db, tenant).await?;
+        let rate = match surface {
+            Surface::Api => limits.api,
+            Surface::Proxy => limits.proxy,
+        };
+        let Some(quota) = rate.quota() else { return Ok(()) };
+        let buckets = match surface {
+            Surface::Api => &self.inner.api,
+            Surface::Proxy => &self.inner.proxy,
+        };
+        let limiter = buckets.limiter(rate, quota);
+        let verdict = limiter.check_key(&tenant);
+        self.maybe_sweep();
+        verdict.map_err(|not_until| {
+            metrics::counter!(RATE_LIMITED, "limit" => surface.label()).increment(1);
+            ApiError::RateLimited {
+                detail: format!(
+                    "this tenant is over its {} rate limit ({} requests per second, burst {})",
+                    surface.label(),
+                    rate.per_second,
+                    rate.burst.max(1)
+                ),
+                retry_after: not_until.wait_time_from(limiter.clock().now()),
+            }
+        })
+    }
+
+    /// Opens one standalone proxy stream of `tenant`; the permit closes it when dropped.
+    pub async fn open_stream(&self, db: &sqlx::PgPool, tenant: Uuid) -> ApiResult<StreamPermit> {
+        let max = self.limits_of(db, tenant).await?.proxy_streams;
+        let mut streams = self.inner.streams.lock().expect("stream counter lock");
+        let open = streams.entry(tenant).or_insert(0);
+        if max > 0 && *open >= max {
+            metrics::counter!(RATE_LIMITED, "limit" => "proxy_streams").increment(1);
+            return Err(ApiError::RateLimited {
+                detail: format!("this tenant already has {max} open proxy streams, its limit"),
+                retry_after: STREAM_RETRY_AFTER,
+            });
+        }
+        *open += 1;
+        Ok(StreamPermit { inner: self.inner.clone(), tenant })
+    }
+
+    /// Forgets a tenant's cached overrides (after they were changed here).
+    pub fn forget(&self, tenant: Uuid) {
+        self.inner.overrides.lock().expect("overrides lock").remove(&tenant);
+    }
+
+    async fn limits_of(&self, db: &sqlx::PgPool, tenant: Uuid) -> ApiResult<LimitDefaults> {
+        let cached = {
+            let overrides = self.inner.overrides.lock().expect("overrides lock");
+            overrides.get(&tenant).filter(|(at, _)| at.elapsed() < OVERRIDES_TTL).map(|(_, o)| *o)
+        };
+        let overrides = match cached {
+            Some(o) => o,
+            None => {
+                let fresh = crate::tenancy::service::limit_overrides(db, tenant).await?;
+                self.inner.overrides.lock().expect("overrides lock").insert(tenant, (Instant::now(), fresh));
+                fresh
+            }
+        };
+        Ok(self.defaults.with(&overrides))
+    }
+
+    fn maybe_sweep(&self) {
+        {
+            let mut last = self.inner.last_sweep.lock().expect("sweep lock");
+            match *last {
+                Some(at) if at.elapsed() < SWEEP_EVERY => return,
+                None => {
+                    *last = Some(Instant::now());
+                    return;
+                }
+                Some(_) => *last = Some(Instant::now()),
+            }
+        }
+        self.inner.api.sweep();
+        self.inner.proxy.sweep();
+        self.inner
+            .overrides
+            .lock()
+            .expect("overrides lock")
+            .retain(|_, (at, _)| at.elapsed() < OVERRIDES_TTL);
+    }
+}
+
+/// One open standalone proxy stream; dropping it (when the stream's body is dropped) frees
+/// the tenant's slot.
+pub struct StreamPermit {
+    inner: Arc<Inner>,
+    tenant: Uuid,
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        let mut streams = self.inner.streams.lock().expect("stream counter lock");
+        if let Some(open) = streams.get_mut(&self.tenant) {
+            *open -= 1;
+            if *open == 0 {
+                streams.remove(&self.tenant);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_replace_defaults_field_by_field() {
+        let defaults = LimitDefaults::default();
+        let o = LimitOverrides { api_rps: Some(5), proxy_streams: Some(0), ..LimitOverrides::default() };
+        let limits = defaults.with(&o);
+        assert_eq!(limits.api, Rate { per_second: 5, burst: defaults.api.burst });
+        assert_eq!(limits.proxy, defaults.proxy);
+        assert_eq!(limits.proxy_streams, 0);
+    }
+
+    #[test]
+    fn zero_per_second_is_unlimited_and_zero_burst_is_one_second() {
+        assert!(Rate { per_second: 0, burst: 10 }.quota().is_none());
+        let quota = Rate { per_second: 3, burst: 0 }.quota().unwrap();
+        assert_eq!(quota.burst_size().get(), 3);
+    }
+
+    #[test]
+    fn idle_tenants_are_swept_away() {
+        let buckets = Buckets::default();
+        let rate = Rate { per_second: 1000, burst: 1 };
+        let limiter = buckets.limiter(rate, rate.quota().unwrap());
+        assert!(limiter.check_key(&Uuid::now_v7()).is_ok());
+        assert_eq!(limiter.len(), 1);
+        std::thread::sleep(Duration::from_millis(5)); // > 1 ms: the state is fresh again
+        buckets.sweep();
+        assert!(buckets.by_rate.lock().unwrap().is_empty(), "an empty limiter is dropped too");
+    }
+}

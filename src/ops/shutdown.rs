@@ -1,0 +1,58 @@
+//! Graceful shutdown in two phases. *Draining*: `/readyz` answers 503 so load balancers stop
+//! sending new traffic, the worker stops after its current refreshes, requests are still
+//! served. *Stopping* (after `SWITCHBOARD_SHUTDOWN_DELAY`): no new connections, standalone
+//! event streams end cleanly, in-flight requests get until `SWITCHBOARD_SHUTDOWN_TIMEOUT`.
+
+use std::time::Duration;
+
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+/// How long each phase of a shutdown may take.
+#[derive(Debug, Clone, Copy)]
+pub struct ShutdownPolicy {
+    /// From the signal to closing the listener: time for load balancers to see `/readyz` fail.
+    pub delay: Duration,
+    /// From closing the listener to exiting, whatever is still in flight.
+    pub timeout: Duration,
+}
+
+impl Default for ShutdownPolicy {
+    fn default() -> Self {
+        Self { delay: Duration::ZERO, timeout: Duration::from_secs(30) }
+    }
+}
+
+/// The process-wide shutdown signal; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    draining: CancellationToken,
+    stopping: CancellationToken,
+}
+
+impl Shutdown {
+    pub fn begin_draining(&self) {
+        self.draining.cancel();
+    }
+
+    pub fn stop(&self) {
+        self.draining.cancel();
+        self.stopping.cancel();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled()
+    }
+
+    pub async fn draining(&self) {
+        self.draining.cancelled().await
+    }
+
+    pub async fn stopping(&self) {
+        self.stopping.cancelled().await
+    }
+
+    /// Completes when stopping begins; for streams that must end then.
+    pub fn stopping_owned(&self) -> WaitForCancellationFutureOwned {
+        self.stopping.clone().cancelled_owned()
+    }
+}
