@@ -74,7 +74,11 @@ async fn main() {
     let catalog = Catalog::with_tools(tools.clone());
     catalog.set_page_size(100);
     let upstream = McpServer::spawn_catalog(Guard::Open, catalog.clone()).await;
-    let app = TestApp::spawn(database().await).await;
+    // Rate limits off: the calls below are measured back to back.
+    let app = TestApp::spawn_public(database().await, |s| {
+        s.limits.api = switchboard::ops::limits::Rate { per_second: 0, burst: 0 };
+    })
+    .await;
     let t = app.tenant("bench").await;
     let c = app.create_connector(&t.key, json!({"url": upstream.url, "auth": {"mode": "none"}})).await;
     let id = c["id"].as_str().unwrap();
