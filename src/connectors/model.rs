@@ -65,6 +65,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// Fails with 409 `connector_not_connected`, naming the status, unless connected.
+    pub fn require_connected(self, connector_id: Uuid) -> Result<(), ApiError> {
+        if self == Status::Connected {
+            return Ok(());
+        }
+        Err(ApiError::conflict(
+            "connector_not_connected",
+            format!(
+                "the connector is {}; connect it first (POST /api/v1/connectors/{connector_id}/connect)",
+                self.as_str()
+            ),
+        ))
+    }
+
     pub const ALL: [Status; 4] =
         [Status::Created, Status::PendingAuthorization, Status::Connected, Status::Disconnected];
 
@@ -517,17 +531,7 @@ impl Connector {
 
     /// A 409 `connector_not_connected` unless connected: only then can the upstream be used.
     pub fn require_connected(&self) -> Result<(), ApiError> {
-        if self.status == Status::Connected {
-            return Ok(());
-        }
-        Err(ApiError::conflict(
-            "connector_not_connected",
-            format!(
-                "the connector is {}; connect it first (POST /api/v1/connectors/{}/connect)",
-                self.status.as_str(),
-                self.id
-            ),
-        ))
+        self.status.require_connected(self.id)
     }
 
     /// The upstream accepted our credentials.

@@ -43,13 +43,7 @@ impl Target {
     /// Fails unless the connector is connected and speaks `transport`.
     fn check_usable(&self, transport: Transport) -> ApiResult<()> {
         let id = self.connector_id;
-        if self.status != Status::Connected {
-            let status = self.status.as_str();
-            return Err(ApiError::conflict(
-                "connector_not_connected",
-                format!("the connector is {status}; connect it first (POST /api/v1/connectors/{id}/connect)"),
-            ));
-        }
+        self.status.require_connected(id)?;
         if self.transport != transport {
             let kind = self.transport.as_str();
             let endpoint = if self.transport == Transport::Sse { "sse" } else { "mcp" };

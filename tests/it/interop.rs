@@ -4,7 +4,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::support::node::{NodeServer, free_port, interop_packages};
-use crate::support::{TestApp, authorize_in_browser, expect_json};
+use crate::support::{TestApp, TestTenant, authorize_in_browser, expect_json};
 
 /// The TypeScript SDK's example server with its demo OAuth authorization server: discovery,
 /// DCR, PKCE authorization and the callback complete against it, and the connector connects.
@@ -74,22 +74,8 @@ async fn sdk_client_uses_server_everything_through_the_proxy(db: PgPool) {
     for (mode, transport, path, endpoint) in
         [("streamableHttp", "streamable_http", "/mcp", "mcp"), ("sse", "sse", "/sse", "sse")]
     {
-        let port = free_port();
-        let upstream = format!("http://127.0.0.1:{port}{path}");
-        let _server = NodeServer::start(
-            &script,
-            &[mode],
-            &[("PORT", port.to_string())],
-            &format!("http://127.0.0.1:{port}/"),
-        )
-        .await;
-        let c = app
-            .create_connector(
-                &t.key,
-                json!({"url": upstream, "transport": transport, "auth": {"mode": "none"}}),
-            )
-            .await;
-        let id = c["id"].as_str().unwrap();
+        let (_server, upstream, id) = connect_everything(&app, &t, &script, mode, transport, path).await;
+        let id = id.as_str();
         let res = app.post_json(&format!("/api/v1/connectors/{id}/connect"), &t.key, json!({})).await;
         let connected = expect_json(res, 200).await;
         assert_eq!(connected["status"], "connected", "{mode}: {connected}");
@@ -124,6 +110,31 @@ async fn sdk_client_uses_server_everything_through_the_proxy(db: PgPool) {
 /// The tool catalog against `@modelcontextprotocol/server-everything` over both transports:
 /// sync (and how long it takes), read a schema, call `echo` directly, and have a bad argument
 /// refused before the upstream.
+/// Starts server-everything in `mode` and creates a connector (no auth) for it: the server,
+/// its MCP URL and the connector id.
+async fn connect_everything(
+    app: &TestApp,
+    t: &TestTenant,
+    script: &std::path::Path,
+    mode: &str,
+    transport: &str,
+    path: &str,
+) -> (NodeServer, String, String) {
+    let port = free_port();
+    let upstream = format!("http://127.0.0.1:{port}{path}");
+    let server = NodeServer::start(
+        script,
+        &[mode],
+        &[("PORT", port.to_string())],
+        &format!("http://127.0.0.1:{port}/"),
+    )
+    .await;
+    let c = app
+        .create_connector(&t.key, json!({"url": upstream, "transport": transport, "auth": {"mode": "none"}}))
+        .await;
+    (server, upstream, c["id"].as_str().unwrap().to_owned())
+}
+
 #[sqlx::test]
 async fn tool_catalog_syncs_and_calls_server_everything(db: PgPool) {
     let Some(packages) = interop_packages() else { return };
@@ -131,22 +142,8 @@ async fn tool_catalog_syncs_and_calls_server_everything(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let t = app.tenant("interop").await;
     for (mode, transport, path) in [("streamableHttp", "streamable_http", "/mcp"), ("sse", "sse", "/sse")] {
-        let port = free_port();
-        let upstream = format!("http://127.0.0.1:{port}{path}");
-        let _server = NodeServer::start(
-            &script,
-            &[mode],
-            &[("PORT", port.to_string())],
-            &format!("http://127.0.0.1:{port}/"),
-        )
-        .await;
-        let c = app
-            .create_connector(
-                &t.key,
-                json!({"url": upstream, "transport": transport, "auth": {"mode": "none"}}),
-            )
-            .await;
-        let id = c["id"].as_str().unwrap();
+        let (_server, _, id) = connect_everything(&app, &t, &script, mode, transport, path).await;
+        let id = id.as_str();
         let res = app.post_json(&format!("/api/v1/connectors/{id}/connect"), &t.key, json!({})).await;
         assert_eq!(expect_json(res, 200).await["status"], "connected", "{mode}");
 
