@@ -70,6 +70,12 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
         entries.insert(key, value);
     }
 
+    fn remove(&self, key: &K) {
+        let mut entries = self.entries.write().expect("cache lock");
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(key);
+    }
+
     fn retain(&self, keep: impl FnMut(&K, &mut V) -> bool) {
         let mut entries = self.entries.write().expect("cache lock");
         self.generation.fetch_add(1, Ordering::AcqRel);
@@ -130,7 +136,7 @@ impl Caches {
     }
 
     pub fn forget_connector(&self, id: Uuid) {
-        self.targets.retain(|connector_id, _| *connector_id != id);
+        self.targets.remove(&id);
     }
 
     pub fn forget_key(&self, id: Uuid) {

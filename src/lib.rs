@@ -35,7 +35,7 @@ use uuid::Uuid;
 use crate::cache::Caches;
 use crate::config::Settings;
 use crate::connectors::Presets;
-use crate::connectors::refresh::RefreshLocks;
+use crate::connectors::refresh::ConnectorLocks;
 use crate::crypto::Keyring;
 use crate::error::ApiError;
 use crate::net::Outbound;
@@ -53,7 +53,7 @@ pub struct AppState {
     /// The one guarded client for every outbound call.
     pub net: Outbound,
     /// In-process single flight for token refreshes.
-    pub refresh_locks: Arc<RefreshLocks>,
+    pub refresh_locks: Arc<ConnectorLocks>,
     /// The hot path's API keys and proxy targets, kept true by [`cache::listen`].
     pub caches: Arc<Caches>,
     /// Per-tenant rate limits and stream caps of this replica.

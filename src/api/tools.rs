@@ -31,6 +31,10 @@ pub fn routes() -> Router<AppState> {
 /// `{id}/tools/{name}`: an id that is not a UUID names nothing (404, like any unknown id).
 fn connector_and_tool(Path((id, name)): Path<(String, String)>) -> ApiResult<(Uuid, String)> {
     let id = id.parse().map_err(|_| ApiError::NotFound("connector"))?;
+    // No stored name holds NUL (Postgres text cannot), so such a name names nothing.
+    if name.contains('\0') {
+        return Err(ApiError::NotFound("tool"));
+    }
     Ok((id, name))
 }
 

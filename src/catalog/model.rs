@@ -61,6 +61,14 @@ impl Tool {
     }
 
     /// Bytes this tool takes as JSON, for the catalog size bound.
+    /// Whether any field holds a NUL character, which Postgres text and jsonb cannot store.
+    pub fn has_nul(&self) -> bool {
+        let text =
+            [&self.name, self.title.as_deref().unwrap_or(""), self.description.as_deref().unwrap_or("")];
+        let json = [Some(&self.input_schema), self.output_schema.as_ref(), self.annotations.as_ref()];
+        text.iter().any(|t| t.contains('\0')) || json.into_iter().flatten().any(json_has_nul)
+    }
+
     pub fn size(&self) -> usize {
         self.name.len()
             + self.title.as_ref().map_or(0, String::len)
@@ -68,6 +76,16 @@ impl Tool {
             + self.input_schema.to_string().len()
             + self.output_schema.as_ref().map_or(0, |s| s.to_string().len())
             + self.annotations.as_ref().map_or(0, |a| a.to_string().len())
+    }
+}
+
+/// Whether a JSON value holds a NUL character in any string or key.
+pub fn json_has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(json_has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v)),
+        _ => false,
     }
 }
 

@@ -1,22 +1,23 @@
 //! Sync, list and call: the catalog's operations.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use futures_util::StreamExt as _;
 use rmcp::model::{CallToolRequestParams, PaginatedRequestParams};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::client::{CatalogClient, Session};
 use super::model::{
-    CallRecord, CallStatus, Diff, MAX_CATALOG_BYTES, MAX_TOOLS, SyncReport, Tool, check_arguments, truncated,
+    CallRecord, CallStatus, Diff, MAX_CATALOG_BYTES, MAX_TOOLS, SyncReport, Tool, check_arguments,
+    json_has_nul, truncated,
 };
 use super::store::{self, CallFilter, ToolCallView, ToolDetail, ToolSummary};
 use crate::AppState;
+use crate::connectors::refresh::ConnectorLocks;
 use crate::connectors::service as connectors;
 use crate::error::{ApiError, ApiResult};
 use crate::page;
@@ -28,6 +29,8 @@ pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 pub const CONNECT_SYNC_WAIT: Duration = Duration::from_secs(3);
 /// Notifications arriving together cause one resync.
 const RESYNC_DEBOUNCE: Duration = Duration::from_millis(250);
+/// Periodic resyncs running at once (per replica).
+const RESYNC_CONCURRENCY: i64 = 4;
 /// A server that keeps handing out cursors is cut off here.
 const MAX_PAGES: usize = 1_000;
 
@@ -40,27 +43,39 @@ pub enum Trigger {
     Periodic,
 }
 
-/// Connectors with a resync scheduled in this process (debounce).
+/// Syncs in this process: one at a time per connector, and the resyncs scheduled by
+/// `notifications/tools/list_changed` (value: another notification arrived meanwhile).
 #[derive(Default)]
 pub struct Resyncs {
-    pending: Mutex<HashSet<Uuid>>,
+    running: ConnectorLocks,
+    pending: Mutex<HashMap<Uuid, bool>>,
 }
 
 /// Lists every tool of the upstream and stores the result in one transaction.
 pub async fn sync(state: &AppState, tenant_id: Uuid, id: Uuid, trigger: Trigger) -> ApiResult<SyncReport> {
+    // One at a time per connector here; across replicas the row lock below orders the writes.
+    let _running = state.catalog.running.hold(id).await;
     let started = Instant::now();
     let connector = connectors::get(&state.db, tenant_id, id).await?;
     connector.require_connected()?;
     let changed = Arc::new(AtomicBool::new(false));
     let flag = changed.clone();
     let handler = CatalogClient::new(move || flag.store(true, Ordering::Relaxed));
+    let read_at = store::now(&state.db).await?;
     let (tools, server_info) = tokio::time::timeout(SYNC_TIMEOUT, fetch(state, tenant_id, id, handler))
         .await
         .map_err(|_| timed_out("the tool list", SYNC_TIMEOUT))??;
 
     let mut tx = state.db.begin().await?;
-    if !store::lock_connector(&mut tx, tenant_id, id).await? {
-        return Err(ApiError::NotFound("connector"));
+    let last_read =
+        store::lock_for_sync(&mut tx, tenant_id, id).await?.ok_or(ApiError::NotFound("connector"))?;
+    // A sync that began reading later (on another replica) has committed already: storing
+    // this older list over it would bring back removed tools.
+    if last_read.is_some_and(|last| last >= read_at) {
+        return Err(ApiError::conflict(
+            "sync_superseded",
+            "a sync that read the tool list later finished first; the catalog is current",
+        ));
     }
     let diff = Diff::between(&store::hashes(&mut tx, id).await?, &tools);
     let names: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
@@ -68,7 +83,10 @@ pub async fn sync(state: &AppState, tenant_id: Uuid, id: Uuid, trigger: Trigger)
     store::upsert(&mut tx, id, &diff.changed(&tools)).await?;
     let info_json =
         server_info.as_ref().map(serde_json::to_value).transpose().map_err(anyhow::Error::from)?;
-    let tools_synced_at = store::mark_synced(&mut tx, id, info_json).await?;
+    if info_json.as_ref().is_some_and(json_has_nul) {
+        return Err(nul_in("the server info"));
+    }
+    let tools_synced_at = store::mark_synced(&mut tx, id, info_json, read_at).await?;
     tx.commit().await?;
 
     // The list changed while we read it: read it again (but a resync caused by a
@@ -111,6 +129,9 @@ async fn list_all(session: &Session) -> ApiResult<Vec<Tool>> {
         let page = session.peer().list_tools(Some(params)).await.map_err(|e| session.error(e))?;
         for tool in page.tools {
             let tool = Tool::from_mcp(tool);
+            if tool.has_nul() {
+                return Err(nul_in("the tool list"));
+            }
             bytes += tool.size();
             if tools.len() >= MAX_TOOLS || bytes > MAX_CATALOG_BYTES {
                 return Err(catalog_too_large());
@@ -126,6 +147,10 @@ async fn list_all(session: &Session) -> ApiResult<Vec<Tool>> {
         }
     }
     Err(super::client::protocol_error(format!("tools/list did not end within {MAX_PAGES} pages")))
+}
+
+fn nul_in(what: &str) -> ApiError {
+    super::client::protocol_error(format!("{what} contains a NUL character, which cannot be stored"))
 }
 
 fn catalog_too_large() -> ApiError {
@@ -163,14 +188,27 @@ async fn run_sync(state: AppState, tenant_id: Uuid, id: Uuid, trigger: Trigger) 
 /// Schedules a resync after a `notifications/tools/list_changed`; notifications arriving
 /// while one is scheduled are folded into it.
 pub fn schedule_resync(state: &AppState, tenant_id: Uuid, id: Uuid) {
-    if !state.catalog.pending.lock().expect("resync set").insert(id) {
+    if let Some(again) = state.catalog.pending.lock().expect("resync set").get_mut(&id) {
+        *again = true; // the scheduled resync runs once more when it is done
         return;
     }
+    state.catalog.pending.lock().expect("resync set").insert(id, false);
     let state = state.clone();
+    // At most one such task per connector: a server that notifies on every session cannot
+    // pile up syncs.
     tokio::spawn(async move {
-        tokio::time::sleep(RESYNC_DEBOUNCE).await;
-        state.catalog.pending.lock().expect("resync set").remove(&id);
-        run_sync(state, tenant_id, id, Trigger::ListChanged).await;
+        loop {
+            tokio::time::sleep(RESYNC_DEBOUNCE).await;
+            run_sync(state.clone(), tenant_id, id, Trigger::ListChanged).await;
+            let mut pending = state.catalog.pending.lock().expect("resync set");
+            match pending.get_mut(&id) {
+                Some(again) if *again => *again = false,
+                _ => {
+                    pending.remove(&id);
+                    return;
+                }
+            }
+        }
     });
 }
 
@@ -193,12 +231,25 @@ pub fn spawn_periodic(state: AppState, every: Duration) -> tokio::task::JoinHand
 }
 
 /// One pass of the periodic resync: claim what is due, sync a few at a time.
+/// Claims a few at a time, so a claim's lease (two sync timeouts) always covers its syncs.
 pub async fn resync_due(state: &AppState, every: Duration) -> ApiResult<usize> {
-    let due = store::claim_due_resyncs(&state.db, every, 2 * SYNC_TIMEOUT, 50).await?;
-    let count = due.len();
-    futures_util::stream::iter(due)
-        .for_each_concurrent(4, |(tenant_id, id)| run_sync(state.clone(), tenant_id, id, Trigger::Periodic))
+    let mut count = 0;
+    while !state.shutdown.is_draining() {
+        let due = store::claim_due_resyncs(&state.db, every, 2 * SYNC_TIMEOUT, RESYNC_CONCURRENCY).await?;
+        if due.is_empty() {
+            break;
+        }
+        count += due.len();
+        futures_util::future::join_all(due.into_iter().map(|(tenant_id, id)| async move {
+            if let Err(err) = sync(state, tenant_id, id, Trigger::Periodic).await {
+                tracing::warn!(connector_id = %id, code = err.code(), error = %err, "periodic tool resync failed");
+                if let Err(err) = store::defer_resync(&state.db, id, every).await {
+                    tracing::warn!(connector_id = %id, error = %err, "could not defer the next resync");
+                }
+            }
+        }))
         .await;
+    }
     Ok(count)
 }
 
@@ -275,10 +326,10 @@ pub async fn call(
     };
     let outcome = match check_arguments(&tool.input_schema, &arguments) {
         Err(errors) => Err((CallStatus::InvalidArguments, ApiError::Validation(errors))),
-        Ok(()) => {
-            connector.require_connected()?;
-            invoke(state, caller.tenant_id, id, name, arguments).await
-        }
+        Ok(()) => match connector.require_connected() {
+            Err(not_connected) => Err((CallStatus::UpstreamError, not_connected)),
+            Ok(()) => invoke(state, caller.tenant_id, id, name, arguments).await,
+        },
     };
     record.duration_ms = started.elapsed().as_millis() as i32;
     let answer = match outcome {
@@ -288,11 +339,15 @@ pub async fn call(
         }
         Err((status, err)) => {
             record.status = status;
-            record.error = Some(err.to_string());
+            record.error = Some(err.to_string().replace('\0', ""));
             Err(err)
         }
     };
-    store::insert_call(&state.db, &record).await?;
+    // The tool has run: a log that cannot be written must not turn its answer into an error
+    // (a caller would retry a call that may not be safe to repeat).
+    if let Err(err) = store::insert_call(&state.db, &record).await {
+        tracing::error!(connector_id = %id, tool = name, error = %err, "could not log a tool call");
+    }
     answer
 }
 

@@ -13,15 +13,23 @@ use uuid::Uuid;
 use super::model::{CallRecord, Tool};
 
 /// Locks the connector row for the rest of the transaction (concurrent syncs of one
-/// connector, on any replica, take turns). False when it does not exist in the tenant.
-pub async fn lock_connector(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
-    let found: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM connectors WHERE id = $1 AND tenant_id = $2 FOR UPDATE")
-            .bind(id)
-            .bind(tenant_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    Ok(found.is_some())
+/// connector, on any replica, take turns) and returns when its stored tool list was read
+/// from the upstream; `None` when the connector does not exist in the tenant.
+pub async fn lock_for_sync(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Option<DateTime<Utc>>>> {
+    sqlx::query_scalar("SELECT tools_synced_at FROM connectors WHERE id = $1 AND tenant_id = $2 FOR UPDATE")
+        .bind(id)
+        .bind(tenant_id)
+        .fetch_optional(&mut *tx)
+        .await
+}
+
+/// The database's clock: every replica compares sync times on the same one.
+pub async fn now(db: impl PgExecutor<'_>) -> sqlx::Result<DateTime<Utc>> {
+    sqlx::query_scalar("SELECT now()").fetch_one(db).await
 }
 
 /// Name → content hash of every stored tool of a connector.
@@ -79,15 +87,28 @@ pub async fn mark_synced(
     tx: &mut PgConnection,
     connector_id: Uuid,
     server_info: Option<Value>,
+    read_at: DateTime<Utc>,
 ) -> sqlx::Result<DateTime<Utc>> {
     sqlx::query_scalar(
-        "UPDATE connectors SET tools_synced_at = now(), server_info = COALESCE($2, server_info)
+        "UPDATE connectors SET tools_synced_at = $3, server_info = COALESCE($2, server_info)
          WHERE id = $1 RETURNING tools_synced_at",
     )
     .bind(connector_id)
     .bind(server_info)
+    .bind(read_at)
     .fetch_one(&mut *tx)
     .await
+}
+
+/// Holds a connector back from the periodic resync for `wait` (after a failed sync, so
+/// failing connectors do not crowd out the rest at the head of every batch).
+pub async fn defer_resync(db: impl PgExecutor<'_>, id: Uuid, wait: std::time::Duration) -> sqlx::Result<()> {
+    sqlx::query("UPDATE connectors SET tools_resync_lease_until = now() + $2 WHERE id = $1")
+        .bind(id)
+        .bind(wait)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// Claims up to `limit` connected connectors whose tools were last synced more than `every`

@@ -42,20 +42,21 @@ pub enum RefreshOutcome {
     Retrying,
 }
 
-/// One async mutex per connector that is being refreshed in this process.
+/// One async mutex per connector in use, for single flights in this process (refreshes,
+/// tool syncs); entries go away when nobody holds or waits for them.
 #[derive(Default)]
-pub struct RefreshLocks {
+pub struct ConnectorLocks {
     locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Held while refreshing; removes the connector's mutex when nobody else waits on it.
 pub struct Flight<'a> {
-    locks: &'a RefreshLocks,
+    locks: &'a ConnectorLocks,
     id: Uuid,
     guard: Option<OwnedMutexGuard<()>>,
 }
 
-impl RefreshLocks {
+impl ConnectorLocks {
     pub async fn hold(&self, id: Uuid) -> Flight<'_> {
         let mutex = self.locks.lock().expect("refresh lock map").entry(id).or_default().clone();
         let guard = mutex.lock_owned().await;

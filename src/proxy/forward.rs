@@ -116,8 +116,15 @@ async fn send_once(
 /// Refreshes the target's token (unless someone else already did) and returns the target
 /// with the new credential.
 async fn refreshed(state: &AppState, target: &Target) -> ApiResult<Arc<Target>> {
-    let token = target.access_token.as_ref().expect("only OAuth targets are refreshed");
-    match refresh(state, target.tenant_id, target.connector_id, Trigger::Rejected(token)).await? {
+    let token = target.access_token.clone().expect("only OAuth targets are refreshed");
+    let (owned, tenant_id, id) = (state.clone(), target.tenant_id, target.connector_id);
+    // On a task of its own, so that a caller who goes away (a disconnect, a tool call's
+    // timeout) cannot cancel it between the authorization server's answer and the commit:
+    // a rotated refresh token would be lost, and the grant with it.
+    let refreshing =
+        tokio::spawn(async move { refresh(&owned, tenant_id, id, Trigger::Rejected(&token)).await });
+    let outcome = refreshing.await.map_err(|e| ApiError::Internal(e.into()))??;
+    match outcome {
         RefreshOutcome::Refreshed | RefreshOutcome::NotNeeded => load(state, target.tenant_id, target.connector_id).await,
         RefreshOutcome::Disconnected => Err(upstream_failed(
             "refresh_failed",

@@ -382,3 +382,24 @@ async fn a_server_without_the_tools_capability_has_an_empty_catalog(db: PgPool) 
     assert_eq!(report["tool_count"], 0, "{report}");
     assert_eq!(catalog.list_requests(), 0, "tools/list was not asked");
 }
+
+#[sqlx::test]
+async fn nul_characters_are_refused_where_they_come_from(db: PgPool) {
+    let catalog = Catalog::with_tools(starting_tools());
+    let (app, t, _upstream, id) = setup(db, &catalog).await;
+    let before = names(&app.get_json(&format!("/api/v1/connectors/{id}/tools"), &t.key).await);
+
+    // From the caller: a 400 (query) or an unknown tool, never a database error.
+    let res =
+        app.request(Method::GET, &format!("/api/v1/connectors/{id}/tools?q=%00"), Some(&t.key)).send().await;
+    expect_problem(res.unwrap(), 400, "invalid_query").await;
+    let res =
+        app.request(Method::GET, &format!("/api/v1/connectors/{id}/tools/a%00b"), Some(&t.key)).send().await;
+    assert_eq!(res.unwrap().status(), 404);
+
+    // From the upstream: a protocol error, and the stored catalog is left as it was.
+    catalog.set_tools(vec![Catalog::tool("nul", "a description with \0 inside", json!({"type": "object"}))]);
+    let res = app.post_json(&format!("/api/v1/connectors/{id}/sync"), &t.key, json!({})).await;
+    expect_problem(res, 502, "upstream_protocol_error").await;
+    assert_eq!(names(&app.get_json(&format!("/api/v1/connectors/{id}/tools"), &t.key).await), before);
+}
