@@ -16,7 +16,7 @@ use super::api_keys::{ApiKeyList, CreateApiKey, IssuedApiKeyView};
 use super::{ApiJson, ApiQuery, Page, PathId, page_params};
 use crate::AppState;
 use crate::error::{ApiResult, Problem};
-use crate::tenancy::service::{self, IssuedApiKey};
+use crate::tenancy::service::{self, IssuedApiKey, TenantChanges};
 use crate::tenancy::{LimitOverrides, Operator, Scope, Tenant};
 
 pub fn routes() -> Router<AppState> {
@@ -134,19 +134,14 @@ pub async fn update_tenant(
     PathId(id): PathId,
     ApiJson(body): ApiJson<TenantPatch>,
 ) -> ApiResult<axum::Json<Tenant>> {
-    if let Some(limits) = &body.limits {
-        service::validate_limits(limits)?; // before anything is written
-    }
-    let mut tenant = service::get_tenant(&state.db, id).await?;
-    if let Some(origins) = &body.redirect_allowlist {
-        tenant = service::set_redirect_allowlist(&state.db, id, origins).await?;
-    }
-    if let Some(limits) = &body.limits {
-        tenant = service::set_limits(&state.db, id, limits).await?;
+    let changes = TenantChanges {
+        redirect_allowlist: body.redirect_allowlist.as_deref(),
+        limits: body.limits.as_ref(),
+        log_tool_payloads: body.log_tool_payloads,
+    };
+    let tenant = service::update_tenant(&state.db, id, changes).await?;
+    if body.limits.is_some() {
         state.limits.forget(id);
-    }
-    if let Some(on) = body.log_tool_payloads {
-        tenant = service::set_log_tool_payloads(&state.db, id, on).await?;
     }
     Ok(axum::Json(tenant))
 }

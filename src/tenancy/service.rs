@@ -84,8 +84,40 @@ pub async fn get_tenant(db: &PgPool, id: Uuid) -> ApiResult<Tenant> {
     store::get_tenant(db, id).await?.ok_or(ApiError::NotFound("tenant"))
 }
 
-/// Replaces a tenant's redirect allow-list; each entry must be an http(s) origin.
-pub async fn set_redirect_allowlist(db: &PgPool, id: Uuid, entries: &[String]) -> ApiResult<Tenant> {
+/// A change to a tenant's settings; `None` leaves a setting as it is.
+#[derive(Debug, Default)]
+pub struct TenantChanges<'a> {
+    /// Origins a `redirect_url` may point to; each must be an http(s) origin.
+    pub redirect_allowlist: Option<&'a [String]>,
+    /// Rate-limit overrides (`None` fields go back to the defaults).
+    pub limits: Option<&'a LimitOverrides>,
+    /// Whether direct tool calls keep their arguments and results in the log.
+    pub log_tool_payloads: Option<bool>,
+}
+
+/// Validates every change, then applies them together in one transaction.
+pub async fn update_tenant(db: &PgPool, id: Uuid, changes: TenantChanges<'_>) -> ApiResult<Tenant> {
+    let origins = changes.redirect_allowlist.map(allowlist_origins).transpose()?;
+    if let Some(limits) = changes.limits {
+        validate_limits(limits)?;
+    }
+    let unknown = || ApiError::NotFound("tenant");
+    let mut tx = db.begin().await?;
+    let mut tenant = store::get_tenant(&mut *tx, id).await?.ok_or_else(unknown)?;
+    if let Some(origins) = &origins {
+        tenant = store::set_redirect_allowlist(&mut *tx, id, origins).await?.ok_or_else(unknown)?;
+    }
+    if let Some(limits) = changes.limits {
+        tenant = store::set_limits(&mut *tx, id, limits).await?.ok_or_else(unknown)?;
+    }
+    if let Some(on) = changes.log_tool_payloads {
+        tenant = store::set_log_tool_payloads(&mut *tx, id, on).await?.ok_or_else(unknown)?;
+    }
+    tx.commit().await?;
+    Ok(tenant)
+}
+
+fn allowlist_origins(entries: &[String]) -> ApiResult<Vec<String>> {
     let mut v = Validator::default();
     let mut origins = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
@@ -96,25 +128,14 @@ pub async fn set_redirect_allowlist(db: &PgPool, id: Uuid, entries: &[String]) -
     }
     v.check(entries.len() <= 50, "redirect_allowlist", "at most 50 origins");
     v.finish()?;
-    store::set_redirect_allowlist(db, id, &origins).await?.ok_or(ApiError::NotFound("tenant"))
-}
-
-/// Whether the tenant's direct tool calls keep their arguments and results in the log.
-pub async fn set_log_tool_payloads(db: &PgPool, id: Uuid, on: bool) -> ApiResult<Tenant> {
-    store::set_log_tool_payloads(db, id, on).await?.ok_or(ApiError::NotFound("tenant"))
+    Ok(origins)
 }
 
 /// Largest value a limit override may take.
 const MAX_LIMIT: i32 = 1_000_000;
 
-/// Replaces a tenant's rate-limit overrides (`None` fields go back to the defaults).
-pub async fn set_limits(db: &PgPool, id: Uuid, limits: &LimitOverrides) -> ApiResult<Tenant> {
-    validate_limits(limits)?;
-    store::set_limits(db, id, limits).await?.ok_or(ApiError::NotFound("tenant"))
-}
-
 /// Each override is unset or between 0 (unlimited) and [`MAX_LIMIT`].
-pub fn validate_limits(limits: &LimitOverrides) -> ApiResult<()> {
+fn validate_limits(limits: &LimitOverrides) -> ApiResult<()> {
     let mut v = Validator::default();
     let fields = [
         ("api_rps", limits.api_rps),

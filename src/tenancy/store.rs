@@ -22,7 +22,7 @@ pub async fn insert_tenant(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> sql
         .await
 }
 
-pub async fn get_tenant(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Tenant>> {
+pub async fn get_tenant(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Tenant>> {
     sqlx::query_as(concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
@@ -42,7 +42,7 @@ pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> sqlx:
 }
 
 pub async fn set_redirect_allowlist(
-    db: &PgPool,
+    db: impl PgExecutor<'_>,
     id: Uuid,
     origins: &[String],
 ) -> sqlx::Result<Option<Tenant>> {
@@ -56,7 +56,11 @@ pub async fn set_redirect_allowlist(
     .await
 }
 
-pub async fn set_log_tool_payloads(db: &PgPool, id: Uuid, on: bool) -> sqlx::Result<Option<Tenant>> {
+pub async fn set_log_tool_payloads(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    on: bool,
+) -> sqlx::Result<Option<Tenant>> {
     sqlx::query_as(concat!(
         "UPDATE tenants SET log_tool_payloads = $2 WHERE id = $1 RETURNING ",
         tenant_columns!()
@@ -68,7 +72,11 @@ pub async fn set_log_tool_payloads(db: &PgPool, id: Uuid, on: bool) -> sqlx::Res
 }
 
 /// Replaces a tenant's limit overrides.
-pub async fn set_limits(db: &PgPool, id: Uuid, limits: &LimitOverrides) -> sqlx::Result<Option<Tenant>> {
+pub async fn set_limits(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    limits: &LimitOverrides,
+) -> sqlx::Result<Option<Tenant>> {
     sqlx::query_as(concat!(
         "UPDATE tenants SET limit_api_rps = $2, limit_api_burst = $3, limit_proxy_rps = $4,
                 limit_proxy_burst = $5, limit_proxy_streams = $6

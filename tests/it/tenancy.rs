@@ -245,3 +245,25 @@ async fn tenants_manage_their_own_keys(db: PgPool) {
     .await;
     assert!(list["items"].as_array().unwrap().iter().any(|k| k["revoked_at"].is_string()));
 }
+
+#[sqlx::test]
+async fn a_tenant_patch_applies_all_of_its_changes_or_none(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let t = app.tenant("a").await;
+    let path = format!("/api/v1/admin/tenants/{}", t.id);
+    let patch =
+        |body: serde_json::Value| app.request(Method::PATCH, &path, Some(ADMIN_TOKEN)).json(&body).send();
+    // A valid allow-list beside an invalid limit: nothing is written.
+    let res =
+        patch(json!({"redirect_allowlist": ["https://console.example.com"], "limits": {"api_rps": -1}}));
+    expect_problem(res.await.unwrap(), 400, "validation_failed").await;
+    let tenant =
+        expect_json(app.request(Method::GET, &path, Some(ADMIN_TOKEN)).send().await.unwrap(), 200).await;
+    assert_eq!(tenant["redirect_allowlist"], json!([]));
+
+    let res =
+        patch(json!({"redirect_allowlist": ["https://console.example.com"], "log_tool_payloads": true}));
+    let tenant = expect_json(res.await.unwrap(), 200).await;
+    assert_eq!(tenant["redirect_allowlist"], json!(["https://console.example.com"]));
+    assert_eq!(tenant["log_tool_payloads"], true);
+}
