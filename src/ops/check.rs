@@ -133,13 +133,17 @@ fn describe_limits(s: &Settings) -> String {
             format!("{}/s burst {}", r.per_second, r.burst)
         }
     };
+    let resync =
+        s.tool_resync_interval.map_or("off".to_owned(), |d| humantime::format_duration(d).to_string());
     format!(
-        "rate limits per tenant and replica: API {}, proxy {}, {} streams; shutdown delay {}, timeout {}",
+        "rate limits per tenant and replica: API {}, proxy {}, {} streams; shutdown delay {}, timeout {}; \
+         tool calls time out after {}, periodic tool resync {resync}",
         rate(s.limits.api),
         rate(s.limits.proxy),
         s.limits.proxy_streams,
         humantime::format_duration(s.shutdown.delay),
-        humantime::format_duration(s.shutdown.timeout)
+        humantime::format_duration(s.shutdown.timeout),
+        humantime::format_duration(s.tool_call_timeout),
     )
 }
 

@@ -377,6 +377,8 @@ async fn check_config_reports_each_problem_and_fails_on_any(db: PgPool) {
     assert!(ok, "{text}");
     assert!(text.contains("ok    database") && text.contains("ok    migrations"), "{text}");
     assert!(text.contains("configuration OK"), "{text}");
+    let (_, text) = check_config(&url, &[("SWITCHBOARD_TOOL_RESYNC_INTERVAL", "15m")]);
+    assert!(text.contains("periodic tool resync 15m"), "{text}");
 
     let (ok, text) = check_config(&url, &[("SWITCHBOARD_ENCRYPTION_KEYS", "k1:not-base64")]);
     assert!(!ok && text.contains("FAIL  keyring"), "{text}");
