@@ -29,7 +29,7 @@ async fn database() -> sqlx::PgPool {
     if sqlx::Postgres::database_exists(&url).await.unwrap() {
         sqlx::Postgres::drop_database(&url).await.unwrap();
     }
-    switchboard::db::connect_and_migrate(&url, 16).await.unwrap()
+    switchboard::platform::db::connect_and_migrate(&url, 16).await.unwrap()
 }
 
 /// A tool of typical size: a paragraph of description, five typed parameters.

@@ -212,7 +212,7 @@ async fn main() {
     if sqlx::Postgres::database_exists(&database_url).await.unwrap() {
         sqlx::Postgres::drop_database(&database_url).await.unwrap();
     }
-    let keys = switchboard::crypto::Keyring::generate_entry("bench");
+    let keys = switchboard::platform::crypto::Keyring::generate_entry("bench");
 
     let upstream = McpServer::spawn(Guard::Authorization("Bearer upstream".into())).await;
     let proxy = start_proxy(&database_url, &keys).await;

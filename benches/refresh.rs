@@ -19,7 +19,7 @@ use switchboard::AppState;
 use switchboard::config::Settings;
 use switchboard::connectors::model::{OAuthClientRef, OAuthGrant, TokenEndpointAuthMethod};
 use switchboard::connectors::{Presets, SecretField};
-use switchboard::crypto::Keyring;
+use switchboard::platform::crypto::Keyring;
 use uuid::Uuid;
 
 type Seen = Arc<Mutex<HashMap<String, u32>>>;
@@ -54,7 +54,7 @@ async fn database() -> (PgPool, String) {
     if sqlx::Postgres::database_exists(&url).await.unwrap() {
         sqlx::Postgres::drop_database(&url).await.unwrap();
     }
-    (switchboard::db::connect_and_migrate(&url, 32).await.unwrap(), url)
+    (switchboard::platform::db::connect_and_migrate(&url, 32).await.unwrap(), url)
 }
 
 async fn seed(db: &PgPool, keyring: &Keyring, count: usize, token_url: &str) -> Uuid {

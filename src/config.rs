@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::ops::limits::{LimitDefaults, Rate};
-use crate::ops::shutdown::ShutdownPolicy;
+use crate::platform::shutdown::ShutdownPolicy;
 use crate::tenancy::Scope;
 
 #[derive(Debug, Parser)]

@@ -162,15 +162,15 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl From<crate::crypto::CryptoError> for ApiError {
-    fn from(err: crate::crypto::CryptoError) -> Self {
+impl From<crate::platform::crypto::CryptoError> for ApiError {
+    fn from(err: crate::platform::crypto::CryptoError) -> Self {
         Self::Internal(err.into())
     }
 }
 
-impl From<crate::net::NetError> for ApiError {
-    fn from(err: crate::net::NetError) -> Self {
-        use crate::net::NetError;
+impl From<crate::platform::net::NetError> for ApiError {
+    fn from(err: crate::platform::net::NetError) -> Self {
+        use crate::platform::net::NetError;
         match err {
             NetError::DestinationNotAllowed(_) => {
                 Self::bad_request("destination_not_allowed", err.to_string())

@@ -4,21 +4,16 @@
 //! tests both go through it, so tests exercise exactly what production serves.
 
 pub mod api;
-pub mod cache;
 pub mod catalog;
 pub mod config;
 pub mod connectors;
-pub mod crypto;
-pub mod db;
 pub mod error;
 pub mod mcp;
-pub mod net;
 pub mod oauth;
 pub mod ops;
-pub mod page;
+pub mod platform;
 pub mod proxy;
 pub mod rekey;
-pub mod sse;
 pub mod tenancy;
 pub mod worker;
 
@@ -32,16 +27,48 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use uuid::Uuid;
 
-use crate::cache::Caches;
 use crate::config::Settings;
 use crate::connectors::Presets;
-use crate::connectors::refresh::ConnectorLocks;
-use crate::crypto::Keyring;
 use crate::error::ApiError;
-use crate::net::Outbound;
 use crate::ops::limits::RateLimits;
 use crate::ops::metrics::ScrapeCache;
-use crate::ops::shutdown::Shutdown;
+use crate::platform::cache::Invalidation;
+use crate::platform::crypto::Keyring;
+use crate::platform::net::Outbound;
+use crate::platform::shutdown::Shutdown;
+use crate::platform::single_flight::KeyedLocks;
+use crate::proxy::target::{TargetCache, target_cache};
+use crate::tenancy::KeyCache;
+
+/// The hot path's caches — API keys by hash, proxy targets by connector — and the hub that
+/// keeps them true (see [`platform::cache`]).
+pub struct Caches {
+    pub hub: Arc<Invalidation>,
+    pub keys: Arc<KeyCache>,
+    pub targets: Arc<TargetCache>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        let hub = Arc::new(Invalidation::default());
+        Self { keys: KeyCache::new(&hub), targets: target_cache(&hub), hub }
+    }
+}
+
+impl Caches {
+    /// Whether the caches are in use: only while the invalidation listener is connected.
+    pub fn is_live(&self) -> bool {
+        self.hub.is_live()
+    }
+
+    pub fn target(&self, connector_id: Uuid) -> Option<Arc<proxy::target::Target>> {
+        self.targets.get(&connector_id)
+    }
+
+    pub fn key(&self, hash: &[u8; 32]) -> Option<Arc<tenancy::ApiKey>> {
+        self.keys.get(hash)
+    }
+}
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -53,8 +80,8 @@ pub struct AppState {
     /// The one guarded client for every outbound call.
     pub net: Outbound,
     /// In-process single flight for token refreshes.
-    pub refresh_locks: Arc<ConnectorLocks>,
-    /// The hot path's API keys and proxy targets, kept true by [`cache::listen`].
+    pub refresh_locks: Arc<KeyedLocks>,
+    /// The hot path's API keys and proxy targets, kept true by [`platform::cache::listen`].
     pub caches: Arc<Caches>,
     /// Per-tenant rate limits and stream caps of this replica.
     pub limits: RateLimits,
@@ -69,7 +96,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: PgPool, keyring: Keyring, presets: Presets, settings: Settings) -> Self {
         let net = Outbound::new(settings.allow_private_networks);
-        ops::metrics::handle(); // installs the recorder before anything records
+        platform::metrics::handle(); // installs the recorder before anything records
         Self {
             limits: RateLimits::new(settings.limits),
             shutdown: Shutdown::default(),
@@ -90,7 +117,7 @@ impl AppState {
     /// must not be able to outrun its notification.
     pub async fn commit_connector_change(&self, tx: Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<()> {
         tx.commit().await?;
-        self.caches.forget_connector(id);
+        self.caches.hub.forget(connectors::NOTIFY_KIND, id);
         Ok(())
     }
 }
@@ -121,7 +148,7 @@ pub async fn serve(
         signal.stop();
         tracing::info!(timeout = ?policy.timeout, "no longer accepting connections; finishing in-flight requests");
     };
-    let invalidation = tokio::spawn(cache::listen(state.db.clone(), state.caches.clone()));
+    let invalidation = tokio::spawn(platform::cache::listen(state.db.clone(), state.caches.hub.clone()));
     let signal = state.shutdown.clone();
     // Turned into a service once: served as a bare `Router`, axum rebuilds its route tables
     // for every connection (~12 KiB each, held as long as the connection: SSE streams).

@@ -3,13 +3,15 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use secrecy::ExposeSecret as _;
+use switchboard::AppState;
 use switchboard::config::{
     ApiKeysCommand, Cli, Command, Config, EncryptionCommand, LogFormat, TenantsCommand,
 };
-use switchboard::crypto::Keyring;
 use switchboard::ops::{check, metrics};
+use switchboard::platform::crypto::Keyring;
+use switchboard::platform::db;
+use switchboard::platform::metrics::upkeep;
 use switchboard::tenancy::service as tenancy;
-use switchboard::{AppState, db};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -129,7 +131,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         tracing::info!("background worker disabled (SWITCHBOARD_WORKER=false)");
         None
     };
-    tokio::spawn(metrics::upkeep(state.shutdown.stopping_owned()));
+    tokio::spawn(upkeep(state.shutdown.stopping_owned()));
     if let Some(addr) = state.settings.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

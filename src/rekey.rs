@@ -8,8 +8,8 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::connectors::SecretField;
 use crate::connectors::store;
-use crate::crypto::{Keyring, Sealed};
 use crate::oauth::store::{self as oauth_store, client_secret_aad, verifier_aad};
+use crate::platform::crypto::{Keyring, Sealed};
 
 const BATCH: i64 = 500;
 

@@ -92,7 +92,7 @@ pub async fn list_tenants(
 ) -> ApiResult<axum::Json<Page<Tenant>>> {
     let (limit, after) = page_params(params.limit, params.cursor.as_deref(), 50, 200)?;
     let rows = service::list_tenants(&state.db, after, limit + 1).await?;
-    let (items, next_cursor) = crate::page::split(rows, limit, |t| t.id.to_string());
+    let (items, next_cursor) = crate::platform::page::split(rows, limit, |t| t.id.to_string());
     Ok(axum::Json(Page { items, next_cursor }))
 }
 
@@ -190,6 +190,6 @@ pub async fn revoke_key(
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
     service::revoke_api_key(&state.db, id, None).await?;
-    state.caches.forget_key(id);
+    state.caches.hub.forget(crate::tenancy::NOTIFY_KIND, id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -106,6 +106,6 @@ pub async fn revoke_key(
 ) -> ApiResult<StatusCode> {
     caller.require(Scope::Admin)?;
     service::revoke_api_key(&state.db, id, Some(caller.tenant_id)).await?;
-    state.caches.forget_key(id);
+    state.caches.hub.forget(crate::tenancy::NOTIFY_KIND, id);
     Ok(StatusCode::NO_CONTENT)
 }

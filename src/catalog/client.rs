@@ -33,16 +33,16 @@ use crate::AppState;
 use crate::connectors::Transport;
 use crate::error::{ApiError, ApiResult};
 use crate::mcp::ServerInfo;
-use crate::net::{next_chunk, read_capped};
+use crate::platform::net::{next_chunk, read_capped};
+use crate::platform::sse;
 use crate::proxy::forward;
 use crate::proxy::target::Target;
-use crate::sse;
 
 const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// Largest JSON (non-streamed) answer read from an upstream; a tools/list page over this is
 /// refused like an oversized catalog.
-pub const MAX_MESSAGE: usize = crate::sse::MAX_EVENT;
+pub const MAX_MESSAGE: usize = crate::platform::sse::MAX_EVENT;
 /// Error bodies are read only to find a JSON-RPC error in them.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// How long closing a session (DELETE, stream shutdown) may take.

@@ -17,10 +17,10 @@ use super::model::{
 };
 use super::store::{self, CallFilter, ToolCallView, ToolDetail, ToolSummary};
 use crate::AppState;
-use crate::connectors::refresh::ConnectorLocks;
 use crate::connectors::service as connectors;
 use crate::error::{ApiError, ApiResult};
-use crate::page;
+use crate::platform::page;
+use crate::platform::single_flight::KeyedLocks;
 use crate::proxy::target;
 
 /// A whole sync (connect, every page, close) must finish within this.
@@ -47,7 +47,7 @@ pub enum Trigger {
 /// `notifications/tools/list_changed` (value: another notification arrived meanwhile).
 #[derive(Default)]
 pub struct Resyncs {
-    running: ConnectorLocks,
+    running: KeyedLocks,
     pending: Mutex<HashMap<Uuid, bool>>,
 }
 

@@ -9,8 +9,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::model::{AuthSettings, Connector, SecretField};
 use super::service::open_secret;
-use crate::crypto::Keyring;
 use crate::error::{ApiError, ApiResult};
+use crate::platform::crypto::Keyring;
 
 /// A header value that is never printed (`Debug` of a HeaderMap would show it otherwise).
 fn sensitive(value: String) -> ApiResult<HeaderValue> {

@@ -9,6 +9,10 @@ pub mod service;
 pub(crate) mod store;
 pub mod tokens;
 
+/// The kind of the change notifications (migration 0005) that name a connector: every
+/// change to a connector or its secrets.
+pub const NOTIFY_KIND: &str = "connector";
+
 pub use model::{AuthSettings, Connector, SecretField, Status, Transport};
 pub use presets::Presets;
 pub use service::{ConnectorPatch, NewConnector};

@@ -4,12 +4,8 @@
 //! made is never repeated. Repeating it would replay a rotated refresh token, which servers
 //! answer by revoking the whole grant.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use chrono::Utc;
 use secrecy::{ExposeSecret as _, SecretString};
-use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use super::connect::client_credentials_of;
@@ -42,38 +38,6 @@ pub enum RefreshOutcome {
     Retrying,
 }
 
-/// One async mutex per connector in use, for single flights in this process (refreshes,
-/// tool syncs); entries go away when nobody holds or waits for them.
-#[derive(Default)]
-pub struct ConnectorLocks {
-    locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-/// Held while refreshing; removes the connector's mutex when nobody else waits on it.
-pub struct Flight<'a> {
-    locks: &'a ConnectorLocks,
-    id: Uuid,
-    guard: Option<OwnedMutexGuard<()>>,
-}
-
-impl ConnectorLocks {
-    pub async fn hold(&self, id: Uuid) -> Flight<'_> {
-        let mutex = self.locks.lock().expect("refresh lock map").entry(id).or_default().clone();
-        let guard = mutex.lock_owned().await;
-        Flight { locks: self, id, guard: Some(guard) }
-    }
-}
-
-impl Drop for Flight<'_> {
-    fn drop(&mut self) {
-        self.guard.take();
-        let mut map = self.locks.locks.lock().expect("refresh lock map");
-        if map.get(&self.id).is_some_and(|m| Arc::strong_count(m) == 1) {
-            map.remove(&self.id);
-        }
-    }
-}
-
 pub async fn refresh(
     state: &AppState,
     tenant_id: Uuid,
@@ -92,7 +56,7 @@ pub async fn refresh(
         Ok(RefreshOutcome::Retrying) => "retrying",
         Err(_) => "error",
     };
-    metrics::counter!(crate::ops::metrics::REFRESHES, "trigger" => trigger_label, "outcome" => outcome)
+    metrics::counter!(crate::platform::metrics::REFRESHES, "trigger" => trigger_label, "outcome" => outcome)
         .increment(1);
     result
 }

@@ -15,9 +15,9 @@ use super::model::{
 use super::presets::Preset;
 use super::store::{self, ConnectorEvent, ListFilter};
 use crate::AppState;
-use crate::crypto::Keyring;
 use crate::error::{ApiError, ApiResult, Validator};
 use crate::oauth::discovery::{DiscoveryResult, discover};
+use crate::platform::crypto::Keyring;
 
 /// A request to create a connector.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -239,7 +239,7 @@ pub async fn list(
 ) -> ApiResult<(Vec<Connector>, Option<Uuid>)> {
     let limit = filter.limit;
     let rows = store::list(db, tenant_id, &ListFilter { limit: limit + 1, ..filter }).await?;
-    Ok(crate::page::split(rows, limit, |c| c.id))
+    Ok(crate::platform::page::split(rows, limit, |c| c.id))
 }
 
 pub async fn update(
@@ -298,7 +298,7 @@ pub async fn delete(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<()
     if !store::delete(&state.db, tenant_id, id).await? {
         return Err(ApiError::NotFound("connector"));
     }
-    state.caches.forget_connector(id);
+    state.caches.hub.forget(super::NOTIFY_KIND, id);
     Ok(())
 }
 
@@ -326,5 +326,5 @@ pub async fn events(
 ) -> ApiResult<(Vec<ConnectorEvent>, Option<i64>)> {
     get(db, tenant_id, id).await?;
     let rows = store::list_events(db, tenant_id, id, before, limit + 1).await?;
-    Ok(crate::page::split(rows, limit, |e| e.id))
+    Ok(crate::platform::page::split(rows, limit, |e| e.id))
 }

@@ -7,7 +7,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::model::{AuthSettings, Connector, RefreshState, SecretField, Status, StatusReason, Transport};
-use crate::crypto::Sealed;
+use crate::platform::crypto::Sealed;
 
 /// The select list for [`ConnectorRow`], as a macro so queries stay `&'static str`.
 macro_rules! connector_columns {

@@ -11,9 +11,9 @@ use url::Url;
 
 use super::{PROTOCOL_VERSION, ServerInfo};
 use crate::connectors::Transport;
-use crate::net::{MAX_CONTROL_BODY, NetError, Outbound, next_chunk, read_capped};
-use crate::oauth::challenge::{self, Challenge};
-use crate::sse;
+use crate::platform::challenge::{self, Challenge};
+use crate::platform::net::{MAX_CONTROL_BODY, NetError, Outbound, next_chunk, read_capped};
+use crate::platform::sse;
 
 const INITIALIZE_ID: i64 = 1;
 const SESSION_HEADER: &str = "mcp-session-id";

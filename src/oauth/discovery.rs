@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 use utoipa::ToSchema;
 
-use super::challenge::Challenge;
 use crate::connectors::Transport;
 use crate::mcp::ServerInfo;
 use crate::mcp::probe::{self, ProbeError, ProbeOutcome};
-use crate::net::{MAX_CONTROL_BODY, NetError, Outbound};
+use crate::platform::challenge::Challenge;
+use crate::platform::net::{MAX_CONTROL_BODY, NetError, Outbound};
 
 /// What discovery learned about how to authenticate to an MCP server.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -21,7 +21,7 @@ use url::Url;
 use super::GrantError;
 use super::http::{OAuthHttp, OAuthHttpError};
 use crate::connectors::model::TokenEndpointAuthMethod;
-use crate::net::{MAX_CONTROL_BODY, Outbound};
+use crate::platform::net::{MAX_CONTROL_BODY, Outbound};
 
 /// The client identity presented to a token endpoint.
 pub struct ClientCredentials {
@@ -189,7 +189,7 @@ pub async fn exchange_code(
         .await
         .map(tokens)
         .map_err(grant_error);
-    crate::ops::metrics::record_token_request("authorization_code", &result);
+    super::record_token_request("authorization_code", &result);
     result
 }
 
@@ -208,7 +208,7 @@ pub async fn client_credentials(
         .await
         .map(tokens)
         .map_err(grant_error);
-    crate::ops::metrics::record_token_request("client_credentials", &result);
+    super::record_token_request("client_credentials", &result);
     result
 }
 
@@ -227,7 +227,7 @@ pub async fn refresh(
         .await
         .map(tokens)
         .map_err(grant_error);
-    crate::ops::metrics::record_token_request("refresh_token", &result);
+    super::record_token_request("refresh_token", &result);
     result
 }
 

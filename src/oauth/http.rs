@@ -6,7 +6,7 @@ use std::pin::Pin;
 
 use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 
-use crate::net::{MAX_CONTROL_BODY, NetError, Outbound};
+use crate::platform::net::{MAX_CONTROL_BODY, NetError, Outbound};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthHttpError {

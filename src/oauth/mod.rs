@@ -1,14 +1,13 @@
 //! Switchboard as an OAuth 2.1 client of upstream authorization servers (MCP authorization,
 //! 2025-11-25): discovery, registration, PKCE authorization, token grants, revocation.
 
-pub mod challenge;
 pub mod discovery;
 pub mod grant;
 mod http;
 pub mod registration;
 pub mod store;
 
-use crate::net::NetError;
+use crate::platform::net::NetError;
 
 /// Why a call to an authorization server did not produce what we asked for.
 #[derive(Debug, thiserror::Error)]
@@ -60,4 +59,24 @@ impl GrantError {
             _ => None,
         }
     }
+}
+
+/// The label for an OAuth call that failed, from a fixed list.
+pub(crate) fn grant_outcome<T>(result: &Result<T, GrantError>) -> &'static str {
+    match result {
+        Ok(_) => "success",
+        Err(GrantError::OAuth { error, .. }) => match error.as_str() {
+            "invalid_grant" => "invalid_grant",
+            "invalid_client" | "unauthorized_client" => "invalid_client",
+            _ => "oauth_error",
+        },
+        Err(GrantError::Transport(_)) => "unreachable",
+        Err(GrantError::InvalidResponse(_)) => "invalid_response",
+        Err(GrantError::Unsupported(_) | GrantError::Refused(_)) => "refused",
+    }
+}
+
+/// Records one token endpoint request.
+pub(crate) fn record_token_request<T>(grant: &'static str, result: &Result<T, GrantError>) {
+    metrics::counter!(crate::platform::metrics::TOKEN_REQUESTS, "grant" => grant, "outcome" => grant_outcome(result)).increment(1);
 }

@@ -9,7 +9,7 @@ use url::Url;
 
 use super::GrantError;
 use crate::connectors::model::TokenEndpointAuthMethod;
-use crate::net::{MAX_CONTROL_BODY, Outbound};
+use crate::platform::net::{MAX_CONTROL_BODY, Outbound};
 
 /// A client the authorization server registered for us.
 #[derive(Debug)]
@@ -67,8 +67,8 @@ pub async fn register(
     supported_methods: &[String],
 ) -> Result<Registration, GrantError> {
     let result = register_once(net, register_url, redirect_uri, supported_methods).await;
-    let outcome = crate::ops::metrics::grant_outcome(&result);
-    metrics::counter!(crate::ops::metrics::REGISTRATIONS, "outcome" => outcome).increment(1);
+    let outcome = super::grant_outcome(&result);
+    metrics::counter!(crate::platform::metrics::REGISTRATIONS, "outcome" => outcome).increment(1);
     result
 }
 

@@ -6,8 +6,8 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::connectors::model::{OAuthGrant, TokenEndpointAuthMethod};
-use crate::crypto::Sealed;
 use crate::oauth::registration::{auth_method_name, parse_auth_method};
+use crate::platform::crypto::Sealed;
 
 /// Associated data of a registered client's sealed secret: bound to tenant and issuer.
 pub fn client_secret_aad(tenant_id: Uuid, issuer: &str) -> Vec<u8> {

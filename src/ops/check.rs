@@ -9,8 +9,8 @@ use sqlx::PgPool;
 
 use crate::config::{Config, Settings};
 use crate::connectors::Presets;
-use crate::crypto::Keyring;
-use crate::db;
+use crate::platform::crypto::Keyring;
+use crate::platform::db;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {

@@ -16,7 +16,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
-use crate::ops::metrics::RATE_LIMITED;
+use crate::platform::metrics::RATE_LIMITED;
 use crate::tenancy::LimitOverrides;
 
 /// How long a tenant's overrides are used before they are read again. A change made through

@@ -4,7 +4,6 @@
 pub mod check;
 pub mod limits;
 pub mod metrics;
-pub mod shutdown;
 
 use uuid::Uuid;
 

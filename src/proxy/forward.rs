@@ -19,7 +19,8 @@ use crate::connectors::connect::reject_credentials;
 use crate::connectors::refresh::{RefreshOutcome, Trigger, refresh};
 use crate::error::{ApiError, ApiResult};
 use crate::ops::limits::{StreamPermit, Surface};
-use crate::ops::metrics::{self, ActiveStream, PROXY_BYTES, UPSTREAM_DURATION, UPSTREAM_REQUESTS};
+use crate::ops::metrics::{self, ActiveStream};
+use crate::platform::metrics::{PROXY_BYTES, UPSTREAM_DURATION, UPSTREAM_REQUESTS};
 
 /// Names the connector on the request's span and counts the request against its tenant's
 /// proxy rate limit.
@@ -105,7 +106,7 @@ async fn send_once(
     ::metrics::histogram!(UPSTREAM_DURATION).record(elapsed.as_secs_f64());
     let outcome = match &sent {
         Ok(response) => metrics::upstream_outcome(response.status()),
-        Err(crate::net::NetError::Timeout) => "timeout",
+        Err(crate::platform::net::NetError::Timeout) => "timeout",
         Err(_) => "unreachable",
     };
     ::metrics::counter!(UPSTREAM_REQUESTS, "outcome" => outcome).increment(1);

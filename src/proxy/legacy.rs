@@ -21,10 +21,10 @@ use super::{headers, session};
 use crate::AppState;
 use crate::api::ApiQuery;
 use crate::connectors::Transport;
-use crate::crypto::Keyring;
 use crate::error::{ApiError, ApiResult};
 use crate::mcp::probe::message_endpoint;
-use crate::sse;
+use crate::platform::crypto::Keyring;
+use crate::platform::sse;
 
 /// Longest prefix of a stream we hold while waiting for the `endpoint` event.
 const MAX_PREAMBLE: usize = 64 * 1024;

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use url::Url;
 use uuid::Uuid;
 
-use crate::crypto::{Keyring, Sealed};
+use crate::platform::crypto::{Keyring, Sealed};
 
 fn aad(tenant_id: Uuid, connector_id: Uuid) -> Vec<u8> {
     format!("switchboard/v1/{tenant_id}/connector/{connector_id}/proxy-session").into_bytes()

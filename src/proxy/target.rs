@@ -1,5 +1,6 @@
 //! Where a proxied request goes and with which credential. Targets are cached in process
-//! ([`crate::cache`]), so a request with a warm cache reads nothing from the database.
+//! ([`crate::platform::cache`]), so a request with a warm cache reads nothing from the
+//! database.
 
 use std::sync::Arc;
 
@@ -15,7 +16,17 @@ use crate::connectors::credentials::{bearer, upstream_headers};
 use crate::connectors::model::AuthSettings;
 use crate::connectors::{SecretField, Status, Transport, service};
 use crate::error::{ApiError, ApiResult};
+use crate::platform::cache::{Cache, Invalidation};
 use crate::tenancy::{Scope, authenticate, bearer_token};
+
+/// Targets by connector id, told by the hub of every change to a connector.
+pub type TargetCache = Cache<Uuid, Arc<Target>>;
+
+pub fn target_cache(hub: &Invalidation) -> Arc<TargetCache> {
+    let cache = Arc::new(Cache::new(hub.liveness()));
+    hub.register(crate::connectors::NOTIFY_KIND, cache.clone());
+    cache
+}
 
 /// A connector as the proxy needs it: where, how, and with which credential.
 pub struct Target {
@@ -66,12 +77,12 @@ pub async fn resolve(
 ) -> ApiResult<Arc<Target>> {
     let token = bearer_token(headers)
         .ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer sk_...`"))?;
-    let key = authenticate(state, token).await?;
+    let key = authenticate(&state.db, &state.caches.keys, token).await?;
     if !key.scopes.contains(&Scope::Proxy) {
         return Err(ApiError::MissingScope(Scope::Proxy.as_str()));
     }
     let id: Uuid = raw_id.parse().map_err(|_| ApiError::NotFound("connector"))?;
-    let target = match state.caches.target(id) {
+    let target = match state.caches.targets.get(&id) {
         Some(target) if target.tenant_id == key.tenant_id => target,
         // Another tenant's connector: the same answer as a missing one.
         Some(_) => return Err(ApiError::NotFound("connector")),
@@ -83,7 +94,7 @@ pub async fn resolve(
 
 /// Reads the connector, opens its credential, and caches the result.
 pub async fn load(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<Arc<Target>> {
-    let ticket = state.caches.target_ticket();
+    let ticket = state.caches.targets.ticket();
     let mut tx = state.db.begin().await?;
     let connector = crate::connectors::store::get(&mut *tx, tenant_id, id)
         .await?
@@ -122,6 +133,6 @@ pub async fn load(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<Arc<
         access_token,
         token_expires_at: connector.token_expires_at,
     });
-    state.caches.put_target(ticket, target.clone());
+    state.caches.targets.put(ticket, id, target.clone());
     Ok(target)
 }

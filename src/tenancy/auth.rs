@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use super::{ApiKey, Scope, service};
 use crate::AppState;
-use crate::crypto::{API_KEY_PREFIX, hash_api_key, secrets_equal};
 use crate::error::ApiError;
+use crate::platform::cache::{Cache, Invalidate, Invalidation};
+use crate::platform::crypto::{API_KEY_PREFIX, hash_api_key, secrets_equal};
 
 /// The tenant and key behind a request's `Authorization: Bearer sk_...`.
 #[derive(Debug, Clone)]
@@ -42,26 +43,57 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(&parts.headers)
             .ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer sk_...`"))?;
-        let key = authenticate(state, token).await?;
+        let key = authenticate(&state.db, &state.caches.keys, token).await?;
         crate::ops::admit(state, key.tenant_id, crate::ops::limits::Surface::Api).await?;
         Ok(Caller { tenant_id: key.tenant_id, key_id: key.id, scopes: key.scopes.clone() })
     }
 }
 
-/// The active key `token` names: from the in-process cache ([`crate::cache`]) when it is
-/// there, else from the database (and then cached). Unknown keys are not cached.
-pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<Arc<ApiKey>, ApiError> {
+/// Active API keys by the SHA-256 of the key, in process ([`crate::platform::cache`]); a
+/// change to a key (revocation) drops it by its id.
+pub struct KeyCache(Cache<[u8; 32], Arc<ApiKey>>);
+
+impl KeyCache {
+    /// A cache told by `hub` of every change to an API key.
+    pub fn new(hub: &Invalidation) -> Arc<Self> {
+        let cache = Arc::new(Self(Cache::new(hub.liveness())));
+        hub.register(super::NOTIFY_KIND, cache.clone());
+        cache
+    }
+
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<ApiKey>> {
+        self.0.get(hash)
+    }
+}
+
+impl Invalidate for KeyCache {
+    fn forget(&self, id: Uuid) {
+        self.0.retain(|_, key| key.id != id);
+    }
+
+    fn clear(&self) {
+        self.0.clear();
+    }
+}
+
+/// The active key `token` names: from the in-process cache when it is there, else from the
+/// database (and then cached). Unknown keys are not cached.
+pub(crate) async fn authenticate(
+    db: &sqlx::PgPool,
+    keys: &KeyCache,
+    token: &str,
+) -> Result<Arc<ApiKey>, ApiError> {
     const UNKNOWN: ApiError = ApiError::Unauthorized("unknown or revoked API key");
     if !token.starts_with(API_KEY_PREFIX) {
         return Err(UNKNOWN);
     }
     let hash = hash_api_key(token);
-    if let Some(key) = state.caches.key(&hash) {
+    if let Some(key) = keys.0.get(&hash) {
         return Ok(key);
     }
-    let ticket = state.caches.key_ticket();
-    let key = Arc::new(service::find_active_key(&state.db, &hash).await?.ok_or(UNKNOWN)?);
-    state.caches.put_key(ticket, hash, key.clone());
+    let ticket = keys.0.ticket();
+    let key = Arc::new(service::find_active_key(db, &hash).await?.ok_or(UNKNOWN)?);
+    keys.0.put(ticket, hash, key.clone());
     Ok(key)
 }
 

@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use auth::{Caller, Operator};
+pub use auth::{Caller, KeyCache, Operator};
 pub(crate) use auth::{authenticate, bearer_token};
+
+/// The kind of the change notifications (migration 0005) that name an API key.
+pub const NOTIFY_KIND: &str = "api_key";
 
 /// What an API key may do. Scopes are independent: `write` does not imply `read`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, clap::ValueEnum)]

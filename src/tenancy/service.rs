@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::store::{self, NewApiKeyRow};
 use super::{ApiKey, LimitOverrides, Scope, Tenant};
-use crate::crypto::generate_api_key;
 use crate::error::{ApiError, ApiResult, Validator};
+use crate::platform::crypto::generate_api_key;
 
 /// A key just created: the secret is here once and nowhere else afterwards.
 pub struct IssuedApiKey {

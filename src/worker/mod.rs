@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use crate::AppState;
 use crate::connectors::refresh::{RefreshOutcome, Trigger, refresh};
 use crate::connectors::store;
-use crate::ops::metrics::{EXPIRED_AUTHORIZATIONS, WORKER_BATCH, WORKER_LAG};
+use crate::platform::metrics::{EXPIRED_AUTHORIZATIONS, WORKER_BATCH, WORKER_LAG};
 
 /// Connectors claimed per round.
 const BATCH: i64 = 100;
@@ -80,7 +80,7 @@ async fn expire_pending(state: &AppState) -> anyhow::Result<usize> {
     let expired = store::expire_pending_authorizations(&mut tx, &message, 1000).await?;
     tx.commit().await?;
     for id in &expired {
-        state.caches.forget_connector(*id);
+        state.caches.hub.forget(crate::connectors::NOTIFY_KIND, *id);
     }
     Ok(expired.len())
 }

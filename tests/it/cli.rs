@@ -12,7 +12,7 @@ fn switchboard(db_url: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(args)
         .env("DATABASE_URL", db_url)
-        .env("SWITCHBOARD_ENCRYPTION_KEYS", switchboard::crypto::Keyring::generate_entry("cli"))
+        .env("SWITCHBOARD_ENCRYPTION_KEYS", switchboard::platform::crypto::Keyring::generate_entry("cli"))
         .env("RUST_LOG", "warn")
         .output()
         .expect("the switchboard binary runs")
@@ -85,6 +85,6 @@ fn generate_key_prints_a_usable_keyring_entry() {
     let out = switchboard("postgres://unused", &["encryption", "generate-key", "--id", "prod-2026"]);
     assert!(out.status.success());
     let entry = String::from_utf8(out.stdout).unwrap();
-    let ring = switchboard::crypto::Keyring::parse(entry.trim()).unwrap();
+    let ring = switchboard::platform::crypto::Keyring::parse(entry.trim()).unwrap();
     assert_eq!(ring.current_key_id(), "prod-2026");
 }

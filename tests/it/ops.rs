@@ -361,7 +361,8 @@ async fn sigterm_drains_then_finishes_requests_ends_streams_and_exits_0(db: PgPo
 fn check_config(db_url: &str, env: &[(&str, &str)]) -> (bool, String) {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
     command.arg("check-config").env("DATABASE_URL", db_url).env("RUST_LOG", "warn");
-    command.env("SWITCHBOARD_ENCRYPTION_KEYS", switchboard::crypto::Keyring::generate_entry("test"));
+    command
+        .env("SWITCHBOARD_ENCRYPTION_KEYS", switchboard::platform::crypto::Keyring::generate_entry("test"));
     for (name, value) in env {
         command.env(name, value);
     }
@@ -402,7 +403,7 @@ async fn check_config_reports_each_problem_and_fails_on_any(db: PgPool) {
     .await;
     let (ok, text) = check_config(
         &url,
-        &[("SWITCHBOARD_ENCRYPTION_KEYS", &switchboard::crypto::Keyring::generate_entry("new"))],
+        &[("SWITCHBOARD_ENCRYPTION_KEYS", &switchboard::platform::crypto::Keyring::generate_entry("new"))],
     );
     assert!(!ok && text.contains("FAIL  keys in use") && text.contains("\"test\""), "{text}");
 }

@@ -7,7 +7,7 @@ use futures_util::StreamExt as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use switchboard::crypto::hash_api_key;
+use switchboard::platform::crypto::hash_api_key;
 
 use crate::support::auth_server::{AsConfig, AuthServer};
 use crate::support::legacy_sse::LegacySseServer;

@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use switchboard::AppState;
 use switchboard::connectors::{Connector, Presets, SecretField, service};
-use switchboard::crypto::Keyring;
+use switchboard::platform::crypto::Keyring;
 use uuid::Uuid;
 
 use crate::support::{TestApp, TestTenant, test_settings};

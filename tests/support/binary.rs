@@ -31,7 +31,10 @@ impl Switchboard {
             .env("SWITCHBOARD_PUBLIC_URL", format!("http://{listen}"))
             .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("SWITCHBOARD_ALLOW_PRIVATE_NETWORKS", "true")
-            .env("SWITCHBOARD_ENCRYPTION_KEYS", switchboard::crypto::Keyring::generate_entry("proc"))
+            .env(
+                "SWITCHBOARD_ENCRYPTION_KEYS",
+                switchboard::platform::crypto::Keyring::generate_entry("proc"),
+            )
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path).unwrap());

@@ -19,7 +19,7 @@ use sqlx::PgPool;
 use switchboard::AppState;
 use switchboard::config::Settings;
 use switchboard::connectors::Presets;
-use switchboard::crypto::Keyring;
+use switchboard::platform::crypto::Keyring;
 use uuid::Uuid;
 
 pub const ADMIN_TOKEN: &str = "test-operator-token-0123456789";

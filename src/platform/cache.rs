@@ -1,0 +1,270 @@
+//! In-process caches kept true by invalidation (decision 0005). A [`Cache`] is a map whose
+//! inserts lose any race with an invalidation; an [`Invalidation`] hub tells every cache
+//! registered under a kind that a row of that kind changed. Changes reach the hub from two
+//! sources:
+//! - Postgres `NOTIFY` on [`CHANNEL`] (triggers of migration 0005 announce `kind:<uuid>`),
+//!   which [`listen`] applies: other replicas and other processes (the CLI's key
+//!   revocation, re-encryption);
+//! - this replica's own writes, right after commit ([`Invalidation::forget`]), so a caller
+//!   who changes something and then uses it never sees the old value, however late the
+//!   notification is.
+//!
+//! While the listener is not connected, notifications can be missed, so every cache of the
+//! hub is off (lookups miss, nothing is stored); they are emptied and turned back on only
+//! once `LISTEN` is in place again.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use uuid::Uuid;
+
+/// The notification channel the triggers of migration 0005 announce changes on.
+pub const CHANNEL: &str = "switchboard_changes";
+
+/// Entries per cache. Beyond it the cache starts over: crude, but it bounds memory without
+/// bookkeeping on the hot path, and a full cache means far more entries than one replica
+/// serves at once.
+const MAX_ENTRIES: usize = 100_000;
+
+/// Whether the caches of one hub may be used; shared by the hub and its caches.
+#[derive(Clone, Default)]
+pub struct Liveness(Arc<AtomicBool>);
+
+impl Liveness {
+    pub fn is_live(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// A map whose inserts lose any race with an invalidation: [`Cache::ticket`] is taken before
+/// reading from the database, and [`Cache::put`] stores only if nothing was invalidated
+/// since. Otherwise a value read just before a change could be stored just after that
+/// change's invalidation, and stay stale. Off (every lookup misses) while its hub is.
+pub struct Cache<K, V> {
+    entries: RwLock<HashMap<K, V>>,
+    generation: AtomicU64,
+    live: Liveness,
+}
+
+/// Taken before a database read whose result may be cached.
+#[derive(Clone, Copy)]
+pub struct Ticket(u64);
+
+impl<K: Eq + Hash, V: Clone> Cache<K, V> {
+    pub fn new(live: Liveness) -> Self {
+        Self { entries: RwLock::default(), generation: AtomicU64::new(0), live }
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.live.is_live().then(|| self.entries.read().expect("cache lock").get(key).cloned()).flatten()
+    }
+
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.generation.load(Ordering::Acquire))
+    }
+
+    pub fn put(&self, ticket: Ticket, key: K, value: V) {
+        if !self.live.is_live() {
+            return;
+        }
+        let mut entries = self.entries.write().expect("cache lock");
+        // Checked under the write lock, which every invalidation also takes.
+        if self.generation.load(Ordering::Acquire) != ticket.0 {
+            return;
+        }
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, value);
+    }
+
+    pub fn remove(&self, key: &K) {
+        let mut entries = self.entries.write().expect("cache lock");
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(key);
+    }
+
+    pub fn retain(&self, keep: impl FnMut(&K, &mut V) -> bool) {
+        let mut entries = self.entries.write().expect("cache lock");
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.retain(keep);
+    }
+
+    pub fn clear(&self) {
+        self.retain(|_, _| false);
+    }
+}
+
+/// A cache that can be told that the row `id` of its kind changed.
+pub trait Invalidate: Send + Sync {
+    fn forget(&self, id: Uuid);
+    fn clear(&self);
+}
+
+/// A cache keyed by the id that changes name: forgetting removes that entry.
+impl<V: Clone + Send + Sync> Invalidate for Cache<Uuid, V> {
+    fn forget(&self, id: Uuid) {
+        self.remove(&id);
+    }
+
+    fn clear(&self) {
+        Cache::clear(self);
+    }
+}
+
+/// The caches of this process by the kind of row they hold, and whether they may be used.
+#[derive(Default)]
+pub struct Invalidation {
+    live: Liveness,
+    caches: RwLock<Vec<(&'static str, Arc<dyn Invalidate>)>>,
+}
+
+impl Invalidation {
+    /// The liveness a new cache of this hub shares.
+    pub fn liveness(&self) -> Liveness {
+        self.live.clone()
+    }
+
+    /// Whether the caches are in use: only while the invalidation listener is connected.
+    pub fn is_live(&self) -> bool {
+        self.live.is_live()
+    }
+
+    /// `cache` is told of every change to a row of `kind` (the prefix of the notifications).
+    pub fn register(&self, kind: &'static str, cache: Arc<dyn Invalidate>) {
+        self.caches.write().expect("hub lock").push((kind, cache));
+    }
+
+    /// The row `id` of `kind` changed (this replica's own write, just committed).
+    pub fn forget(&self, kind: &str, id: Uuid) {
+        for (_, cache) in self.caches.read().expect("hub lock").iter().filter(|(k, _)| *k == kind) {
+            cache.forget(id);
+        }
+    }
+
+    fn clear(&self) {
+        for (_, cache) in self.caches.read().expect("hub lock").iter() {
+            cache.clear();
+        }
+    }
+
+    /// Applies one notification payload, `kind:<uuid>`. Anything else empties every cache,
+    /// which is always safe.
+    fn apply(&self, payload: &str) {
+        match parse(payload) {
+            Some((kind, id)) => self.forget(kind, id),
+            None => self.clear(),
+        }
+    }
+
+    fn set_live(&self, live: bool) {
+        if live {
+            // Empty first: anything cached before LISTEN was in place may have missed a change.
+            self.clear();
+            self.live.0.store(true, Ordering::Release);
+        } else {
+            self.live.0.store(false, Ordering::Release);
+            self.clear();
+        }
+    }
+}
+
+fn parse(payload: &str) -> Option<(&str, Uuid)> {
+    let (kind, id) = payload.split_once(':')?;
+    Some((kind, id.parse().ok()?))
+}
+
+/// Keeps the caches of `hub` in step with the database for as long as it runs, reconnecting
+/// after losing the connection (caches off meanwhile).
+pub async fn listen(db: PgPool, hub: Arc<Invalidation>) {
+    loop {
+        match subscribe(&db).await {
+            Ok(mut listener) => {
+                hub.set_live(true);
+                tracing::debug!("cache invalidation listener connected");
+                // `Ok(None)`: the connection dropped; notifications may have been lost.
+                while let Ok(Some(notification)) = listener.try_recv().await {
+                    hub.apply(notification.payload());
+                }
+                hub.set_live(false);
+                tracing::warn!(
+                    "cache invalidation listener lost its connection; caches off until it is back"
+                );
+            }
+            Err(error) => tracing::warn!(%error, "cache invalidation listener cannot connect; caches off"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn subscribe(db: &PgPool) -> sqlx::Result<PgListener> {
+    let mut listener = PgListener::connect_with(db).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Shared = Arc<Cache<Uuid, u8>>;
+
+    /// A hub with two kinds of cache, as the service has (connectors and API keys).
+    fn hub() -> (Invalidation, Shared, Shared) {
+        let hub = Invalidation::default();
+        let connectors = Arc::new(Cache::new(hub.liveness()));
+        let keys = Arc::new(Cache::new(hub.liveness()));
+        hub.register("connector", connectors.clone());
+        hub.register("api_key", keys.clone());
+        (hub, connectors, keys)
+    }
+
+    #[test]
+    fn a_value_read_before_an_invalidation_is_not_stored_after_it() {
+        let (hub, cache, _) = hub();
+        hub.set_live(true);
+        let ticket = cache.ticket();
+        cache.retain(|_, _| true);
+        let id = Uuid::new_v4();
+        cache.put(ticket, id, 1);
+        assert_eq!(cache.get(&id), None);
+        cache.put(cache.ticket(), id, 2);
+        assert_eq!(cache.get(&id), Some(2));
+    }
+
+    #[test]
+    fn nothing_is_served_or_stored_while_the_listener_is_down() {
+        let (hub, _, keys) = hub();
+        let id = Uuid::new_v4();
+        keys.put(keys.ticket(), id, 1);
+        assert!(keys.get(&id).is_none());
+        hub.set_live(true);
+        keys.put(keys.ticket(), id, 1);
+        assert!(keys.get(&id).is_some());
+        hub.set_live(false);
+        hub.set_live(true);
+        assert!(keys.get(&id).is_none(), "a reconnect starts empty");
+    }
+
+    #[test]
+    fn notifications_drop_what_they_name() {
+        let (hub, connectors, keys) = hub();
+        hub.set_live(true);
+        let (kept, revoked) = (Uuid::new_v4(), Uuid::new_v4());
+        keys.put(keys.ticket(), kept, 1);
+        keys.put(keys.ticket(), revoked, 2);
+        connectors.put(connectors.ticket(), revoked, 3);
+        hub.apply(&format!("api_key:{revoked}"));
+        assert!(keys.get(&kept).is_some());
+        assert!(keys.get(&revoked).is_none());
+        assert!(connectors.get(&revoked).is_some(), "only the named kind forgets");
+        hub.apply("something unexpected");
+        assert!(keys.get(&kept).is_none(), "an unknown payload empties everything");
+        assert!(connectors.get(&revoked).is_none());
+    }
+}
