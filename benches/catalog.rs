@@ -76,7 +76,7 @@ async fn main() {
     let upstream = McpServer::spawn_catalog(Guard::Open, catalog.clone()).await;
     // Rate limits off: the calls below are measured back to back.
     let app = TestApp::spawn_public(database().await, |s| {
-        s.limits.api = switchboard::ops::limits::Rate { per_second: 0, burst: 0 };
+        s.limits.api = switchboard::config::Rate { per_second: 0, burst: 0 };
     })
     .await;
     let t = app.tenant("bench").await;

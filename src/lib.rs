@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod connectors;
 pub mod error;
@@ -30,7 +31,6 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::connectors::Presets;
 use crate::error::ApiError;
-use crate::ops::limits::RateLimits;
 use crate::ops::metrics::ScrapeCache;
 use crate::platform::cache::Invalidation;
 use crate::platform::crypto::Keyring;
@@ -39,6 +39,7 @@ use crate::platform::shutdown::Shutdown;
 use crate::platform::single_flight::KeyedLocks;
 use crate::proxy::target::{TargetCache, target_cache};
 use crate::tenancy::KeyCache;
+use crate::tenancy::limits::RateLimits;
 
 /// The hot path's caches — API keys by hash, proxy targets by connector — and the hub that
 /// keeps them true (see [`platform::cache`]).
@@ -125,7 +126,7 @@ impl AppState {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Serves `app(state)` on `listener`, with the cache invalidation listener running alongside,
-/// until `shutdown` completes; then shuts down gracefully (see [`ops::shutdown`]): `/readyz`
+/// until `shutdown` completes; then shuts down gracefully (see [`platform::shutdown`]): `/readyz`
 /// fails at once; after the configured delay the listener closes, standalone event streams
 /// end, and in-flight requests get until the configured timeout. Accepted sockets get
 /// TCP_NODELAY: without it, a reply written in several chunks (SSE) waits ~40 ms on Nagle's

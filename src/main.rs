@@ -4,10 +4,10 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use secrecy::ExposeSecret as _;
 use switchboard::AppState;
-use switchboard::config::{
-    ApiKeysCommand, Cli, Command, Config, EncryptionCommand, LogFormat, TenantsCommand,
+use switchboard::cli::{
+    ApiKeysCommand, Cli, Command, Config, EncryptionCommand, LogFormat, TenantsCommand, check,
 };
-use switchboard::ops::{check, metrics};
+use switchboard::ops::metrics;
 use switchboard::platform::crypto::Keyring;
 use switchboard::platform::db;
 use switchboard::platform::metrics::upkeep;

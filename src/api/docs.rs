@@ -51,7 +51,7 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Every API-key endpoint may answer 429 (per-tenant rate limit, `ops::limits`); declared
+/// Every API-key endpoint may answer 429 (per-tenant rate limit, `tenancy::limits`); declared
 /// once here rather than on each handler. Operator endpoints (tag `admin`) are not limited.
 struct RateLimited;
 

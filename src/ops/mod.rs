@@ -1,15 +1,13 @@
 //! What an operator needs to run Switchboard for many tenants: Prometheus metrics, per-tenant
 //! rate limits, graceful shutdown, and the configuration check.
 
-pub mod check;
-pub mod limits;
 pub mod metrics;
 
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::ops::limits::Surface;
+use crate::tenancy::limits::Surface;
 
 /// Names the caller's tenant on the request's span and counts the request against the
 /// tenant's rate limit for `surface` (429 when over).

@@ -2,25 +2,9 @@
 //! sending new traffic, the worker stops after its current refreshes, requests are still
 //! served. *Stopping* (after `SWITCHBOARD_SHUTDOWN_DELAY`): no new connections, standalone
 //! event streams end cleanly, in-flight requests get until `SWITCHBOARD_SHUTDOWN_TIMEOUT`.
-
-use std::time::Duration;
+//! How long each phase lasts is `config::ShutdownPolicy`.
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
-
-/// How long each phase of a shutdown may take.
-#[derive(Debug, Clone, Copy)]
-pub struct ShutdownPolicy {
-    /// From the signal to closing the listener: time for load balancers to see `/readyz` fail.
-    pub delay: Duration,
-    /// From closing the listener to exiting, whatever is still in flight.
-    pub timeout: Duration,
-}
-
-impl Default for ShutdownPolicy {
-    fn default() -> Self {
-        Self { delay: Duration::ZERO, timeout: Duration::from_secs(30) }
-    }
-}
 
 /// The process-wide shutdown signal; cheap to clone.
 #[derive(Debug, Clone, Default)]

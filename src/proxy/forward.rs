@@ -18,9 +18,9 @@ use crate::connectors::Transport;
 use crate::connectors::connect::reject_credentials;
 use crate::connectors::refresh::{RefreshOutcome, Trigger, refresh};
 use crate::error::{ApiError, ApiResult};
-use crate::ops::limits::{StreamPermit, Surface};
 use crate::ops::metrics::{self, ActiveStream};
 use crate::platform::metrics::{PROXY_BYTES, UPSTREAM_DURATION, UPSTREAM_REQUESTS};
+use crate::tenancy::limits::{StreamPermit, Surface};
 
 /// Names the connector on the request's span and counts the request against its tenant's
 /// proxy rate limit.

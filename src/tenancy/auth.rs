@@ -44,7 +44,7 @@ impl FromRequestParts<AppState> for Caller {
         let token = bearer_token(&parts.headers)
             .ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer sk_...`"))?;
         let key = authenticate(&state.db, &state.caches.keys, token).await?;
-        crate::ops::admit(state, key.tenant_id, crate::ops::limits::Surface::Api).await?;
+        crate::ops::admit(state, key.tenant_id, super::limits::Surface::Api).await?;
         Ok(Caller { tenant_id: key.tenant_id, key_id: key.id, scopes: key.scopes.clone() })
     }
 }

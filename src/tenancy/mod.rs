@@ -2,16 +2,34 @@
 //! caller's identity.
 
 mod auth;
+pub mod limits;
 pub mod service;
 mod store;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use url::Url;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use auth::{Caller, KeyCache, Operator};
 pub(crate) use auth::{authenticate, bearer_token};
+
+/// A redirect allow-list entry is an origin: scheme, host and optional port, nothing else.
+/// Returns it in its serialised form (lower-case host, no default port).
+pub fn parse_origin(entry: &str) -> Result<String, NotAnOrigin> {
+    let url = Url::parse(entry).map_err(|_| NotAnOrigin(format!("{entry:?} is not a URL")))?;
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+        return Err(NotAnOrigin(format!("{entry:?} must be an origin like https://app.example.com")));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// Why an allow-list entry is not an origin (names the entry, nothing else).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotAnOrigin(String);
 
 /// The kind of the change notifications (migration 0005) that name an API key.
 pub const NOTIFY_KIND: &str = "api_key";

@@ -121,7 +121,7 @@ fn allowlist_origins(entries: &[String]) -> ApiResult<Vec<String>> {
     let mut v = Validator::default();
     let mut origins = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
-        match crate::config::parse_origin(entry) {
+        match super::parse_origin(entry) {
             Ok(origin) => origins.push(origin),
             Err(e) => v.push(format!("redirect_allowlist[{i}]"), e.to_string()),
         }

@@ -15,9 +15,10 @@ use governor::clock::Clock as _;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use uuid::Uuid;
 
+use super::LimitOverrides;
+use crate::config::{LimitDefaults, Rate};
 use crate::error::{ApiError, ApiResult};
 use crate::platform::metrics::RATE_LIMITED;
-use crate::tenancy::LimitOverrides;
 
 /// How long a tenant's overrides are used before they are read again. A change made through
 /// this replica applies at once; other replicas see it within this time.
@@ -27,55 +28,27 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// What a caller over its stream cap is told to wait: streams end at unknown times.
 const STREAM_RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// Requests per second with a burst; `per_second == 0` means unlimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Rate {
-    pub per_second: u32,
-    pub burst: u32,
+/// The governor quota of a rate; `None` when unlimited. A burst of 0 means one second's
+/// worth.
+fn quota(rate: Rate) -> Option<Quota> {
+    let per_second = NonZeroU32::new(rate.per_second)?;
+    let burst = NonZeroU32::new(rate.burst).unwrap_or(per_second);
+    Some(Quota::per_second(per_second).allow_burst(burst))
 }
 
-impl Rate {
-    fn quota(self) -> Option<Quota> {
-        let per_second = NonZeroU32::new(self.per_second)?;
-        let burst = NonZeroU32::new(self.burst).unwrap_or(per_second);
-        Some(Quota::per_second(per_second).allow_burst(burst))
-    }
-}
-
-/// The configured defaults, for tenants without overrides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LimitDefaults {
-    pub api: Rate,
-    pub proxy: Rate,
-    /// Concurrent standalone proxy streams per tenant; 0 means unlimited.
-    pub proxy_streams: u32,
-}
-
-impl Default for LimitDefaults {
-    fn default() -> Self {
-        Self {
-            api: Rate { per_second: 50, burst: 100 },
-            proxy: Rate { per_second: 200, burst: 400 },
-            proxy_streams: 100,
-        }
-    }
-}
-
-impl LimitDefaults {
-    /// The limits that apply to a tenant with these overrides.
-    pub fn with(self, o: &LimitOverrides) -> Self {
-        let pick = |value: Option<i32>, default: u32| value.map_or(default, |v| v.max(0) as u32);
-        Self {
-            api: Rate {
-                per_second: pick(o.api_rps, self.api.per_second),
-                burst: pick(o.api_burst, self.api.burst),
-            },
-            proxy: Rate {
-                per_second: pick(o.proxy_rps, self.proxy.per_second),
-                burst: pick(o.proxy_burst, self.proxy.burst),
-            },
-            proxy_streams: pick(o.proxy_streams, self.proxy_streams),
-        }
+/// The limits that apply to a tenant with these overrides.
+pub fn effective(defaults: LimitDefaults, o: &LimitOverrides) -> LimitDefaults {
+    let pick = |value: Option<i32>, default: u32| value.map_or(default, |v| v.max(0) as u32);
+    LimitDefaults {
+        api: Rate {
+            per_second: pick(o.api_rps, defaults.api.per_second),
+            burst: pick(o.api_burst, defaults.api.burst),
+        },
+        proxy: Rate {
+            per_second: pick(o.proxy_rps, defaults.proxy.per_second),
+            burst: pick(o.proxy_burst, defaults.proxy.burst),
+        },
+        proxy_streams: pick(o.proxy_streams, defaults.proxy_streams),
     }
 }
 
@@ -146,7 +119,7 @@ impl RateLimits {
             Surface::Api => limits.api,
             Surface::Proxy => limits.proxy,
         };
-        let Some(quota) = rate.quota() else { return Ok(()) };
+        let Some(quota) = quota(rate) else { return Ok(()) };
         let buckets = match surface {
             Surface::Api => &self.inner.api,
             Surface::Proxy => &self.inner.proxy,
@@ -197,12 +170,12 @@ impl RateLimits {
         let overrides = match cached {
             Some(o) => o,
             None => {
-                let fresh = crate::tenancy::service::limit_overrides(db, tenant).await?;
+                let fresh = super::service::limit_overrides(db, tenant).await?;
                 self.inner.overrides.lock().expect("overrides lock").insert(tenant, (Instant::now(), fresh));
                 fresh
             }
         };
-        Ok(self.defaults.with(&overrides))
+        Ok(effective(self.defaults, &overrides))
     }
 
     fn maybe_sweep(&self) {
@@ -254,7 +227,7 @@ mod tests {
     fn overrides_replace_defaults_field_by_field() {
         let defaults = LimitDefaults::default();
         let o = LimitOverrides { api_rps: Some(5), proxy_streams: Some(0), ..LimitOverrides::default() };
-        let limits = defaults.with(&o);
+        let limits = effective(defaults, &o);
         assert_eq!(limits.api, Rate { per_second: 5, burst: defaults.api.burst });
         assert_eq!(limits.proxy, defaults.proxy);
         assert_eq!(limits.proxy_streams, 0);
@@ -262,16 +235,16 @@ mod tests {
 
     #[test]
     fn zero_per_second_is_unlimited_and_zero_burst_is_one_second() {
-        assert!(Rate { per_second: 0, burst: 10 }.quota().is_none());
-        let quota = Rate { per_second: 3, burst: 0 }.quota().unwrap();
-        assert_eq!(quota.burst_size().get(), 3);
+        assert!(quota(Rate { per_second: 0, burst: 10 }).is_none());
+        let three = quota(Rate { per_second: 3, burst: 0 }).unwrap();
+        assert_eq!(three.burst_size().get(), 3);
     }
 
     #[test]
     fn idle_tenants_are_swept_away() {
         let buckets = Buckets::default();
         let rate = Rate { per_second: 1000, burst: 1 };
-        let limiter = buckets.limiter(rate, rate.quota().unwrap());
+        let limiter = buckets.limiter(rate, quota(rate).unwrap());
         assert!(limiter.check_key(&Uuid::now_v7()).is_ok());
         assert_eq!(limiter.len(), 1);
         std::thread::sleep(Duration::from_millis(5)); // > 1 ms: the state is fresh again

@@ -7,7 +7,8 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use sqlx::PgPool;
 
-use crate::config::{Config, Settings};
+use super::Config;
+use crate::config::{Rate, Settings};
 use crate::connectors::Presets;
 use crate::platform::crypto::Keyring;
 use crate::platform::db;
@@ -126,7 +127,7 @@ pub fn configuration(config: &Config, report: &mut Report) -> Option<(Settings, 
 }
 
 fn describe_limits(s: &Settings) -> String {
-    let rate = |r: crate::ops::limits::Rate| {
+    let rate = |r: Rate| {
         if r.per_second == 0 {
             "unlimited".to_owned()
         } else {
