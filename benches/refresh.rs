@@ -15,10 +15,10 @@ use axum::routing::post;
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::migrate::MigrateDatabase as _;
-use switchboard::AppState;
 use switchboard::config::Settings;
 use switchboard::connectors::model::{OAuthClientRef, OAuthGrant, TokenEndpointAuthMethod};
 use switchboard::connectors::{Presets, SecretField};
+use switchboard::http::AppState;
 use switchboard::platform::crypto::Keyring;
 use uuid::Uuid;
 

@@ -3,11 +3,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use secrecy::ExposeSecret as _;
-use switchboard::AppState;
 use switchboard::cli::{
     ApiKeysCommand, Cli, Command, Config, EncryptionCommand, LogFormat, TenantsCommand, check,
 };
-use switchboard::ops::metrics;
+use switchboard::http::AppState;
 use switchboard::platform::crypto::Keyring;
 use switchboard::platform::db;
 use switchboard::platform::metrics::upkeep;
@@ -48,7 +47,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = db::connect_and_migrate(&config.database_url, 2).await?;
             let (tenant, issued) = tenancy::create_tenant(&pool, &name).await?;
             if json {
-                let created = switchboard::api::TenantCreated::new(tenant, issued);
+                let created = switchboard::http::api::TenantCreated::new(tenant, issued);
                 println!("{}", serde_json::to_string_pretty(&created)?);
             } else {
                 println!("tenant_id: {}\napi_key:   {}", tenant.id, issued.secret.expose_secret());
@@ -60,7 +59,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = db::connect_and_migrate(&config.database_url, 2).await?;
             let issued = tenancy::create_api_key(&pool, tenant, &scopes, name.as_deref()).await?;
             if json {
-                let view = switchboard::api::IssuedApiKeyView::from(issued);
+                let view = switchboard::http::api::IssuedApiKeyView::from(issued);
                 println!("{}", serde_json::to_string_pretty(&view)?);
             } else {
                 println!("api_key_id: {}\napi_key:    {}", issued.key.id, issued.secret.expose_secret());
@@ -136,9 +135,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (SWITCHBOARD_METRICS_LISTEN)"))?;
-        let metrics_server = axum::serve(listener, metrics::router(state.clone()))
-            .with_graceful_shutdown(state.shutdown.stopping_owned());
-        tokio::spawn(async move { metrics_server.await });
+        tokio::spawn(switchboard::http::app::serve_metrics(listener, state.clone()));
     }
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -146,7 +143,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (SWITCHBOARD_LISTEN)", config.listen))?;
     tracing::info!(listen = %config.listen, public_url = %state.settings.public_url, "switchboard is serving");
     let timeout = state.settings.shutdown.timeout;
-    switchboard::serve(listener, state, shutdown_signal()).await?;
+    switchboard::http::serve(listener, state, shutdown_signal()).await?;
     if let Some(worker) = worker
         && tokio::time::timeout(timeout, worker).await.is_err()
     {

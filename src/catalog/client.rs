@@ -29,14 +29,14 @@ use sse_stream::Sse;
 use url::Url;
 
 use super::sse_transport::LegacySse;
-use crate::AppState;
 use crate::connectors::Transport;
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::mcp::ServerInfo;
 use crate::platform::net::{next_chunk, read_capped};
 use crate::platform::sse;
-use crate::proxy::forward;
-use crate::proxy::target::Target;
+use crate::upstream::send;
+use crate::upstream::target::Target;
 
 const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
@@ -75,7 +75,7 @@ impl Link {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<reqwest::Response, LinkError> {
-        forward::send(&self.state, self.target.clone(), method, url, &headers, body)
+        send::send(&self.state, self.target.clone(), method, url, &headers, body)
             .await
             .map_err(|e| self.fail(e))
     }

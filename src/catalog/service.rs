@@ -16,12 +16,12 @@ use super::model::{
     json_has_nul, truncated,
 };
 use super::store::{self, CallFilter, ToolCallView, ToolDetail, ToolSummary};
-use crate::AppState;
 use crate::connectors::service as connectors;
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::platform::page;
 use crate::platform::single_flight::KeyedLocks;
-use crate::proxy::target;
+use crate::upstream::target;
 
 /// A whole sync (connect, every page, close) must finish within this.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);

@@ -21,8 +21,8 @@ use super::model::{
 use super::service::{get, open_secret};
 use super::store;
 use super::tokens::{self, RefreshTokenAbsent};
-use crate::AppState;
 use crate::error::{ApiError, ApiResult, Validator};
+use crate::http::AppState;
 use crate::mcp::ServerInfo;
 use crate::mcp::probe::{self, ProbeError, ProbeOutcome};
 use crate::oauth::GrantError;

@@ -13,8 +13,8 @@ use super::model::{OAuthClientRef, SecretField, Status};
 use super::service::open_secret;
 use super::store;
 use super::tokens::{self, RefreshTokenAbsent};
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::oauth::GrantError;
 use crate::oauth::grant;
 

@@ -14,8 +14,8 @@ use super::model::{
 };
 use super::presets::Preset;
 use super::store::{self, ConnectorEvent, ListFilter};
-use crate::AppState;
 use crate::error::{ApiError, ApiResult, Validator};
+use crate::http::AppState;
 use crate::oauth::discovery::{DiscoveryResult, discover};
 use crate::platform::crypto::Keyring;
 

@@ -6,9 +6,9 @@ use sqlx::PgConnection;
 
 use super::model::{AuthSettings, Connector, RefreshState, SecretField};
 use super::store;
-use crate::AppState;
 use crate::config::RefreshPolicy;
 use crate::error::ApiResult;
+use crate::http::AppState;
 use crate::oauth::grant::Tokens;
 
 /// What to do with the stored refresh token when a token response carries none.

@@ -1,7 +1,6 @@
-//! Tenants, their API keys, and the extractors that turn a request's bearer token into the
-//! caller's identity.
+//! Tenants, their API keys and scopes, redirect allow-lists and rate-limit policy.
 
-mod auth;
+pub mod keys;
 pub mod limits;
 pub mod service;
 mod store;
@@ -12,8 +11,7 @@ use url::Url;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use auth::{Caller, KeyCache, Operator};
-pub(crate) use auth::{authenticate, bearer_token};
+pub use keys::KeyCache;
 
 /// A redirect allow-list entry is an origin: scheme, host and optional port, nothing else.
 /// Returns it in its serialised form (lower-case host, no default port).

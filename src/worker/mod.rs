@@ -9,9 +9,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::AppState;
 use crate::connectors::refresh::{RefreshOutcome, Trigger, refresh};
 use crate::connectors::store;
+use crate::http::AppState;
 use crate::platform::metrics::{EXPIRED_AUTHORIZATIONS, WORKER_BATCH, WORKER_LAG};
 
 /// Connectors claimed per round.

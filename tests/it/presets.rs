@@ -4,8 +4,8 @@ use reqwest::Method;
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use switchboard::AppState;
 use switchboard::connectors::{Presets, SecretField, service};
+use switchboard::http::AppState;
 
 use crate::support::{TestApp, expect_json, test_keyring, test_settings};
 

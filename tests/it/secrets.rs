@@ -5,8 +5,8 @@ use reqwest::Method;
 use secrecy::ExposeSecret as _;
 use serde_json::json;
 use sqlx::PgPool;
-use switchboard::AppState;
 use switchboard::connectors::{Connector, Presets, SecretField, service};
+use switchboard::http::AppState;
 use switchboard::platform::crypto::Keyring;
 use uuid::Uuid;
 

@@ -3,9 +3,9 @@
 use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
-use switchboard::AppState;
 use switchboard::config::Settings;
 use switchboard::connectors::Presets;
+use switchboard::http::AppState;
 
 use crate::support::{ADMIN_TOKEN, TestApp, expect_json, expect_problem, test_keyring};
 

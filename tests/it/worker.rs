@@ -7,9 +7,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use switchboard::AppState;
 use switchboard::connectors::refresh::{RefreshOutcome, Trigger, refresh};
 use switchboard::connectors::{SecretField, service};
+use switchboard::http::AppState;
 use switchboard::worker::tick;
 use uuid::Uuid;
 

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use switchboard::AppState;
 use switchboard::config::Settings;
 use switchboard::connectors::Presets;
+use switchboard::http::AppState;
 use switchboard::platform::crypto::Keyring;
 use uuid::Uuid;
 
@@ -88,9 +88,9 @@ impl TestApp {
     async fn serve(listener: tokio::net::TcpListener, state: AppState) -> Self {
         let addr = listener.local_addr().unwrap();
         let serving = state.clone();
-        tokio::spawn(
-            async move { switchboard::serve(listener, serving, std::future::pending()).await.unwrap() },
-        );
+        tokio::spawn(async move {
+            switchboard::http::serve(listener, serving, std::future::pending()).await.unwrap()
+        });
         let deadline = Instant::now() + Duration::from_secs(10);
         while !state.caches.is_live() {
             assert!(Instant::now() < deadline, "the cache invalidation listener never connected");

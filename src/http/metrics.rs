@@ -18,10 +18,10 @@ use axum::routing::get;
 use metrics::{counter, gauge, histogram};
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::connectors::Status;
+use crate::http::AppState;
 use crate::platform::metrics::{
-    ACTIVE_STREAMS, CONNECTORS, DB_POOL_IDLE, DB_POOL_SIZE, HTTP_DURATION, HTTP_REQUESTS, handle,
+    CONNECTORS, DB_POOL_IDLE, DB_POOL_SIZE, HTTP_DURATION, HTTP_REQUESTS, handle,
 };
 
 /// The connectors-by-status gauge is a `GROUP BY` over every connector: at most this often.
@@ -110,34 +110,6 @@ fn method_label(method: &Method) -> &'static str {
         Method::HEAD => "HEAD",
         Method::OPTIONS => "OPTIONS",
         _ => "other",
-    }
-}
-
-/// The label for an upstream answer: its status class, with 401 apart (it triggers a refresh).
-pub fn upstream_outcome(status: reqwest::StatusCode) -> &'static str {
-    match status.as_u16() {
-        401 => "unauthorized",
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
-}
-
-/// Holds the active-streams gauge up while a relayed event stream is open.
-pub struct ActiveStream(&'static str);
-
-impl ActiveStream {
-    pub fn open(transport: &'static str) -> Self {
-        gauge!(ACTIVE_STREAMS, "transport" => transport).increment(1.0);
-        Self(transport)
-    }
-}
-
-impl Drop for ActiveStream {
-    fn drop(&mut self) {
-        gauge!(ACTIVE_STREAMS, "transport" => self.0).decrement(1.0);
     }
 }
 

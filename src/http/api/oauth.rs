@@ -11,14 +11,16 @@ use serde_json::{Value, json};
 use url::Url;
 use utoipa::ToSchema;
 
-use super::{ApiJson, ApiQuery};
-use crate::AppState;
 use crate::connectors::Transport;
 use crate::connectors::connect::{self, CallbackOutcome, CallbackParams};
 use crate::connectors::model::validate_upstream_url;
-use crate::error::{ApiResult, Problem, Validator};
+use crate::error::{ApiResult, Validator};
+use crate::http::AppState;
+use crate::http::extract::Caller;
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::problem::Problem;
 use crate::oauth::discovery::{DiscoveryResult, discover};
-use crate::tenancy::{Caller, Scope};
+use crate::tenancy::Scope;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

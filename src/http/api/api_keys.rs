@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ApiJson, PathId};
-use crate::AppState;
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
+use crate::http::AppState;
+use crate::http::extract::Caller;
+use crate::http::extract::{ApiJson, PathId};
+use crate::http::problem::Problem;
 use crate::tenancy::service::{self, IssuedApiKey};
-use crate::tenancy::{ApiKey, Caller, Scope};
+use crate::tenancy::{ApiKey, Scope};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -10,14 +10,17 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{ApiQuery, OptionalJson, Page, PathId, page_params};
-use crate::AppState;
+use super::{Page, page_params};
 use crate::catalog::model::{CallStatus, SyncReport};
 use crate::catalog::service::{self, CallerRef, Trigger};
 use crate::catalog::store::{CallFilter, ToolCallView, ToolDetail, ToolSummary};
 use crate::connectors::service::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::tenancy::{Caller, Scope};
+use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::http::extract::Caller;
+use crate::http::extract::{ApiQuery, OptionalJson, PathId};
+use crate::http::problem::Problem;
+use crate::tenancy::Scope;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -5,11 +5,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
-use super::forward::{Relay, admit, admit_stream, read_body, relay, send};
-use super::target::resolve;
-use crate::AppState;
+use super::relay::{Relay, admit, admit_stream, read_body, relay};
+use super::resolve;
 use crate::connectors::Transport;
 use crate::error::ApiResult;
+use crate::http::AppState;
+use crate::upstream::send::send;
 
 pub async fn mcp(
     State(state): State<AppState>,

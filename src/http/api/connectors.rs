@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{ApiJson, ApiQuery, OptionalJson, Page, PathId, page_params};
-use crate::AppState;
+use super::{Page, page_params};
 use crate::connectors::connect::{self, ConnectRequest};
 use crate::connectors::model::{Health, Metadata, OAuthSettings, StatusReason, TokenEndpointAuthMethod};
 use crate::connectors::presets::PresetView;
@@ -20,10 +19,14 @@ use crate::connectors::store::ConnectorEvent;
 use crate::connectors::{
     AuthSettings, Connector, ConnectorPatch, ListFilter, NewConnector, SecretField, Status, Transport,
 };
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
+use crate::http::AppState;
+use crate::http::extract::Caller;
+use crate::http::extract::{ApiJson, ApiQuery, OptionalJson, PathId};
+use crate::http::problem::Problem;
 use crate::mcp::ServerInfo;
 use crate::oauth::discovery::DiscoveryResult;
-use crate::tenancy::{Caller, Scope};
+use crate::tenancy::Scope;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -13,11 +13,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::api_keys::{ApiKeyList, CreateApiKey, IssuedApiKeyView};
-use super::{ApiJson, ApiQuery, Page, PathId, page_params};
-use crate::AppState;
-use crate::error::{ApiResult, Problem};
+use super::{Page, page_params};
+use crate::error::ApiResult;
+use crate::http::AppState;
+use crate::http::extract::Operator;
+use crate::http::extract::{ApiJson, ApiQuery, PathId};
+use crate::http::problem::Problem;
 use crate::tenancy::service::{self, IssuedApiKey, TenantChanges};
-use crate::tenancy::{LimitOverrides, Operator, Scope, Tenant};
+use crate::tenancy::{LimitOverrides, Scope, Tenant};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -15,16 +15,18 @@ use futures_util::StreamExt as _;
 use serde::Deserialize;
 use url::Url;
 
-use super::forward::{Relay, admit, admit_stream, mark_streaming, read_body, relay, relay_body, send};
-use super::target::{Target, resolve};
-use super::{headers, session};
-use crate::AppState;
-use crate::api::ApiQuery;
+use super::relay::{Relay, admit, admit_stream, mark_streaming, read_body, relay, relay_body};
+use super::{resolve, session};
 use crate::connectors::Transport;
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::http::extract::ApiQuery;
 use crate::mcp::probe::message_endpoint;
 use crate::platform::crypto::Keyring;
 use crate::platform::sse;
+use crate::upstream::headers;
+use crate::upstream::send::send;
+use crate::upstream::target::Target;
 
 /// Longest prefix of a stream we hold while waiting for the `endpoint` event.
 const MAX_PREAMBLE: usize = 64 * 1024;

@@ -1,47 +1,22 @@
-//! Sending one request upstream with the connector's credential, and relaying the answer.
+//! Sending one request upstream with the connector's credential: what happens on an
+//! expired token and on an upstream 401 is decided here, and only here.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
 use tracing::Instrument as _;
 use url::Url;
 
 use super::headers;
-use super::metered::Metered;
 use super::target::{Target, load};
-use crate::AppState;
-use crate::connectors::Transport;
 use crate::connectors::connect::reject_credentials;
 use crate::connectors::refresh::{RefreshOutcome, Trigger, refresh};
 use crate::error::{ApiError, ApiResult};
-use crate::ops::metrics::{self, ActiveStream};
-use crate::platform::metrics::{PROXY_BYTES, UPSTREAM_DURATION, UPSTREAM_REQUESTS};
-use crate::tenancy::limits::{StreamPermit, Surface};
-
-/// Names the connector on the request's span and counts the request against its tenant's
-/// proxy rate limit.
-pub async fn admit(state: &AppState, target: &Target) -> ApiResult<()> {
-    tracing::Span::current().record("connector_id", tracing::field::display(target.connector_id));
-    crate::ops::admit(state, target.tenant_id, Surface::Proxy).await
-}
-
-/// [`admit`], and a slot among the tenant's concurrent standalone streams.
-pub async fn admit_stream(state: &AppState, target: &Target) -> ApiResult<StreamPermit> {
-    admit(state, target).await?;
-    state.limits.open_stream(&state.db, target.tenant_id).await
-}
-
-/// Reads a request body up to `limit` bytes (413 beyond). Bodies are small JSON-RPC
-/// messages; holding one lets a request be retried after a token refresh.
-pub async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge)?;
-    ::metrics::counter!(PROXY_BYTES, "direction" => "in").increment(body.len() as u64);
-    Ok(body)
-}
+use crate::http::AppState;
+use crate::platform::metrics::{UPSTREAM_DURATION, UPSTREAM_REQUESTS};
 
 fn upstream_failed(code: &'static str, detail: String) -> ApiError {
     ApiError::Upstream { status: StatusCode::BAD_GATEWAY, code, detail }
@@ -105,7 +80,7 @@ async fn send_once(
     let elapsed = started.elapsed();
     ::metrics::histogram!(UPSTREAM_DURATION).record(elapsed.as_secs_f64());
     let outcome = match &sent {
-        Ok(response) => metrics::upstream_outcome(response.status()),
+        Ok(response) => upstream_outcome(response.status()),
         Err(crate::platform::net::NetError::Timeout) => "timeout",
         Err(_) => "unreachable",
     };
@@ -138,44 +113,14 @@ async fn refreshed(state: &AppState, target: &Target) -> ApiResult<Arc<Target>> 
     }
 }
 
-/// How a relayed body is accounted for: its transport (for the active-streams gauge) and,
-/// for a standalone stream, the tenant's stream slot (held until the body ends).
-pub struct Relay {
-    pub transport: Transport,
-    pub standalone: Option<StreamPermit>,
-}
-
-/// The upstream's answer as the caller's: status, end-to-end headers, and the body streamed
-/// chunk by chunk as it arrives (SSE events are never buffered). The body is passed on as
-/// an HTTP body, not a stream of chunks, so a known length stays known (`Content-Length`
-/// rather than chunked framing).
-pub fn relay(state: &AppState, response: reqwest::Response, how: Relay) -> Response {
-    let (parts, body) = http::Response::from(response).into_parts();
-    let mut headers = headers::caller_response(&parts.headers);
-    let sse = mark_streaming(&mut headers);
-    (parts.status, headers, relay_body(state, Body::new(body), sse, how)).into_response()
-}
-
-/// A relayed body that counts its bytes, holds the stream gauge and slot while open, and —
-/// for a standalone stream — ends cleanly when the process stops (callers reconnect to
-/// another replica; a request's own answer is left to finish).
-pub fn relay_body(state: &AppState, upstream: Body, sse: bool, how: Relay) -> Body {
-    let bytes_out = ::metrics::counter!(PROXY_BYTES, "direction" => "out");
-    let stop = how.standalone.is_some().then(|| state.shutdown.stopping_owned());
-    let held = (sse.then(|| ActiveStream::open(how.transport.as_str())), how.standalone);
-    Body::new(Metered::new(upstream, bytes_out, stop, held))
-}
-
-/// Event streams must not be cached or buffered by anything between us and the caller.
-/// Returns whether the body is an event stream.
-pub fn mark_streaming(headers: &mut HeaderMap) -> bool {
-    let is_sse = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
-    if is_sse {
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+/// The label for an upstream answer: its status class, with 401 apart (it triggers a refresh).
+pub fn upstream_outcome(status: reqwest::StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "unauthorized",
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
     }
-    is_sse
 }

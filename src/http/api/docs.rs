@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_scalar::Scalar;
 
 use super::{admin, api_keys, connectors, oauth, tools};
-use crate::AppState;
+use crate::http::AppState;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -1,50 +1,22 @@
-//! The HTTP surface: thin handlers that parse, check scopes, call a service, and shape the
-//! response. Extractors here turn every client mistake into a problem response.
+//! Request extractors. Every client mistake is a problem response: [`ApiJson`],
+//! [`OptionalJson`], [`ApiQuery`] and [`PathId`] wrap axum's with our rejections; [`Caller`]
+//! is the tenant behind an API key (counted against its rate limit), [`Operator`] the bearer
+//! of the admin token.
 
-mod admin;
-mod api_keys;
-mod connectors;
-mod docs;
-mod health;
-mod oauth;
-mod tools;
-
-use axum::Router;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path};
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, FromRequestParts, Path};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use serde::Serialize;
-use utoipa::ToSchema;
+use axum::http::{HeaderMap, StatusCode};
+use secrecy::ExposeSecret as _;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::error::ApiError;
-
-pub use admin::TenantCreated;
-pub use api_keys::IssuedApiKeyView;
-pub use docs::ApiDoc;
-
-pub fn router(state: AppState) -> Router {
-    let max_body = state.settings.max_json_body;
-    Router::new()
-        .merge(health::routes())
-        .merge(docs::routes())
-        .nest(
-            "/api/v1",
-            Router::new()
-                .merge(connectors::routes())
-                .merge(tools::routes())
-                .merge(oauth::routes())
-                .merge(crate::proxy::routes())
-                .merge(api_keys::routes())
-                .merge(admin::routes()),
-        )
-        .fallback(|| async { ApiError::NotFound("route") })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state)
-}
+use super::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::platform::crypto::secrets_equal;
+use crate::tenancy::Scope;
+use crate::tenancy::keys::authenticate;
+use crate::tenancy::limits::Surface;
 
 /// `axum::Json` whose rejections are problems: 400 for bad JSON or unknown fields, 413 when
 /// over the body limit, 415 without a JSON content type.
@@ -122,31 +94,63 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
-/// A page of results; pass `next_cursor` back as `?cursor=` for the next page.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
+/// The tenant and key behind a request's `Authorization: Bearer sk_...`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant_id: Uuid,
+    pub key_id: Uuid,
+    scopes: Vec<Scope>,
 }
 
-/// Parses `limit` and `cursor` query values, naming each bad one.
-fn page_params<C: std::str::FromStr>(
-    limit: Option<i64>,
-    cursor: Option<&str>,
-    default: i64,
-    max: i64,
-) -> Result<(i64, Option<C>), ApiError> {
-    let mut v = crate::error::Validator::default();
-    let limit = limit.unwrap_or(default);
-    v.check((1..=max).contains(&limit), "limit", format!("must be between 1 and {max}"));
-    let cursor = match cursor.filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => {
-            let parsed = c.parse().ok();
-            v.check(parsed.is_some(), "cursor", "not a cursor returned by this API");
-            parsed
+impl Caller {
+    /// Fails with 403 unless this key has `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) { Ok(()) } else { Err(ApiError::MissingScope(scope.as_str())) }
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header (scheme case-insensitive).
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(&parts.headers)
+            .ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer sk_...`"))?;
+        let key = authenticate(&state.db, &state.caches.keys, token).await?;
+        admit(state, key.tenant_id, Surface::Api).await?;
+        Ok(Caller { tenant_id: key.tenant_id, key_id: key.id, scopes: key.scopes.clone() })
+    }
+}
+
+/// A request bearing the operator token (`SWITCHBOARD_ADMIN_TOKEN`).
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let expected = state
+            .settings
+            .admin_token
+            .as_ref()
+            .ok_or(ApiError::Unauthorized("the admin API is off: set SWITCHBOARD_ADMIN_TOKEN"))?;
+        match bearer_token(&parts.headers) {
+            Some(token) if secrets_equal(token, expected.expose_secret()) => Ok(Operator),
+            _ => Err(ApiError::Unauthorized("send the operator token as `Authorization: Bearer ...`")),
         }
-    };
-    v.finish()?;
-    Ok((limit, cursor))
+    }
+}
+
+/// Names the caller's tenant on the request's span and counts the request against the
+/// tenant's rate limit for `surface` (429 when over).
+pub async fn admit(state: &AppState, tenant: Uuid, surface: Surface) -> ApiResult<()> {
+    tracing::Span::current().record("tenant_id", tracing::field::display(tenant));
+    state.limits.check(&state.db, tenant, surface).await
 }

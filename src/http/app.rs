@@ -1,0 +1,211 @@
+//! The application: [`AppState`] (what handlers share), the whole router with its layers,
+//! and [`serve`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use sqlx::{PgPool, Postgres, Transaction};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use uuid::Uuid;
+
+use super::metrics::{self, ScrapeCache};
+use crate::config::Settings;
+use crate::connectors::Presets;
+use crate::error::ApiError;
+use crate::platform::cache::Invalidation;
+use crate::platform::crypto::Keyring;
+use crate::platform::net::Outbound;
+use crate::platform::shutdown::Shutdown;
+use crate::platform::single_flight::KeyedLocks;
+use crate::tenancy::limits::RateLimits;
+use crate::tenancy::{ApiKey, KeyCache};
+use crate::upstream::target::{Target, TargetCache, target_cache};
+use crate::{catalog, connectors, platform};
+
+/// The hot path's caches — API keys by hash, proxy targets by connector — and the hub that
+/// keeps them true (see [`platform::cache`]).
+pub struct Caches {
+    pub hub: Arc<Invalidation>,
+    pub keys: Arc<KeyCache>,
+    pub targets: Arc<TargetCache>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        let hub = Arc::new(Invalidation::default());
+        Self { keys: KeyCache::new(&hub), targets: target_cache(&hub), hub }
+    }
+}
+
+impl Caches {
+    /// Whether the caches are in use: only while the invalidation listener is connected.
+    pub fn is_live(&self) -> bool {
+        self.hub.is_live()
+    }
+
+    pub fn target(&self, connector_id: Uuid) -> Option<Arc<Target>> {
+        self.targets.get(&connector_id)
+    }
+
+    pub fn key(&self, hash: &[u8; 32]) -> Option<Arc<ApiKey>> {
+        self.keys.get(hash)
+    }
+}
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub keyring: Arc<Keyring>,
+    pub presets: Arc<Presets>,
+    pub settings: Arc<Settings>,
+    /// The one guarded client for every outbound call.
+    pub net: Outbound,
+    /// In-process single flight for token refreshes.
+    pub refresh_locks: Arc<KeyedLocks>,
+    /// The hot path's API keys and proxy targets, kept true by [`platform::cache::listen`].
+    pub caches: Arc<Caches>,
+    /// Per-tenant rate limits and stream caps of this replica.
+    pub limits: RateLimits,
+    /// Set when the process is shutting down.
+    pub shutdown: Shutdown,
+    /// Scrape-time metric values computed at most every few seconds.
+    pub metrics_cache: Arc<ScrapeCache>,
+    /// Tool catalog resyncs scheduled in this process (list_changed debounce).
+    pub catalog: Arc<catalog::Resyncs>,
+}
+
+impl AppState {
+    pub fn new(db: PgPool, keyring: Keyring, presets: Presets, settings: Settings) -> Self {
+        let net = Outbound::new(settings.allow_private_networks);
+        platform::metrics::handle(); // installs the recorder before anything records
+        Self {
+            limits: RateLimits::new(settings.limits),
+            shutdown: Shutdown::default(),
+            metrics_cache: Arc::default(),
+            db,
+            keyring: Arc::new(keyring),
+            presets: Arc::new(presets),
+            settings: Arc::new(settings),
+            net,
+            refresh_locks: Arc::default(),
+            caches: Arc::default(),
+            catalog: Arc::default(),
+        }
+    }
+
+    /// Commits a transaction that changed connector `id`, then drops this replica's cached
+    /// copy at once: other replicas hear of the change by NOTIFY, but a caller of this one
+    /// must not be able to outrun its notification.
+    pub async fn commit_connector_change(&self, tx: Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<()> {
+        tx.commit().await?;
+        self.caches.hub.forget(connectors::NOTIFY_KIND, id);
+        Ok(())
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Serves `app(state)` on `listener`, with the cache invalidation listener running alongside,
+/// until `shutdown` completes; then shuts down gracefully (see [`platform::shutdown`]): `/readyz`
+/// fails at once; after the configured delay the listener closes, standalone event streams
+/// end, and in-flight requests get until the configured timeout. Accepted sockets get
+/// TCP_NODELAY: without it, a reply written in several chunks (SSE) waits ~40 ms on Nagle's
+/// algorithm and delayed ACKs.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let (signal, policy) = (state.shutdown.clone(), state.settings.shutdown);
+    let stop_accepting = async move {
+        shutdown.await;
+        signal.begin_draining();
+        tracing::info!(delay = ?policy.delay, "shutting down: /readyz now answers 503");
+        tokio::time::sleep(policy.delay).await;
+        signal.stop();
+        tracing::info!(timeout = ?policy.timeout, "no longer accepting connections; finishing in-flight requests");
+    };
+    let invalidation = tokio::spawn(platform::cache::listen(state.db.clone(), state.caches.hub.clone()));
+    let signal = state.shutdown.clone();
+    // Turned into a service once: served as a bare `Router`, axum rebuilds its route tables
+    // for every connection (~12 KiB each, held as long as the connection: SSE streams).
+    let service = app(state).with_state(()).into_make_service();
+    let server = axum::serve(listener, service).with_graceful_shutdown(stop_accepting);
+    let served = tokio::select! {
+        result = server => result,
+        () = async { signal.stopping().await; tokio::time::sleep(policy.timeout).await } => {
+            tracing::warn!("shutdown timeout reached; dropping the connections still open");
+            Ok(())
+        }
+    };
+    invalidation.abort();
+    served
+}
+
+/// Serves `GET /metrics` alone on `listener` (`SWITCHBOARD_METRICS_LISTEN`) until stopping.
+pub async fn serve_metrics(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    let stopping = state.shutdown.stopping_owned();
+    axum::serve(listener, metrics::router(state)).with_graceful_shutdown(stopping).await
+}
+
+/// The complete router: API, docs, health, with request ids, tracing and panic safety.
+pub fn app(state: AppState) -> Router {
+    let mut router = super::api::router(state.clone());
+    if state.settings.metrics_listen.is_none() {
+        router = router.merge(metrics::router(state));
+    }
+    router
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::Internal(anyhow::anyhow!(
+                "handler panicked"
+            )))
+        }))
+        // Inside the request span (it names the connector there), outside the panic guard
+        // (a panic is counted as the 500 it becomes).
+        .layer(axum::middleware::from_fn(metrics::track_http))
+        // Only the path is logged: query strings may carry OAuth codes and state.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let request_id =
+                        req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
+                    // The caller's tenant and the connector are recorded once known.
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = req.uri().path(),
+                        request_id,
+                        tenant_id = tracing::field::Empty,
+                        connector_id = tracing::field::Empty,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(plain_request_id))
+}
+
+/// A caller's `X-Request-Id` is kept only when short and plain (it is in every log line of
+/// the request and comes back in the response); otherwise a fresh one is made.
+async fn plain_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let plain = request
+        .headers()
+        .get(&REQUEST_ID)
+        .is_none_or(|id| id.len() <= 128 && id.as_bytes().iter().all(u8::is_ascii_graphic));
+    if !plain {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(request).await
+}

@@ -1,0 +1,13 @@
+//! Everything HTTP, and the only place axum is used: the app (state, router, layers,
+//! serving), extractors, the mapping of errors to problem responses, the REST handlers
+//! (`api/`) and the MCP pass-through (`proxy/`). Handlers parse, check scopes, call one
+//! service function and shape the view; nothing below imports this module.
+
+pub mod api;
+pub mod app;
+pub mod extract;
+pub mod metrics;
+pub mod problem;
+pub mod proxy;
+
+pub use app::{AppState, app, serve};

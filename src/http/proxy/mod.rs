@@ -1,0 +1,49 @@
+//! The MCP proxy: MCP clients talk to `/api/v1/connectors/{id}/mcp` (or `/sse` for legacy
+//! upstreams) with a tenant API key; Switchboard forwards to the upstream with the
+//! connector's credential injected (`upstream::send`), streaming both ways.
+
+mod legacy;
+mod metered;
+mod relay;
+mod session;
+mod streamable;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use uuid::Uuid;
+
+use super::AppState;
+use super::extract::bearer_token;
+use crate::connectors::Transport;
+use crate::error::{ApiError, ApiResult};
+use crate::tenancy::Scope;
+use crate::tenancy::keys::authenticate;
+use crate::upstream::target::{self, Target};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/connectors/{id}/mcp", get(streamable::mcp).post(streamable::mcp).delete(streamable::mcp))
+        .route("/connectors/{id}/sse", get(legacy::open_stream))
+        .route("/connectors/{id}/messages", post(legacy::post_message))
+}
+
+/// Authenticates the caller (proxy scope) and finds the connector in its tenant; checks that
+/// it is connected and speaks `transport`.
+async fn resolve(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw_id: &str,
+    transport: Transport,
+) -> ApiResult<Arc<Target>> {
+    let token = bearer_token(headers)
+        .ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer sk_...`"))?;
+    let key = authenticate(&state.db, &state.caches.keys, token).await?;
+    if !key.scopes.contains(&Scope::Proxy) {
+        return Err(ApiError::MissingScope(Scope::Proxy.as_str()));
+    }
+    let id: Uuid = raw_id.parse().map_err(|_| ApiError::NotFound("connector"))?;
+    target::resolve(state, key.tenant_id, id, transport).await
+}

@@ -1,0 +1,59 @@
+//! API keys at request time: which active key a bearer token names, with the keys cached
+//! in process by their hash.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::{ApiKey, service};
+use crate::error::ApiError;
+use crate::platform::cache::{Cache, Invalidate, Invalidation};
+use crate::platform::crypto::{API_KEY_PREFIX, hash_api_key};
+
+/// Active API keys by the SHA-256 of the key, in process ([`crate::platform::cache`]); a
+/// change to a key (revocation) drops it by its id.
+pub struct KeyCache(Cache<[u8; 32], Arc<ApiKey>>);
+
+impl KeyCache {
+    /// A cache told by `hub` of every change to an API key.
+    pub fn new(hub: &Invalidation) -> Arc<Self> {
+        let cache = Arc::new(Self(Cache::new(hub.liveness())));
+        hub.register(super::NOTIFY_KIND, cache.clone());
+        cache
+    }
+
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<ApiKey>> {
+        self.0.get(hash)
+    }
+}
+
+impl Invalidate for KeyCache {
+    fn forget(&self, id: Uuid) {
+        self.0.retain(|_, key| key.id != id);
+    }
+
+    fn clear(&self) {
+        self.0.clear();
+    }
+}
+
+/// The active key `token` names: from the in-process cache when it is there, else from the
+/// database (and then cached). Unknown keys are not cached.
+pub(crate) async fn authenticate(
+    db: &sqlx::PgPool,
+    keys: &KeyCache,
+    token: &str,
+) -> Result<Arc<ApiKey>, ApiError> {
+    const UNKNOWN: ApiError = ApiError::Unauthorized("unknown or revoked API key");
+    if !token.starts_with(API_KEY_PREFIX) {
+        return Err(UNKNOWN);
+    }
+    let hash = hash_api_key(token);
+    if let Some(key) = keys.0.get(&hash) {
+        return Ok(key);
+    }
+    let ticket = keys.0.ticket();
+    let key = Arc::new(service::find_active_key(db, &hash).await?.ok_or(UNKNOWN)?);
+    keys.0.put(ticket, hash, key.clone());
+    Ok(key)
+}
