@@ -1,12 +1,20 @@
-//! One error type for the API, rendered as RFC 9457 `application/problem+json`.
-//!
-//! Every variant has a stable machine `code` that clients can switch on; `detail` is for
-//! people. Internal errors are logged with their cause and answered with a generic detail so
-//! nothing about the database or keys leaks to the caller.
+//! The domain error: what feature modules and the worker return when something cannot be
+//! done. Each variant says *what kind* of failure it is (invalid input, not found, a state
+//! that forbids it, an upstream that failed us, ...) and carries a stable machine `code`;
+//! none knows HTTP. `http::problem` turns it into a status and an RFC 9457 problem, and is
+//! the only place that does. Messages say what happened in the domain's words: never a
+//! route, never a status.
 
-use axum::http::StatusCode;
+use std::time::Duration;
+
 use serde::Serialize;
 use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::platform::crypto::CryptoError;
+use crate::platform::net::NetError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// One invalid input field, named by its JSON path (e.g. `auth.client_id`).
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
@@ -22,36 +30,46 @@ impl FieldError {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum Error {
+    /// The input breaks the rules; every offending field is named.
     #[error("invalid input: {}", field_list(.0))]
-    Validation(Vec<FieldError>),
+    Invalid(Vec<FieldError>),
+    /// The request cannot be accepted as asked (`destination_not_allowed`, ...).
     #[error("{detail}")]
-    BadRequest { code: &'static str, detail: String },
+    Rejected { code: &'static str, detail: String },
+    /// The credential presented names no active key (or none was presented).
     #[error("{0}")]
-    Unauthorized(&'static str),
-    #[error("this API key lacks the `{0}` scope")]
-    MissingScope(&'static str),
+    Unauthenticated(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The connector is not connected (`status` names what it is), so its upstream cannot
+    /// be used.
+    #[error("the connector is {status}; connect it first")]
+    NotConnected { connector_id: Uuid, status: &'static str },
+    /// The connector's upstream speaks `transport`, not the one asked for.
+    #[error("this connector's upstream speaks {transport}")]
+    WrongTransport { connector_id: Uuid, transport: &'static str },
+    /// The state of things forbids it (`sync_superseded`, `auth_not_replaceable`, ...).
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
-    #[error("this method is not allowed on this path")]
-    MethodNotAllowed,
-    #[error("request body is larger than the limit")]
-    PayloadTooLarge,
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-    #[error("{0}")]
-    Unavailable(&'static str),
-    /// The request was understood but cannot be carried out as things stand (422).
+    /// Understood, but it cannot be carried out as things stand (`credentials_rejected` on
+    /// connect, `pkce_unsupported`, ...).
     #[error("{detail}")]
     Unprocessable { code: &'static str, detail: String },
-    /// An upstream server or authorization server failed us (502, or 504 on timeout).
+    /// An upstream server or authorization server failed us (`upstream_unreachable`,
+    /// `refresh_failed`, ...).
     #[error("{detail}")]
-    Upstream { status: StatusCode, code: &'static str, detail: String },
-    /// Over a rate limit or quota (429 with `Retry-After`).
+    Upstream { code: &'static str, detail: String },
+    /// An upstream did not answer in time.
+    #[error("{0}")]
+    UpstreamTimeout(String),
+    /// Over a rate limit or quota; worth retrying after `retry_after`.
     #[error("{detail}")]
-    RateLimited { detail: String, retry_after: std::time::Duration },
+    RateLimited { detail: String, retry_after: Duration },
+    /// Overloaded or shutting down; worth retrying shortly.
+    #[error("{0}")]
+    Unavailable(&'static str),
+    /// A bug or a broken dependency: logged with its cause, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -61,9 +79,9 @@ fn field_list(errors: &[FieldError]) -> String {
     fields.join(", ")
 }
 
-impl ApiError {
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::BadRequest { code, detail: detail.into() }
+impl Error {
+    pub fn rejected(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Rejected { code, detail: detail.into() }
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
@@ -74,49 +92,31 @@ impl ApiError {
         Self::Unprocessable { code, detail: detail.into() }
     }
 
-    pub fn bad_gateway(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Upstream { status: StatusCode::BAD_GATEWAY, code, detail: detail.into() }
+    pub fn upstream(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Upstream { code, detail: detail.into() }
     }
 
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Validation(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::MissingScope(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Upstream { status, .. } => *status,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
+    /// The stable machine code clients switch on.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Validation(_) => "validation_failed",
-            Self::BadRequest { code, .. }
+            Self::Invalid(_) => "validation_failed",
+            Self::Rejected { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
             | Self::Upstream { code, .. } => code,
-            Self::Unauthorized(_) => "unauthorized",
-            Self::MissingScope(_) => "insufficient_scope",
+            Self::Unauthenticated(_) => "unauthorized",
             Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::Unavailable(_) => "unavailable",
+            Self::NotConnected { .. } => "connector_not_connected",
+            Self::WrongTransport { .. } => "wrong_transport",
+            Self::UpstreamTimeout(_) => "upstream_timeout",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
 }
 
-impl From<sqlx::Error> for ApiError {
+impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         match err {
             // Every connection is busy: overload, which a client may retry, not a bug.
@@ -126,31 +126,22 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl From<crate::platform::crypto::CryptoError> for ApiError {
-    fn from(err: crate::platform::crypto::CryptoError) -> Self {
+impl From<CryptoError> for Error {
+    fn from(err: CryptoError) -> Self {
         Self::Internal(err.into())
     }
 }
 
-impl From<crate::platform::net::NetError> for ApiError {
-    fn from(err: crate::platform::net::NetError) -> Self {
-        use crate::platform::net::NetError;
+impl From<NetError> for Error {
+    fn from(err: NetError) -> Self {
         match err {
-            NetError::DestinationNotAllowed(_) => {
-                Self::bad_request("destination_not_allowed", err.to_string())
-            }
-            NetError::Timeout => Self::Upstream {
-                status: StatusCode::GATEWAY_TIMEOUT,
-                code: "upstream_timeout",
-                detail: "the upstream did not answer in time".into(),
-            },
-            NetError::Unreachable(_) => Self::bad_gateway("upstream_unreachable", err.to_string()),
-            NetError::TooLarge(_) => Self::bad_gateway("upstream_response_too_large", err.to_string()),
+            NetError::DestinationNotAllowed(_) => Self::rejected("destination_not_allowed", err.to_string()),
+            NetError::Timeout => Self::UpstreamTimeout("the upstream did not answer in time".into()),
+            NetError::Unreachable(_) => Self::upstream("upstream_unreachable", err.to_string()),
+            NetError::TooLarge(_) => Self::upstream("upstream_response_too_large", err.to_string()),
         }
     }
 }
-
-pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Collects every invalid field before answering, so a client fixes its request in one go.
 #[derive(Debug, Default)]
@@ -169,7 +160,7 @@ impl Validator {
         self.errors.push(FieldError::new(field, message));
     }
 
-    pub fn finish(self) -> ApiResult<()> {
-        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(self.errors)) }
+    pub fn finish(self) -> Result<()> {
+        if self.errors.is_empty() { Ok(()) } else { Err(Error::Invalid(self.errors)) }
     }
 }

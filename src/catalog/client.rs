@@ -30,7 +30,7 @@ use url::Url;
 
 use super::sse_transport::LegacySse;
 use crate::connectors::Transport;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::http::AppState;
 use crate::mcp::ServerInfo;
 use crate::platform::net::{next_chunk, read_capped};
@@ -55,10 +55,10 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct Link {
     state: AppState,
     target: Arc<Target>,
-    failure: Arc<Mutex<Option<ApiError>>>,
+    failure: Arc<Mutex<Option<Error>>>,
 }
 
-/// A transport failure as rmcp sees it; the real [`ApiError`] stays in the [`Link`].
+/// A transport failure as rmcp sees it; the real [`Error`] stays in the [`Link`].
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct LinkError(pub(crate) String);
@@ -81,19 +81,19 @@ impl Link {
     }
 
     /// Keeps the first failure for [`Session`] to report and hands rmcp its description.
-    pub(crate) fn fail(&self, err: ApiError) -> LinkError {
+    pub(crate) fn fail(&self, err: Error) -> LinkError {
         let text = err.to_string();
         let mut slot = self.failure.lock().expect("failure slot");
         slot.get_or_insert(err);
         LinkError(text)
     }
 
-    fn take_failure(&self) -> Option<ApiError> {
+    fn take_failure(&self) -> Option<Error> {
         self.failure.lock().expect("failure slot").take()
     }
 
     /// The problem behind a failed request: the kept failure, else rmcp's description.
-    pub(crate) fn error(&self, err: LinkError) -> ApiError {
+    pub(crate) fn error(&self, err: LinkError) -> Error {
         self.take_failure().unwrap_or_else(|| protocol_error(err.0))
     }
 }
@@ -294,7 +294,7 @@ pub struct Session {
 
 impl Session {
     /// Connects and runs `initialize` / `notifications/initialized`.
-    pub async fn open(state: &AppState, target: Arc<Target>, handler: CatalogClient) -> ApiResult<Self> {
+    pub async fn open(state: &AppState, target: Arc<Target>, handler: CatalogClient) -> Result<Self> {
         let link = Link { state: state.clone(), target, failure: Arc::default() };
         let started = match link.target.transport {
             Transport::StreamableHttp => {
@@ -338,12 +338,12 @@ impl Session {
         })
     }
 
-    pub async fn call_tool(&self, params: CallToolRequestParams) -> ApiResult<CallToolResult> {
+    pub async fn call_tool(&self, params: CallToolRequestParams) -> Result<CallToolResult> {
         self.service.call_tool(params).await.map_err(|e| self.error(e))
     }
 
     /// Our problem for a failed request: the transport's own failure when there was one.
-    pub fn error(&self, err: ServiceError) -> ApiError {
+    pub fn error(&self, err: ServiceError) -> Error {
         if let Some(failure) = self.link.take_failure() {
             return failure;
         }
@@ -361,6 +361,6 @@ impl Session {
     }
 }
 
-pub fn protocol_error(detail: String) -> ApiError {
-    ApiError::bad_gateway("upstream_protocol_error", detail)
+pub fn protocol_error(detail: String) -> Error {
+    Error::upstream("upstream_protocol_error", detail)
 }

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use rmcp::model::{CallToolRequestParams, PaginatedRequestParams};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -17,7 +16,7 @@ use super::model::{
 };
 use super::store::{self, CallFilter, ToolCallView, ToolDetail, ToolSummary};
 use crate::connectors::service as connectors;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::http::AppState;
 use crate::platform::page;
 use crate::platform::single_flight::KeyedLocks;
@@ -52,7 +51,7 @@ pub struct Resyncs {
 }
 
 /// Lists every tool of the upstream and stores the result in one transaction.
-pub async fn sync(state: &AppState, tenant_id: Uuid, id: Uuid, trigger: Trigger) -> ApiResult<SyncReport> {
+pub async fn sync(state: &AppState, tenant_id: Uuid, id: Uuid, trigger: Trigger) -> Result<SyncReport> {
     // One at a time per connector here; across replicas the row lock below orders the writes.
     let _running = state.catalog.running.hold(id).await;
     let started = Instant::now();
@@ -68,11 +67,11 @@ pub async fn sync(state: &AppState, tenant_id: Uuid, id: Uuid, trigger: Trigger)
 
     let mut tx = state.db.begin().await?;
     let last_read =
-        store::lock_for_sync(&mut tx, tenant_id, id).await?.ok_or(ApiError::NotFound("connector"))?;
+        store::lock_for_sync(&mut tx, tenant_id, id).await?.ok_or(Error::NotFound("connector"))?;
     // A sync that began reading later (on another replica) has committed already: storing
     // this older list over it would bring back removed tools.
     if last_read.is_some_and(|last| last >= read_at) {
-        return Err(ApiError::conflict(
+        return Err(Error::conflict(
             "sync_superseded",
             "a sync that read the tool list later finished first; the catalog is current",
         ));
@@ -112,7 +111,7 @@ async fn fetch(
     tenant_id: Uuid,
     id: Uuid,
     handler: CatalogClient,
-) -> ApiResult<(Vec<Tool>, Option<crate::mcp::ServerInfo>)> {
+) -> Result<(Vec<Tool>, Option<crate::mcp::ServerInfo>)> {
     let target = target::load(state, tenant_id, id).await?;
     let session = Session::open(state, target, handler).await?;
     // A server without the tools capability has no tools to list (and may not know the method).
@@ -122,7 +121,7 @@ async fn fetch(
     Ok((result?, server_info))
 }
 
-async fn list_all(session: &Session) -> ApiResult<Vec<Tool>> {
+async fn list_all(session: &Session) -> Result<Vec<Tool>> {
     let (mut tools, mut bytes, mut cursor, mut seen_names) = (Vec::new(), 0, None, HashSet::new());
     for _ in 0..MAX_PAGES {
         let params = PaginatedRequestParams::default().with_cursor(cursor.take());
@@ -149,12 +148,12 @@ async fn list_all(session: &Session) -> ApiResult<Vec<Tool>> {
     Err(super::client::protocol_error(format!("tools/list did not end within {MAX_PAGES} pages")))
 }
 
-fn nul_in(what: &str) -> ApiError {
+fn nul_in(what: &str) -> Error {
     super::client::protocol_error(format!("{what} contains a NUL character, which cannot be stored"))
 }
 
-fn catalog_too_large() -> ApiError {
-    ApiError::bad_gateway(
+fn catalog_too_large() -> Error {
+    Error::upstream(
         "tool_catalog_too_large",
         format!(
             "the upstream lists more than {MAX_TOOLS} tools or {} MiB of tool descriptions; nothing was stored",
@@ -163,12 +162,8 @@ fn catalog_too_large() -> ApiError {
     )
 }
 
-fn timed_out(what: &str, limit: Duration) -> ApiError {
-    ApiError::Upstream {
-        status: StatusCode::GATEWAY_TIMEOUT,
-        code: "upstream_timeout",
-        detail: format!("{what} did not arrive within {}", humantime::format_duration(limit)),
-    }
+fn timed_out(what: &str, limit: Duration) -> Error {
+    Error::UpstreamTimeout(format!("{what} did not arrive within {}", humantime::format_duration(limit)))
 }
 
 /// Called when a connector has just connected: syncs in a task and waits a little for it,
@@ -232,7 +227,7 @@ pub fn spawn_periodic(state: AppState, every: Duration) -> tokio::task::JoinHand
 
 /// One pass of the periodic resync: claim what is due, sync a few at a time.
 /// Claims a few at a time, so a claim's lease (two sync timeouts) always covers its syncs.
-pub async fn resync_due(state: &AppState, every: Duration) -> ApiResult<usize> {
+pub async fn resync_due(state: &AppState, every: Duration) -> Result<usize> {
     let mut count = 0;
     while !state.shutdown.is_draining() {
         let due = store::claim_due_resyncs(&state.db, every, 2 * SYNC_TIMEOUT, RESYNC_CONCURRENCY).await?;
@@ -261,7 +256,7 @@ pub async fn list(
     q: Option<&str>,
     after: Option<String>,
     limit: i64,
-) -> ApiResult<(Vec<ToolSummary>, Option<String>)> {
+) -> Result<(Vec<ToolSummary>, Option<String>)> {
     connectors::get(&state.db, tenant_id, id).await?;
     let pattern = q.filter(|q| !q.is_empty()).map(|q| format!("%{}%", escape_like(q)));
     let rows = store::list(&state.db, tenant_id, id, pattern.as_deref(), after.as_deref(), limit + 1).await?;
@@ -278,9 +273,9 @@ fn escape_like(q: &str) -> String {
         .collect()
 }
 
-pub async fn get(state: &AppState, tenant_id: Uuid, id: Uuid, name: &str) -> ApiResult<ToolDetail> {
+pub async fn get(state: &AppState, tenant_id: Uuid, id: Uuid, name: &str) -> Result<ToolDetail> {
     connectors::get(&state.db, tenant_id, id).await?;
-    store::get(&state.db, tenant_id, id, name).await?.ok_or(ApiError::NotFound("tool"))
+    store::get(&state.db, tenant_id, id, name).await?.ok_or(Error::NotFound("tool"))
 }
 
 /// Who calls a tool, for the log.
@@ -305,9 +300,9 @@ pub async fn call(
     id: Uuid,
     name: &str,
     arguments: Map<String, Value>,
-) -> ApiResult<CallOutcome> {
+) -> Result<CallOutcome> {
     let connector = connectors::get(&state.db, caller.tenant_id, id).await?;
-    let tool = store::get(&state.db, caller.tenant_id, id, name).await?.ok_or(ApiError::NotFound("tool"))?;
+    let tool = store::get(&state.db, caller.tenant_id, id, name).await?.ok_or(Error::NotFound("tool"))?;
     let log_payloads = store::logs_payloads(&state.db, caller.tenant_id).await?;
     let started = Instant::now();
     let arguments_text = Value::Object(arguments.clone()).to_string();
@@ -325,7 +320,7 @@ pub async fn call(
         result: None,
     };
     let outcome = match check_arguments(&tool.input_schema, &arguments) {
-        Err(errors) => Err((CallStatus::InvalidArguments, ApiError::Validation(errors))),
+        Err(errors) => Err((CallStatus::InvalidArguments, Error::Invalid(errors))),
         Ok(()) => match connector.require_connected() {
             Err(not_connected) => Err((CallStatus::UpstreamError, not_connected)),
             Ok(()) => invoke(state, caller.tenant_id, id, name, arguments).await,
@@ -358,7 +353,7 @@ async fn invoke(
     id: Uuid,
     name: &str,
     arguments: Map<String, Value>,
-) -> Result<Value, (CallStatus, ApiError)> {
+) -> Result<Value, (CallStatus, Error)> {
     let limit = state.settings.tool_call_timeout;
     let resync = {
         let state = state.clone();
@@ -374,10 +369,11 @@ async fn invoke(
     };
     match tokio::time::timeout(limit, call).await {
         Err(_) => Err((CallStatus::Timeout, timed_out("the tool's result", limit))),
-        Ok(Err(e)) if e.status() == StatusCode::GATEWAY_TIMEOUT => Err((CallStatus::Timeout, e)),
+        Ok(Err(e @ Error::UpstreamTimeout(_))) => Err((CallStatus::Timeout, e)),
         Ok(Err(e)) => Err((CallStatus::UpstreamError, e)),
-        Ok(Ok(result)) => serde_json::to_value(result)
-            .map_err(|e| (CallStatus::UpstreamError, ApiError::Internal(e.into()))),
+        Ok(Ok(result)) => {
+            serde_json::to_value(result).map_err(|e| (CallStatus::UpstreamError, Error::Internal(e.into())))
+        }
     }
 }
 
@@ -387,7 +383,7 @@ pub async fn calls(
     tenant_id: Uuid,
     id: Uuid,
     filter: CallFilter<'_>,
-) -> ApiResult<(Vec<ToolCallView>, Option<Uuid>)> {
+) -> Result<(Vec<ToolCallView>, Option<Uuid>)> {
     connectors::get(&state.db, tenant_id, id).await?;
     let limit = filter.limit;
     let rows = store::list_calls(&state.db, tenant_id, id, CallFilter { limit: limit + 1, ..filter }).await?;

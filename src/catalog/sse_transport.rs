@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use super::client::{Link, LinkError, protocol_error, sse_events};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::mcp::probe::message_endpoint;
 
 /// Messages read from the stream but not yet taken by the session.
@@ -30,7 +30,7 @@ pub struct LegacySse {
 
 impl LegacySse {
     /// Opens the stream and waits for its `endpoint` event.
-    pub async fn connect(link: Link) -> ApiResult<Self> {
+    pub async fn connect(link: Link) -> Result<Self> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         let url = link.url().clone();
@@ -38,7 +38,7 @@ impl LegacySse {
             link.send(Method::GET, &url, headers, Bytes::new()).await.map_err(|e| link.error(e))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(ApiError::bad_gateway(
+            return Err(Error::upstream(
                 "upstream_error",
                 format!("the upstream answered HTTP {} to the SSE GET", status.as_u16()),
             ));
@@ -91,7 +91,7 @@ impl Transport<RoleClient> for LegacySse {
             let response = link.send(Method::POST, &endpoint, headers, body.into()).await?;
             if !response.status().is_success() {
                 let status = response.status().as_u16();
-                return Err(link.fail(ApiError::bad_gateway(
+                return Err(link.fail(Error::upstream(
                     "upstream_error",
                     format!("the upstream answered HTTP {status} to a message POST"),
                 )));

@@ -21,7 +21,7 @@ use super::model::{
 use super::service::{get, open_secret};
 use super::store;
 use super::tokens::{self, RefreshTokenAbsent};
-use crate::error::{ApiError, ApiResult, Validator};
+use crate::error::{Error, Result, Validator};
 use crate::http::AppState;
 use crate::mcp::ServerInfo;
 use crate::mcp::probe::{self, ProbeError, ProbeOutcome};
@@ -43,12 +43,7 @@ pub struct ConnectRequest {
     pub scopes: Option<Vec<String>>,
 }
 
-pub async fn connect(
-    state: &AppState,
-    tenant_id: Uuid,
-    id: Uuid,
-    req: ConnectRequest,
-) -> ApiResult<Connector> {
+pub async fn connect(state: &AppState, tenant_id: Uuid, id: Uuid, req: ConnectRequest) -> Result<Connector> {
     let connector = get(&state.db, tenant_id, id).await?;
     let redirect_url = match &req.redirect_url {
         Some(raw) => Some(allowed_redirect_url(state, tenant_id, raw).await?),
@@ -84,7 +79,7 @@ async fn connect_discovered(
     url: &Url,
     scopes: Option<Vec<String>>,
     redirect_url: Option<String>,
-) -> ApiResult<Connector> {
+) -> Result<Connector> {
     let discovery = discover(&state.net, url, connector.transport).await;
     if let Some(info) = discovery.server_info.clone() {
         connector.auth = Some(AuthSettings::None);
@@ -97,10 +92,10 @@ async fn connect_discovered(
     Err(discovery_failed(&discovery))
 }
 
-fn discovery_failed(d: &DiscoveryResult) -> ApiError {
+fn discovery_failed(d: &DiscoveryResult) -> Error {
     let why =
         d.error.clone().or_else(|| d.warnings.last().cloned()).unwrap_or_else(|| "no usable answer".into());
-    ApiError::bad_gateway("discovery_failed", format!("authorization discovery failed: {why}"))
+    Error::upstream("discovery_failed", format!("authorization discovery failed: {why}"))
 }
 
 /// Probes with credentials; any failure leaves the connector as it was.
@@ -109,23 +104,23 @@ async fn probe_upstream(
     c: &Connector,
     url: &Url,
     headers: &HeaderMap,
-) -> ApiResult<ServerInfo> {
+) -> Result<ServerInfo> {
     match probe::initialize(&state.net, url, c.transport, headers).await {
         Ok(ProbeOutcome::Ready(info)) => Ok(info),
-        Ok(ProbeOutcome::AuthRequired { status, .. }) => Err(ApiError::unprocessable(
+        Ok(ProbeOutcome::AuthRequired { status, .. }) => Err(Error::unprocessable(
             "credentials_rejected",
             format!(
                 "the upstream answered HTTP {} to initialize with the configured credentials",
                 status.as_u16()
             ),
         )),
-        Ok(ProbeOutcome::Refused { status }) => Err(ApiError::bad_gateway(
+        Ok(ProbeOutcome::Refused { status }) => Err(Error::upstream(
             "upstream_error",
             format!("the upstream answered initialize with HTTP {}", status.as_u16()),
         )),
         Err(ProbeError::Net(err)) => Err(err.into()),
         Err(err @ ProbeError::Protocol(_)) => {
-            Err(ApiError::bad_gateway("upstream_protocol_error", err.to_string()))
+            Err(Error::upstream("upstream_protocol_error", err.to_string()))
         }
     }
 }
@@ -136,7 +131,7 @@ async fn finish_connected(
     mut connector: Connector,
     info: ServerInfo,
     tokens: Option<(Tokens, OAuthGrant)>,
-) -> ApiResult<Connector> {
+) -> Result<Connector> {
     let mut tx = state.db.begin().await?;
     if let Some((tokens, grant)) = tokens {
         tokens::store(&mut tx, state, &mut connector, &tokens, RefreshTokenAbsent::Erase).await?;
@@ -150,7 +145,7 @@ async fn finish_connected(
     reread(state, &connector).await
 }
 
-async fn reread(state: &AppState, c: &Connector) -> ApiResult<Connector> {
+async fn reread(state: &AppState, c: &Connector) -> Result<Connector> {
     get(&state.db, c.tenant_id, c.id).await
 }
 
@@ -194,21 +189,21 @@ fn scopes_for(
         .unwrap_or_else(|| discovery.scopes.clone())
 }
 
-fn grant_failed(err: GrantError, what: &str) -> ApiError {
+fn grant_failed(err: GrantError, what: &str) -> Error {
     match err {
         GrantError::Refused(net) => net.into(),
         GrantError::OAuth { ref error, .. }
             if error == "invalid_client" || error == "unauthorized_client" =>
         {
-            ApiError::unprocessable(
+            Error::unprocessable(
                 "credentials_rejected",
                 format!("the authorization server rejected the client during {what}: {err}"),
             )
         }
         GrantError::Unsupported(_) => {
-            ApiError::unprocessable("client_registration_unavailable", err.to_string())
+            Error::unprocessable("client_registration_unavailable", err.to_string())
         }
-        other => ApiError::bad_gateway("authorization_server_error", format!("{what} failed: {other}")),
+        other => Error::upstream("authorization_server_error", format!("{what} failed: {other}")),
     }
 }
 
@@ -218,7 +213,7 @@ async fn connect_client_credentials(
     url: &Url,
     settings: OAuthSettings,
     scopes: Option<Vec<String>>,
-) -> ApiResult<Connector> {
+) -> Result<Connector> {
     let discovery = discover(&state.net, url, connector.transport).await;
     let token_url = discovery.token_url.clone().ok_or_else(|| discovery_failed(&discovery))?;
     let client_id = settings.client_id.clone().context("client credentials connector without client_id")?;
@@ -262,14 +257,14 @@ pub(crate) async fn client_credentials_of(
     state: &AppState,
     c: &Connector,
     client: &OAuthClientRef,
-) -> ApiResult<ClientCredentials> {
+) -> Result<ClientCredentials> {
     let (client_id, method, secret) = match client {
         OAuthClientRef::Connector { client_id, method } => {
             (client_id, *method, open_secret(db, &state.keyring, c, SecretField::ClientSecret).await?)
         }
         OAuthClientRef::Registered { id, client_id, method } => {
             let registered = oauth_store::get_client(db, c.tenant_id, *id).await?.ok_or_else(|| {
-                ApiError::conflict(
+                Error::conflict(
                     "client_registration_lost",
                     "the registered OAuth client is gone; connect again",
                 )
@@ -300,18 +295,15 @@ async fn start_authorization(
     scopes: Option<Vec<String>>,
     redirect_url: Option<String>,
     discovery: DiscoveryResult,
-) -> ApiResult<Connector> {
+) -> Result<Connector> {
     let auth_url = discovery.auth_url.clone().ok_or_else(|| discovery_failed(&discovery))?;
     let token_url = discovery.token_url.clone().ok_or_else(|| discovery_failed(&discovery))?;
     // The browser is sent to this URL: never javascript:, data:, file: and the like.
     if !Url::parse(&auth_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
-        return Err(ApiError::bad_gateway(
-            "discovery_failed",
-            "the authorization endpoint is not an http(s) URL",
-        ));
+        return Err(Error::upstream("discovery_failed", "the authorization endpoint is not an http(s) URL"));
     }
     if !discovery.supports_s256() {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             "pkce_unsupported",
             "the authorization server does not advertise PKCE S256 (code_challenge_methods_supported); refusing to start an authorization without it",
         ));
@@ -362,7 +354,7 @@ async fn resolve_client(
     settings: &OAuthSettings,
     d: &DiscoveryResult,
     redirect_uri: &str,
-) -> ApiResult<OAuthClientRef> {
+) -> Result<OAuthClientRef> {
     if let Some(client_id) = &settings.client_id {
         let method = own_client_method(settings, connector.has_secret(SecretField::ClientSecret), d);
         return Ok(OAuthClientRef::Connector { client_id: client_id.clone(), method });
@@ -372,7 +364,7 @@ async fn resolve_client(
         return Ok(OAuthClientRef::MetadataDocument { client_id: metadata_url.to_string() });
     }
     let (Some(register_url), Some(issuer)) = (&d.register_url, &d.issuer) else {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             "client_registration_unavailable",
             "the authorization server supports neither dynamic client registration nor client metadata documents; set auth.client_id (and client_secret) on the connector",
         ));
@@ -387,7 +379,7 @@ async fn resolve_client(
         });
     }
     let register_url = Url::parse(register_url)
-        .map_err(|_| ApiError::bad_gateway("discovery_failed", "registration endpoint is not a URL"))?;
+        .map_err(|_| Error::upstream("discovery_failed", "registration endpoint is not a URL"))?;
     let registration = registration::register(
         &state.net,
         &register_url,
@@ -421,8 +413,8 @@ fn reusable(client: &RegisteredClient, redirect_uri: &str) -> bool {
 }
 
 /// `redirect_url` must be http(s) on an allow-listed origin (global or the tenant's).
-async fn allowed_redirect_url(state: &AppState, tenant_id: Uuid, raw: &str) -> ApiResult<String> {
-    let invalid = |why: &str| ApiError::Validation(vec![crate::error::FieldError::new("redirect_url", why)]);
+async fn allowed_redirect_url(state: &AppState, tenant_id: Uuid, raw: &str) -> Result<String> {
+    let invalid = |why: &str| Error::Invalid(vec![crate::error::FieldError::new("redirect_url", why)]);
     let url = Url::parse(raw).map_err(|_| invalid("must be an absolute URL"))?;
     if !matches!(url.scheme(), "http" | "https") || url.fragment().is_some() || raw.len() > 2048 {
         return Err(invalid("must be an http(s) URL without a fragment, at most 2048 characters"));
@@ -432,7 +424,7 @@ async fn allowed_redirect_url(state: &AppState, tenant_id: Uuid, raw: &str) -> A
     let allowed =
         state.settings.redirect_allowlist.iter().chain(&tenant.redirect_allowlist).any(|o| *o == origin);
     if !allowed {
-        return Err(ApiError::bad_request(
+        return Err(Error::rejected(
             "redirect_url_not_allowed",
             format!(
                 "{origin} is not in the redirect allow-list (SWITCHBOARD_REDIRECT_ALLOWLIST or the tenant's list)"
@@ -473,7 +465,7 @@ impl CallbackOutcome {
 
 /// Completes an authorization: checks `state` and `iss`, consumes the state, exchanges the
 /// code, probes the upstream with the new token. Never reports success that did not happen.
-pub async fn complete_authorization(state: &AppState, params: CallbackParams) -> ApiResult<CallbackOutcome> {
+pub async fn complete_authorization(state: &AppState, params: CallbackParams) -> Result<CallbackOutcome> {
     let Some(state_value) = params.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 512) else {
         return Ok(CallbackOutcome::rejected(
             None,
@@ -564,7 +556,7 @@ async fn exchange_and_probe(
     record: &StateRecord,
     code: &str,
 ) -> Result<(ServerInfo, Tokens), (&'static str, String)> {
-    let internal = |e: ApiError| ("authorization_failed", e.to_string());
+    let internal = |e: Error| ("authorization_failed", e.to_string());
     let grant = &record.grant;
     let verifier = state
         .keyring
@@ -593,7 +585,7 @@ async fn exchange_and_probe(
 }
 
 /// The upstream rejected a static credential in use: disconnect, so consoles show why.
-pub async fn reject_credentials(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<()> {
+pub async fn reject_credentials(state: &AppState, tenant_id: Uuid, id: Uuid) -> Result<()> {
     let mut tx = state.db.begin().await?;
     let Some(mut connector) = store::get_for_update(&mut tx, tenant_id, id).await? else { return Ok(()) };
     if connector.status == Status::Connected {
@@ -608,10 +600,10 @@ pub async fn reject_credentials(state: &AppState, tenant_id: Uuid, id: Uuid) -> 
 }
 
 /// Revokes (best effort), erases tokens, and marks the connector disconnected on request.
-pub async fn disconnect(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<Connector> {
+pub async fn disconnect(state: &AppState, tenant_id: Uuid, id: Uuid) -> Result<Connector> {
     let mut connector = get(&state.db, tenant_id, id).await?;
     if connector.status == Status::Created {
-        return Err(ApiError::conflict("not_connected", "this connector was never connected"));
+        return Err(Error::conflict("not_connected", "this connector was never connected"));
     }
     revoke_tokens(state, &connector).await;
     connector.mark_disconnected("user_requested", "disconnected on request");

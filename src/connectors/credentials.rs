@@ -9,17 +9,17 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::model::{AuthSettings, Connector, SecretField};
 use super::service::open_secret;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::platform::crypto::Keyring;
 
 /// A header value that is never printed (`Debug` of a HeaderMap would show it otherwise).
-fn sensitive(value: String) -> ApiResult<HeaderValue> {
+fn sensitive(value: String) -> Result<HeaderValue> {
     let mut v = HeaderValue::from_str(&value).context("stored credential is not a valid header value")?;
     v.set_sensitive(true);
     Ok(v)
 }
 
-pub fn bearer(token: &SecretString) -> ApiResult<HeaderValue> {
+pub fn bearer(token: &SecretString) -> Result<HeaderValue> {
     sensitive(format!("Bearer {}", token.expose_secret()))
 }
 
@@ -28,9 +28,9 @@ async fn required(
     keyring: &Keyring,
     c: &Connector,
     field: SecretField,
-) -> ApiResult<SecretString> {
+) -> Result<SecretString> {
     open_secret(db, keyring, c, field).await?.ok_or_else(|| {
-        ApiError::conflict("credential_missing", format!("the connector has no stored {}", field.as_str()))
+        Error::conflict("credential_missing", format!("the connector has no stored {}", field.as_str()))
     })
 }
 
@@ -39,7 +39,7 @@ pub async fn upstream_headers(
     db: impl sqlx::PgExecutor<'_>,
     keyring: &Keyring,
     c: &Connector,
-) -> ApiResult<HeaderMap> {
+) -> Result<HeaderMap> {
     let mut headers = HeaderMap::new();
     match &c.auth {
         None | Some(AuthSettings::None) => {}

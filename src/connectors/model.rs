@@ -11,7 +11,7 @@ use url::Url;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{ApiError, Validator};
+use crate::error::{Error, Validator};
 use crate::mcp::ServerInfo;
 
 pub const MAX_URL_LEN: usize = 2048;
@@ -65,18 +65,12 @@ pub enum Status {
 }
 
 impl Status {
-    /// Fails with 409 `connector_not_connected`, naming the status, unless connected.
-    pub fn require_connected(self, connector_id: Uuid) -> Result<(), ApiError> {
+    /// Fails with [`Error::NotConnected`], naming the status, unless connected.
+    pub fn require_connected(self, connector_id: Uuid) -> Result<(), Error> {
         if self == Status::Connected {
             return Ok(());
         }
-        Err(ApiError::conflict(
-            "connector_not_connected",
-            format!(
-                "the connector is {}; connect it first (POST /api/v1/connectors/{connector_id}/connect)",
-                self.as_str()
-            ),
-        ))
+        Err(Error::NotConnected { connector_id, status: self.as_str() })
     }
 
     pub const ALL: [Status; 4] =
@@ -529,8 +523,8 @@ impl Connector {
         }
     }
 
-    /// A 409 `connector_not_connected` unless connected: only then can the upstream be used.
-    pub fn require_connected(&self) -> Result<(), ApiError> {
+    /// [`Error::NotConnected`] unless connected: only then can the upstream be used.
+    pub fn require_connected(&self) -> Result<(), Error> {
         self.status.require_connected(self.id)
     }
 

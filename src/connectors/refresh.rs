@@ -13,7 +13,7 @@ use super::model::{OAuthClientRef, SecretField, Status};
 use super::service::open_secret;
 use super::store;
 use super::tokens::{self, RefreshTokenAbsent};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::http::AppState;
 use crate::oauth::GrantError;
 use crate::oauth::grant;
@@ -43,7 +43,7 @@ pub async fn refresh(
     tenant_id: Uuid,
     id: Uuid,
     trigger: Trigger<'_>,
-) -> ApiResult<RefreshOutcome> {
+) -> Result<RefreshOutcome> {
     let trigger_label = match trigger {
         Trigger::Due => "due",
         Trigger::Rejected(_) => "rejected",
@@ -66,11 +66,10 @@ async fn refresh_single_flight(
     tenant_id: Uuid,
     id: Uuid,
     trigger: Trigger<'_>,
-) -> ApiResult<RefreshOutcome> {
+) -> Result<RefreshOutcome> {
     let _flight = state.refresh_locks.hold(id).await;
     let mut tx = state.db.begin().await?;
-    let mut c =
-        store::get_for_update(&mut tx, tenant_id, id).await?.ok_or(ApiError::NotFound("connector"))?;
+    let mut c = store::get_for_update(&mut tx, tenant_id, id).await?.ok_or(Error::NotFound("connector"))?;
     let Some(grant) = c.oauth_grant.clone() else { return Ok(RefreshOutcome::NotNeeded) };
     if c.status != Status::Connected {
         return Ok(RefreshOutcome::NotNeeded);

@@ -14,7 +14,7 @@ use super::model::{
 };
 use super::presets::Preset;
 use super::store::{self, ConnectorEvent, ListFilter};
-use crate::error::{ApiError, ApiResult, Validator};
+use crate::error::{Error, Result, Validator};
 use crate::http::AppState;
 use crate::oauth::discovery::{DiscoveryResult, discover};
 use crate::platform::crypto::Keyring;
@@ -72,7 +72,7 @@ pub async fn create(
     state: &AppState,
     tenant_id: Uuid,
     mut input: NewConnector,
-) -> ApiResult<(Connector, Option<DiscoveryResult>)> {
+) -> Result<(Connector, Option<DiscoveryResult>)> {
     let mut v = Validator::default();
     let url = model::validate_upstream_url(&mut v, "url", &input.url);
     validate_display_fields(
@@ -216,7 +216,7 @@ async fn seal_and_store(
     keyring: &Keyring,
     connector: &Connector,
     secrets: &AuthSecrets,
-) -> ApiResult<()> {
+) -> Result<()> {
     for (field, secret) in secrets {
         let sealed = keyring.seal_str(secret, &field.aad(connector.tenant_id, connector.id));
         store::put_secret(db, connector.tenant_id, connector.id, *field, &sealed).await?;
@@ -224,8 +224,8 @@ async fn seal_and_store(
     Ok(())
 }
 
-pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> ApiResult<Connector> {
-    store::get(db, tenant_id, id).await?.ok_or(ApiError::NotFound("connector"))
+pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Connector> {
+    store::get(db, tenant_id, id).await?.ok_or(Error::NotFound("connector"))
 }
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
@@ -236,18 +236,13 @@ pub async fn list(
     db: &PgPool,
     tenant_id: Uuid,
     filter: ListFilter<'_>,
-) -> ApiResult<(Vec<Connector>, Option<Uuid>)> {
+) -> Result<(Vec<Connector>, Option<Uuid>)> {
     let limit = filter.limit;
     let rows = store::list(db, tenant_id, &ListFilter { limit: limit + 1, ..filter }).await?;
     Ok(crate::platform::page::split(rows, limit, |c| c.id))
 }
 
-pub async fn update(
-    state: &AppState,
-    tenant_id: Uuid,
-    id: Uuid,
-    patch: ConnectorPatch,
-) -> ApiResult<Connector> {
+pub async fn update(state: &AppState, tenant_id: Uuid, id: Uuid, patch: ConnectorPatch) -> Result<Connector> {
     let mut v = Validator::default();
     let description = patch.description.as_ref().and_then(|d| d.as_deref());
     validate_display_fields(&mut v, patch.name.as_deref(), description, patch.metadata.as_ref());
@@ -263,7 +258,7 @@ pub async fn update(
 
     let mut tx = state.db.begin().await?;
     let mut connector =
-        store::get_for_update(&mut tx, tenant_id, id).await?.ok_or(ApiError::NotFound("connector"))?;
+        store::get_for_update(&mut tx, tenant_id, id).await?.ok_or(Error::NotFound("connector"))?;
     if let Some(name) = patch.name {
         connector.name = name.trim().to_owned();
     }
@@ -275,7 +270,7 @@ pub async fn update(
     }
     if let Some(auth) = patch.auth {
         if !connector.auth.as_ref().is_some_and(AuthSettings::is_static_credential) {
-            return Err(ApiError::conflict(
+            return Err(Error::conflict(
                 "auth_not_replaceable",
                 "this connector does not use a static credential; delete and re-create it to change how it authenticates",
             ));
@@ -292,11 +287,11 @@ pub async fn update(
 }
 
 /// Deletes a connector after revoking its tokens (best effort).
-pub async fn delete(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<()> {
+pub async fn delete(state: &AppState, tenant_id: Uuid, id: Uuid) -> Result<()> {
     let connector = get(&state.db, tenant_id, id).await?;
     super::connect::revoke_tokens(state, &connector).await;
     if !store::delete(&state.db, tenant_id, id).await? {
-        return Err(ApiError::NotFound("connector"));
+        return Err(Error::NotFound("connector"));
     }
     state.caches.hub.forget(super::NOTIFY_KIND, id);
     Ok(())
@@ -309,7 +304,7 @@ pub async fn open_secret(
     keyring: &Keyring,
     connector: &Connector,
     field: SecretField,
-) -> ApiResult<Option<SecretString>> {
+) -> Result<Option<SecretString>> {
     let Some(sealed) = store::get_secret(db, connector.tenant_id, connector.id, field).await? else {
         return Ok(None);
     };
@@ -323,7 +318,7 @@ pub async fn events(
     id: Uuid,
     before: Option<i64>,
     limit: i64,
-) -> ApiResult<(Vec<ConnectorEvent>, Option<i64>)> {
+) -> Result<(Vec<ConnectorEvent>, Option<i64>)> {
     get(db, tenant_id, id).await?;
     let rows = store::list_events(db, tenant_id, id, before, limit + 1).await?;
     Ok(crate::platform::page::split(rows, limit, |e| e.id))

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use super::model::{AuthSettings, Connector, RefreshState, SecretField};
 use super::store;
 use crate::config::RefreshPolicy;
-use crate::error::ApiResult;
+use crate::error::Result;
 use crate::http::AppState;
 use crate::oauth::grant::Tokens;
 
@@ -28,7 +28,7 @@ pub async fn store(
     connector: &mut Connector,
     tokens: &Tokens,
     absent: RefreshTokenAbsent,
-) -> ApiResult<()> {
+) -> Result<()> {
     let (tenant, id) = (connector.tenant_id, connector.id);
     let access = state.keyring.seal_str(&tokens.access_token, &SecretField::AccessToken.aad(tenant, id));
     store::put_secret(tx, tenant, id, SecretField::AccessToken, &access).await?;
@@ -58,7 +58,7 @@ pub async fn store(
 }
 
 /// Erases the tokens and the refresh schedule.
-pub async fn erase(tx: &mut PgConnection, connector: &mut Connector) -> ApiResult<()> {
+pub async fn erase(tx: &mut PgConnection, connector: &mut Connector) -> Result<()> {
     store::delete_secrets(tx, connector.id, &[SecretField::AccessToken, SecretField::RefreshToken]).await?;
     connector.secret_fields.retain(|f| !matches!(f, SecretField::AccessToken | SecretField::RefreshToken));
     connector.token_expires_at = None;

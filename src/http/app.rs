@@ -14,7 +14,8 @@ use uuid::Uuid;
 use super::metrics::{self, ScrapeCache};
 use crate::config::Settings;
 use crate::connectors::Presets;
-use crate::error::ApiError;
+use crate::error::Error;
+use crate::http::problem::ApiError;
 use crate::platform::cache::Invalidation;
 use crate::platform::crypto::Keyring;
 use crate::platform::net::Outbound;
@@ -164,9 +165,9 @@ pub fn app(state: AppState) -> Router {
     }
     router
         .layer(CatchPanicLayer::custom(|_| {
-            axum::response::IntoResponse::into_response(ApiError::Internal(anyhow::anyhow!(
+            axum::response::IntoResponse::into_response(ApiError::from(Error::Internal(anyhow::anyhow!(
                 "handler panicked"
-            )))
+            ))))
         }))
         // Inside the request span (it names the connector there), outside the panic guard
         // (a panic is counted as the 500 it becomes).

@@ -12,7 +12,8 @@ use secrecy::ExposeSecret as _;
 use uuid::Uuid;
 
 use super::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::Error;
+use crate::http::problem::{ApiError, ApiResult};
 use crate::platform::crypto::secrets_equal;
 use crate::tenancy::Scope;
 use crate::tenancy::keys::authenticate;
@@ -31,7 +32,7 @@ impl From<JsonRejection> for ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(
                 "send the body as JSON with `Content-Type: application/json`".into(),
             ),
-            _ => ApiError::bad_request("invalid_json", rejection.body_text()),
+            _ => Error::rejected("invalid_json", rejection.body_text()).into(),
         }
     }
 }
@@ -66,7 +67,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Api
         // Postgres text cannot hold NUL: refuse it here as the client's mistake, rather than
         // let it fail later as a database error.
         if parts.uri.query().is_some_and(|q| q.contains("%00")) {
-            return Err(ApiError::bad_request("invalid_query", "the query string contains a NUL character"));
+            return Err(Error::rejected("invalid_query", "the query string contains a NUL character").into());
         }
         let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
@@ -75,7 +76,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Api
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::bad_request("invalid_query", rejection.body_text())
+        Error::rejected("invalid_query", rejection.body_text()).into()
     }
 }
 
@@ -89,8 +90,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|_: PathRejection| ApiError::NotFound("resource"))?;
-        raw.parse().map(PathId).map_err(|_| ApiError::NotFound("resource"))
+            .map_err(|_: PathRejection| ApiError::from(Error::NotFound("resource")))?;
+        raw.parse().map(PathId).map_err(|_| ApiError::from(Error::NotFound("resource")))
     }
 }
 
@@ -121,7 +122,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(&parts.headers)
-            .ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer sk_...`"))?;
+            .ok_or(Error::Unauthenticated("send an API key as `Authorization: Bearer sk_...`"))?;
         let key = authenticate(&state.db, &state.caches.keys, token).await?;
         admit(state, key.tenant_id, Surface::Api).await?;
         Ok(Caller { tenant_id: key.tenant_id, key_id: key.id, scopes: key.scopes.clone() })
@@ -140,10 +141,10 @@ impl FromRequestParts<AppState> for Operator {
             .settings
             .admin_token
             .as_ref()
-            .ok_or(ApiError::Unauthorized("the admin API is off: set SWITCHBOARD_ADMIN_TOKEN"))?;
+            .ok_or(Error::Unauthenticated("the admin API is off: set SWITCHBOARD_ADMIN_TOKEN"))?;
         match bearer_token(&parts.headers) {
             Some(token) if secrets_equal(token, expected.expose_secret()) => Ok(Operator),
-            _ => Err(ApiError::Unauthorized("send the operator token as `Authorization: Bearer ...`")),
+            _ => Err(Error::Unauthenticated("send the operator token as `Authorization: Bearer ...`").into()),
         }
     }
 }
@@ -152,5 +153,5 @@ impl FromRequestParts<AppState> for Operator {
 /// tenant's rate limit for `surface` (429 when over).
 pub async fn admit(state: &AppState, tenant: Uuid, surface: Surface) -> ApiResult<()> {
     tracing::Span::current().record("tenant_id", tracing::field::display(tenant));
-    state.limits.check(&state.db, tenant, surface).await
+    Ok(state.limits.check(&state.db, tenant, surface).await?)
 }

@@ -1,14 +1,33 @@
-//! Errors as RFC 9457 `application/problem+json` responses: the body every error shares
-//! ([`Problem`]), with a stable machine `code` that clients switch on and a `detail` for
-//! people. Internal errors are logged with their cause and answered with a generic detail,
-//! so nothing about the database or keys leaks to the caller.
+//! Errors as RFC 9457 `application/problem+json` responses. [`ApiError`] is what handlers
+//! return: a domain [`Error`] or one of the few failures only HTTP knows (a missing scope,
+//! a wrong method, a body too large or not JSON). This file alone decides each one's status,
+//! headers (`WWW-Authenticate`, `Retry-After`) and wording for the API (route hints
+//! included); the stable `code` comes from the domain. Internal errors are logged with their
+//! cause and answered with a generic detail, so nothing about the database or keys leaks.
 
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{Error, FieldError};
+
+/// What a handler fails with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Domain(#[from] Error),
+    #[error("this API key lacks the `{0}` scope")]
+    MissingScope(&'static str),
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
+    #[error("request body is larger than the limit")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
 
 /// The JSON body of a problem response (RFC 9457 plus `code` and `errors` extensions).
 #[derive(Debug, Serialize, ToSchema)]
@@ -26,11 +45,64 @@ pub struct Problem {
     pub errors: Option<Vec<FieldError>>,
 }
 
+/// The status a domain error is answered with.
+fn domain_status(err: &Error) -> StatusCode {
+    match err {
+        Error::Invalid(_) | Error::Rejected { .. } => StatusCode::BAD_REQUEST,
+        Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::NotConnected { .. } | Error::WrongTransport { .. } | Error::Conflict { .. } => {
+            StatusCode::CONFLICT
+        }
+        Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Upstream { .. } => StatusCode::BAD_GATEWAY,
+        Error::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The `detail` of a domain error: its message, with where to go next in this API.
+fn domain_detail(err: &Error) -> String {
+    match err {
+        Error::Internal(_) => "an internal error occurred; it has been logged".to_owned(),
+        Error::NotConnected { connector_id, .. } => {
+            format!("{err} (POST /api/v1/connectors/{connector_id}/connect)")
+        }
+        Error::WrongTransport { connector_id, transport } => {
+            let endpoint = if *transport == "sse" { "sse" } else { "mcp" };
+            format!("{err}; use /api/v1/connectors/{connector_id}/{endpoint}")
+        }
+        other => other.to_string(),
+    }
+}
+
 impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Domain(err) => domain_status(err),
+            Self::MissingScope(_) => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Domain(err) => err.code(),
+            Self::MissingScope(_) => "insufficient_scope",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+        }
+    }
+
     pub fn to_problem(&self) -> Problem {
         let status = self.status();
         let detail = match self {
-            Self::Internal(_) => "an internal error occurred; it has been logged".to_owned(),
+            Self::Domain(err) => domain_detail(err),
             other => other.to_string(),
         };
         Problem {
@@ -40,7 +112,7 @@ impl ApiError {
             detail,
             code: self.code(),
             errors: match self {
-                Self::Validation(errors) => Some(errors.clone()),
+                Self::Domain(Error::Invalid(errors)) => Some(errors.clone()),
                 _ => None,
             },
         }
@@ -49,20 +121,98 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(err) = &self {
+        if let Self::Domain(Error::Internal(err)) = &self {
             tracing::error!(error = format!("{err:#}"), "internal error");
         }
         let mut response = (self.status(), axum::Json(self.to_problem())).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if matches!(self, Self::Unauthorized(_)) {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let Self::RateLimited { retry_after, .. } = &self {
-            // Whole seconds, rounded up: a client that waits this long gets through.
-            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        match &self {
+            Self::Domain(Error::Unauthenticated(_)) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::Domain(Error::RateLimited { retry_after, .. }) => {
+                // Whole seconds, rounded up: a client that waits this long gets through.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
+            _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn answer(err: impl Into<ApiError>) -> (u16, &'static str, String, Response) {
+        let err = err.into();
+        let problem = err.to_problem();
+        (problem.status, problem.code, problem.detail, err.into_response())
+    }
+
+    #[test]
+    fn every_domain_error_keeps_its_status_and_code() {
+        let id = Uuid::nil();
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (Error::Invalid(vec![FieldError::new("url", "bad")]), 400, "validation_failed"),
+            (Error::rejected("destination_not_allowed", "no"), 400, "destination_not_allowed"),
+            (Error::Unauthenticated("who?"), 401, "unauthorized"),
+            (Error::NotFound("connector"), 404, "not_found"),
+            (Error::NotConnected { connector_id: id, status: "created" }, 409, "connector_not_connected"),
+            (Error::WrongTransport { connector_id: id, transport: "sse" }, 409, "wrong_transport"),
+            (Error::conflict("sync_superseded", "later"), 409, "sync_superseded"),
+            (Error::unprocessable("credentials_rejected", "401"), 422, "credentials_rejected"),
+            (Error::upstream("refresh_failed", "gone"), 502, "refresh_failed"),
+            (Error::UpstreamTimeout("slow".into()), 504, "upstream_timeout"),
+            (
+                Error::RateLimited { detail: "slow down".into(), retry_after: Duration::ZERO },
+                429,
+                "rate_limited",
+            ),
+            (Error::Unavailable("busy"), 503, "unavailable"),
+            (Error::Internal(anyhow::anyhow!("secret cause")), 500, "internal_error"),
+        ];
+        for (err, status, code) in cases {
+            let (s, c, detail, response) = answer(err);
+            assert_eq!((s, c), (status, code));
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+            assert!(!detail.contains("secret cause"), "internal causes are not shown");
+        }
+        let http_only = [
+            (ApiError::MissingScope("write"), 403, "insufficient_scope"),
+            (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
+            (ApiError::PayloadTooLarge, 413, "payload_too_large"),
+            (ApiError::UnsupportedMediaType("json".into()), 415, "unsupported_media_type"),
+        ];
+        for (err, status, code) in http_only {
+            let (s, c, _, response) = answer(err);
+            assert_eq!((s, c, response.status().as_u16()), (status, code, status));
+        }
+    }
+
+    #[test]
+    fn headers_and_route_hints_are_added_here() {
+        let (_, _, _, unauthorized) = answer(Error::Unauthenticated("who?"));
+        assert_eq!(unauthorized.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let limited = Error::RateLimited { detail: "x".into(), retry_after: Duration::from_millis(1200) };
+        assert_eq!(answer(limited).3.headers()[header::RETRY_AFTER], "2", "rounded up");
+        let id = Uuid::now_v7();
+        let (_, _, detail, _) = answer(Error::NotConnected { connector_id: id, status: "disconnected" });
+        assert_eq!(
+            detail,
+            format!("the connector is disconnected; connect it first (POST /api/v1/connectors/{id}/connect)")
+        );
+        let (_, _, detail, _) = answer(Error::WrongTransport { connector_id: id, transport: "sse" });
+        assert_eq!(detail, format!("this connector's upstream speaks sse; use /api/v1/connectors/{id}/sse"));
+        let (_, _, detail, _) =
+            answer(Error::WrongTransport { connector_id: id, transport: "streamable_http" });
+        assert!(detail.ends_with("/mcp"));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{ApiKey, service};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::platform::cache::{Cache, Invalidate, Invalidation};
 use crate::platform::crypto::{API_KEY_PREFIX, hash_api_key};
 
@@ -43,8 +43,8 @@ pub(crate) async fn authenticate(
     db: &sqlx::PgPool,
     keys: &KeyCache,
     token: &str,
-) -> Result<Arc<ApiKey>, ApiError> {
-    const UNKNOWN: ApiError = ApiError::Unauthorized("unknown or revoked API key");
+) -> Result<Arc<ApiKey>, Error> {
+    const UNKNOWN: Error = Error::Unauthenticated("unknown or revoked API key");
     if !token.starts_with(API_KEY_PREFIX) {
         return Err(UNKNOWN);
     }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::LimitOverrides;
 use crate::config::{LimitDefaults, Rate};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::platform::metrics::RATE_LIMITED;
 
 /// How long a tenant's overrides are used before they are read again. A change made through
@@ -113,7 +113,7 @@ impl RateLimits {
     }
 
     /// Counts one request of `tenant` against `surface`; 429 with `Retry-After` when over.
-    pub async fn check(&self, db: &sqlx::PgPool, tenant: Uuid, surface: Surface) -> ApiResult<()> {
+    pub async fn check(&self, db: &sqlx::PgPool, tenant: Uuid, surface: Surface) -> Result<()> {
         let limits = self.limits_of(db, tenant).await?;
         let rate = match surface {
             Surface::Api => limits.api,
@@ -129,7 +129,7 @@ impl RateLimits {
         self.maybe_sweep();
         verdict.map_err(|not_until| {
             metrics::counter!(RATE_LIMITED, "limit" => surface.label()).increment(1);
-            ApiError::RateLimited {
+            Error::RateLimited {
                 detail: format!(
                     "this tenant is over its {} rate limit ({} requests per second, burst {})",
                     surface.label(),
@@ -142,13 +142,13 @@ impl RateLimits {
     }
 
     /// Opens one standalone proxy stream of `tenant`; the permit closes it when dropped.
-    pub async fn open_stream(&self, db: &sqlx::PgPool, tenant: Uuid) -> ApiResult<StreamPermit> {
+    pub async fn open_stream(&self, db: &sqlx::PgPool, tenant: Uuid) -> Result<StreamPermit> {
         let max = self.limits_of(db, tenant).await?.proxy_streams;
         let mut streams = self.inner.streams.lock().expect("stream counter lock");
         let open = streams.entry(tenant).or_insert(0);
         if max > 0 && *open >= max {
             metrics::counter!(RATE_LIMITED, "limit" => "proxy_streams").increment(1);
-            return Err(ApiError::RateLimited {
+            return Err(Error::RateLimited {
                 detail: format!("this tenant already has {max} open proxy streams, its limit"),
                 retry_after: STREAM_RETRY_AFTER,
             });
@@ -162,7 +162,7 @@ impl RateLimits {
         self.inner.overrides.lock().expect("overrides lock").remove(&tenant);
     }
 
-    async fn limits_of(&self, db: &sqlx::PgPool, tenant: Uuid) -> ApiResult<LimitDefaults> {
+    async fn limits_of(&self, db: &sqlx::PgPool, tenant: Uuid) -> Result<LimitDefaults> {
         let cached = {
             let overrides = self.inner.overrides.lock().expect("overrides lock");
             overrides.get(&tenant).filter(|(at, _)| at.elapsed() < OVERRIDES_TTL).map(|(_, o)| *o)

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::store::{self, NewApiKeyRow};
 use super::{ApiKey, LimitOverrides, Scope, Tenant};
-use crate::error::{ApiError, ApiResult, Validator};
+use crate::error::{Error, Result, Validator};
 use crate::platform::crypto::generate_api_key;
 
 /// A key just created: the secret is here once and nowhere else afterwards.
@@ -23,7 +23,7 @@ fn validate_name(v: &mut Validator, field: &str, name: &str) {
 }
 
 /// Creates a tenant and its first key, which carries every scope.
-pub async fn create_tenant(db: &PgPool, name: &str) -> ApiResult<(Tenant, IssuedApiKey)> {
+pub async fn create_tenant(db: &PgPool, name: &str) -> Result<(Tenant, IssuedApiKey)> {
     let mut v = Validator::default();
     validate_name(&mut v, "name", name);
     v.finish()?;
@@ -39,7 +39,7 @@ pub async fn create_api_key(
     tenant_id: Uuid,
     scopes: &[Scope],
     name: Option<&str>,
-) -> ApiResult<IssuedApiKey> {
+) -> Result<IssuedApiKey> {
     let mut v = Validator::default();
     v.check(!scopes.is_empty(), "scopes", "give at least one of read, write, proxy, admin");
     if let Some(name) = name {
@@ -47,7 +47,7 @@ pub async fn create_api_key(
     }
     v.finish()?;
     if store::get_tenant(db, tenant_id).await?.is_none() {
-        return Err(ApiError::NotFound("tenant"));
+        return Err(Error::NotFound("tenant"));
     }
     let mut tx = db.begin().await?;
     let issued = issue_key(&mut tx, tenant_id, scopes, name).await?;
@@ -60,7 +60,7 @@ async fn issue_key(
     tenant_id: Uuid,
     scopes: &[Scope],
     name: Option<&str>,
-) -> ApiResult<IssuedApiKey> {
+) -> Result<IssuedApiKey> {
     let mut unique: Vec<Scope> = Vec::with_capacity(scopes.len());
     for scope in scopes {
         if !unique.contains(scope) {
@@ -80,8 +80,8 @@ async fn issue_key(
     Ok(IssuedApiKey { key, secret: minted.secret })
 }
 
-pub async fn get_tenant(db: &PgPool, id: Uuid) -> ApiResult<Tenant> {
-    store::get_tenant(db, id).await?.ok_or(ApiError::NotFound("tenant"))
+pub async fn get_tenant(db: &PgPool, id: Uuid) -> Result<Tenant> {
+    store::get_tenant(db, id).await?.ok_or(Error::NotFound("tenant"))
 }
 
 /// A change to a tenant's settings; `None` leaves a setting as it is.
@@ -96,12 +96,12 @@ pub struct TenantChanges<'a> {
 }
 
 /// Validates every change, then applies them together in one transaction.
-pub async fn update_tenant(db: &PgPool, id: Uuid, changes: TenantChanges<'_>) -> ApiResult<Tenant> {
+pub async fn update_tenant(db: &PgPool, id: Uuid, changes: TenantChanges<'_>) -> Result<Tenant> {
     let origins = changes.redirect_allowlist.map(allowlist_origins).transpose()?;
     if let Some(limits) = changes.limits {
         validate_limits(limits)?;
     }
-    let unknown = || ApiError::NotFound("tenant");
+    let unknown = || Error::NotFound("tenant");
     let mut tx = db.begin().await?;
     let mut tenant = store::get_tenant(&mut *tx, id).await?.ok_or_else(unknown)?;
     if let Some(origins) = &origins {
@@ -117,7 +117,7 @@ pub async fn update_tenant(db: &PgPool, id: Uuid, changes: TenantChanges<'_>) ->
     Ok(tenant)
 }
 
-fn allowlist_origins(entries: &[String]) -> ApiResult<Vec<String>> {
+fn allowlist_origins(entries: &[String]) -> Result<Vec<String>> {
     let mut v = Validator::default();
     let mut origins = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
@@ -135,7 +135,7 @@ fn allowlist_origins(entries: &[String]) -> ApiResult<Vec<String>> {
 const MAX_LIMIT: i32 = 1_000_000;
 
 /// Each override is unset or between 0 (unlimited) and [`MAX_LIMIT`].
-fn validate_limits(limits: &LimitOverrides) -> ApiResult<()> {
+fn validate_limits(limits: &LimitOverrides) -> Result<()> {
     let mut v = Validator::default();
     let fields = [
         ("api_rps", limits.api_rps),
@@ -152,23 +152,23 @@ fn validate_limits(limits: &LimitOverrides) -> ApiResult<()> {
 }
 
 /// A tenant's limit overrides (none for an unknown tenant).
-pub async fn limit_overrides(db: &PgPool, id: Uuid) -> ApiResult<LimitOverrides> {
+pub async fn limit_overrides(db: &PgPool, id: Uuid) -> Result<LimitOverrides> {
     Ok(store::limit_overrides(db, id).await?.unwrap_or_default())
 }
 
-pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Tenant>> {
+pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<Tenant>> {
     Ok(store::list_tenants(db, after, limit).await?)
 }
 
-pub async fn list_api_keys(db: &PgPool, tenant_id: Uuid) -> ApiResult<Vec<ApiKey>> {
+pub async fn list_api_keys(db: &PgPool, tenant_id: Uuid) -> Result<Vec<ApiKey>> {
     Ok(store::list_api_keys(db, tenant_id).await?)
 }
 
 /// Revokes a key. With `tenant_id`, only that tenant's keys are reachable (others are 404).
-pub async fn revoke_api_key(db: &PgPool, id: Uuid, tenant_id: Option<Uuid>) -> ApiResult<()> {
-    if store::revoke_api_key(db, id, tenant_id).await? { Ok(()) } else { Err(ApiError::NotFound("api key")) }
+pub async fn revoke_api_key(db: &PgPool, id: Uuid, tenant_id: Option<Uuid>) -> Result<()> {
+    if store::revoke_api_key(db, id, tenant_id).await? { Ok(()) } else { Err(Error::NotFound("api key")) }
 }
 
-pub(super) async fn find_active_key(db: &PgPool, hash: &[u8]) -> ApiResult<Option<ApiKey>> {
+pub(super) async fn find_active_key(db: &PgPool, hash: &[u8]) -> Result<Option<ApiKey>> {
     Ok(store::find_active_key(db, hash).await?)
 }

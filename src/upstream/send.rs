@@ -14,13 +14,9 @@ use super::headers;
 use super::target::{Target, load};
 use crate::connectors::connect::reject_credentials;
 use crate::connectors::refresh::{RefreshOutcome, Trigger, refresh};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::http::AppState;
 use crate::platform::metrics::{UPSTREAM_DURATION, UPSTREAM_REQUESTS};
-
-fn upstream_failed(code: &'static str, detail: String) -> ApiError {
-    ApiError::Upstream { status: StatusCode::BAD_GATEWAY, code, detail }
-}
 
 /// Sends with the target's credential. An OAuth token known to be expired is refreshed
 /// first; an upstream 401 on an OAuth connector triggers one refresh (single flight) and one
@@ -34,7 +30,7 @@ pub async fn send(
     url: &Url,
     incoming: &HeaderMap,
     body: Bytes,
-) -> ApiResult<reqwest::Response> {
+) -> Result<reqwest::Response> {
     if target.is_oauth() && target.token_expired() {
         target = refreshed(state, &target).await?;
     }
@@ -44,18 +40,17 @@ pub async fn send(
     }
     if !target.is_oauth() {
         reject_credentials(state, target.tenant_id, target.connector_id).await?;
-        return Err(upstream_failed(
+        return Err(Error::upstream(
             "credentials_rejected",
-            "the upstream rejected the connector's credentials (HTTP 401); the connector is now disconnected"
-                .into(),
+            "the upstream rejected the connector's credentials (HTTP 401); the connector is now disconnected",
         ));
     }
     target = refreshed(state, &target).await?;
     let retry = send_once(state, &target, method, url, incoming, body).await?;
     if retry.status() == StatusCode::UNAUTHORIZED {
-        return Err(upstream_failed(
+        return Err(Error::upstream(
             "upstream_unauthorized",
-            "the upstream rejected a freshly refreshed token (HTTP 401)".into(),
+            "the upstream rejected a freshly refreshed token (HTTP 401)",
         ));
     }
     Ok(retry)
@@ -68,7 +63,7 @@ async fn send_once(
     url: &Url,
     incoming: &HeaderMap,
     body: Bytes,
-) -> ApiResult<reqwest::Response> {
+) -> Result<reqwest::Response> {
     let mut outgoing = headers::upstream_request(incoming);
     for (name, value) in &target.credential {
         outgoing.insert(name.clone(), value.clone());
@@ -91,7 +86,7 @@ async fn send_once(
 
 /// Refreshes the target's token (unless someone else already did) and returns the target
 /// with the new credential.
-async fn refreshed(state: &AppState, target: &Target) -> ApiResult<Arc<Target>> {
+async fn refreshed(state: &AppState, target: &Target) -> Result<Arc<Target>> {
     let token = target.access_token.clone().expect("only OAuth targets are refreshed");
     let (owned, tenant_id, id) = (state.clone(), target.tenant_id, target.connector_id);
     // On a task of its own, so that a caller who goes away (a disconnect, a tool call's
@@ -99,16 +94,18 @@ async fn refreshed(state: &AppState, target: &Target) -> ApiResult<Arc<Target>> 
     // a rotated refresh token would be lost, and the grant with it.
     let refreshing =
         tokio::spawn(async move { refresh(&owned, tenant_id, id, Trigger::Rejected(&token)).await });
-    let outcome = refreshing.await.map_err(|e| ApiError::Internal(e.into()))??;
+    let outcome = refreshing.await.map_err(|e| Error::Internal(e.into()))??;
     match outcome {
-        RefreshOutcome::Refreshed | RefreshOutcome::NotNeeded => load(state, target.tenant_id, target.connector_id).await,
-        RefreshOutcome::Disconnected => Err(upstream_failed(
+        RefreshOutcome::Refreshed | RefreshOutcome::NotNeeded => {
+            load(state, target.tenant_id, target.connector_id).await
+        }
+        RefreshOutcome::Disconnected => Err(Error::upstream(
             "refresh_failed",
-            "the upstream token could not be refreshed and the connector is now disconnected; connect it again".into(),
+            "the upstream token could not be refreshed and the connector is now disconnected; connect it again",
         )),
-        RefreshOutcome::Retrying => Err(upstream_failed(
+        RefreshOutcome::Retrying => Err(Error::upstream(
             "refresh_unavailable",
-            "the upstream token expired and its authorization server is not answering; retry later".into(),
+            "the upstream token expired and its authorization server is not answering; retry later",
         )),
     }
 }

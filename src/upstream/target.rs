@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::connectors::credentials::{bearer, upstream_headers};
 use crate::connectors::model::AuthSettings;
 use crate::connectors::{SecretField, Status, Transport, service};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::http::AppState;
 use crate::platform::cache::{Cache, Invalidation};
 
@@ -50,16 +50,11 @@ impl Target {
     }
 
     /// Fails unless the connector is connected and speaks `transport`.
-    fn check_usable(&self, transport: Transport) -> ApiResult<()> {
-        let id = self.connector_id;
-        self.status.require_connected(id)?;
+    fn check_usable(&self, transport: Transport) -> Result<()> {
+        let connector_id = self.connector_id;
+        self.status.require_connected(connector_id)?;
         if self.transport != transport {
-            let kind = self.transport.as_str();
-            let endpoint = if self.transport == Transport::Sse { "sse" } else { "mcp" };
-            return Err(ApiError::conflict(
-                "wrong_transport",
-                format!("this connector's upstream speaks {kind}; use /api/v1/connectors/{id}/{endpoint}"),
-            ));
+            return Err(Error::WrongTransport { connector_id, transport: self.transport.as_str() });
         }
         Ok(())
     }
@@ -72,11 +67,11 @@ pub async fn resolve(
     tenant_id: Uuid,
     id: Uuid,
     transport: Transport,
-) -> ApiResult<Arc<Target>> {
+) -> Result<Arc<Target>> {
     let target = match state.caches.targets.get(&id) {
         Some(target) if target.tenant_id == tenant_id => target,
         // Another tenant's connector: the same answer as a missing one.
-        Some(_) => return Err(ApiError::NotFound("connector")),
+        Some(_) => return Err(Error::NotFound("connector")),
         None => load(state, tenant_id, id).await?,
     };
     target.check_usable(transport)?;
@@ -84,12 +79,11 @@ pub async fn resolve(
 }
 
 /// Reads the connector, opens its credential, and caches the result.
-pub async fn load(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<Arc<Target>> {
+pub async fn load(state: &AppState, tenant_id: Uuid, id: Uuid) -> Result<Arc<Target>> {
     let ticket = state.caches.targets.ticket();
     let mut tx = state.db.begin().await?;
-    let connector = crate::connectors::store::get(&mut *tx, tenant_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("connector"))?;
+    let connector =
+        crate::connectors::store::get(&mut *tx, tenant_id, id).await?.ok_or(Error::NotFound("connector"))?;
     let oauth = matches!(
         connector.auth,
         Some(AuthSettings::Oauth2AuthorizationCode(_) | AuthSettings::Oauth2ClientCredentials(_))
@@ -102,10 +96,7 @@ pub async fn load(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<Arc<
         let token = service::open_secret(&mut *tx, &state.keyring, &connector, SecretField::AccessToken)
             .await?
             .ok_or_else(|| {
-                ApiError::conflict(
-                    "credential_missing",
-                    "the connector holds no access token; connect it again",
-                )
+                Error::conflict("credential_missing", "the connector holds no access token; connect it again")
             })?;
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, bearer(&token)?);
@@ -118,7 +109,7 @@ pub async fn load(state: &AppState, tenant_id: Uuid, id: Uuid) -> ApiResult<Arc<
         tenant_id,
         connector_id: id,
         status: connector.status,
-        url: Url::parse(&connector.url).map_err(|e| ApiError::Internal(e.into()))?,
+        url: Url::parse(&connector.url).map_err(|e| Error::Internal(e.into()))?,
         transport: connector.transport,
         credential,
         access_token,

@@ -14,10 +14,10 @@ use uuid::Uuid;
 
 use super::api_keys::{ApiKeyList, CreateApiKey, IssuedApiKeyView};
 use super::{Page, page_params};
-use crate::error::ApiResult;
 use crate::http::AppState;
 use crate::http::extract::Operator;
 use crate::http::extract::{ApiJson, ApiQuery, PathId};
+use crate::http::problem::ApiResult;
 use crate::http::problem::Problem;
 use crate::tenancy::service::{self, IssuedApiKey, TenantChanges};
 use crate::tenancy::{LimitOverrides, Scope, Tenant};

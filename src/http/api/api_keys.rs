@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::ApiResult;
 use crate::http::AppState;
 use crate::http::extract::Caller;
 use crate::http::extract::{ApiJson, PathId};
+use crate::http::problem::ApiResult;
 use crate::http::problem::Problem;
 use crate::tenancy::service::{self, IssuedApiKey};
 use crate::tenancy::{ApiKey, Scope};

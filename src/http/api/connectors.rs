@@ -19,10 +19,10 @@ use crate::connectors::store::ConnectorEvent;
 use crate::connectors::{
     AuthSettings, Connector, ConnectorPatch, ListFilter, NewConnector, SecretField, Status, Transport,
 };
-use crate::error::ApiResult;
 use crate::http::AppState;
 use crate::http::extract::Caller;
 use crate::http::extract::{ApiJson, ApiQuery, OptionalJson, PathId};
+use crate::http::problem::ApiResult;
 use crate::http::problem::Problem;
 use crate::mcp::ServerInfo;
 use crate::oauth::discovery::DiscoveryResult;

@@ -7,8 +7,9 @@ use axum::extract::State;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::Error;
 use crate::http::AppState;
+use crate::http::problem::ApiResult;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
@@ -22,11 +23,11 @@ async fn healthz() -> axum::Json<Value> {
 /// The process can serve: not shutting down, and the database answers within a second.
 async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
     if state.shutdown.is_draining() {
-        return Err(ApiError::Unavailable("shutting down"));
+        return Err(Error::Unavailable("shutting down").into());
     }
     let ping = sqlx::query("SELECT 1").execute(&state.db);
     match tokio::time::timeout(Duration::from_secs(1), ping).await {
         Ok(Ok(_)) => Ok(axum::Json(json!({ "status": "ready" }))),
-        _ => Err(ApiError::Unavailable("database is not reachable")),
+        _ => Err(Error::Unavailable("database is not reachable").into()),
     }
 }

@@ -15,7 +15,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use crate::error::ApiError;
+use crate::error::Error;
+use crate::http::problem::ApiError;
 
 pub use admin::TenantCreated;
 pub use api_keys::IssuedApiKeyView;
@@ -36,7 +37,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(api_keys::routes())
                 .merge(admin::routes()),
         )
-        .fallback(|| async { ApiError::NotFound("route") })
+        .fallback(|| async { ApiError::from(Error::NotFound("route")) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

@@ -14,10 +14,11 @@ use utoipa::ToSchema;
 use crate::connectors::Transport;
 use crate::connectors::connect::{self, CallbackOutcome, CallbackParams};
 use crate::connectors::model::validate_upstream_url;
-use crate::error::{ApiResult, Validator};
+use crate::error::{Error, Validator};
 use crate::http::AppState;
 use crate::http::extract::Caller;
 use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::problem::ApiResult;
 use crate::http::problem::Problem;
 use crate::oauth::discovery::{DiscoveryResult, discover};
 use crate::tenancy::Scope;
@@ -135,6 +136,6 @@ pub async fn discover_url(
     let url = validate_upstream_url(&mut v, "url", &body.url);
     v.finish()?;
     let url = url.expect("validated above");
-    state.net.check_url(&url)?;
+    state.net.check_url(&url).map_err(Error::from)?;
     Ok(axum::Json(discover(&state.net, &url, body.transport).await))
 }

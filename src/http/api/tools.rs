@@ -15,11 +15,12 @@ use crate::catalog::model::{CallStatus, SyncReport};
 use crate::catalog::service::{self, CallerRef, Trigger};
 use crate::catalog::store::{CallFilter, ToolCallView, ToolDetail, ToolSummary};
 use crate::connectors::service::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::error::{ApiError, ApiResult};
+use crate::error::Error;
 use crate::http::AppState;
 use crate::http::extract::Caller;
 use crate::http::extract::{ApiQuery, OptionalJson, PathId};
 use crate::http::problem::Problem;
+use crate::http::problem::{ApiError, ApiResult};
 use crate::tenancy::Scope;
 
 pub fn routes() -> Router<AppState> {
@@ -33,10 +34,10 @@ pub fn routes() -> Router<AppState> {
 
 /// `{id}/tools/{name}`: an id that is not a UUID names nothing (404, like any unknown id).
 fn connector_and_tool(Path((id, name)): Path<(String, String)>) -> ApiResult<(Uuid, String)> {
-    let id = id.parse().map_err(|_| ApiError::NotFound("connector"))?;
+    let id = id.parse().map_err(|_| ApiError::from(Error::NotFound("connector")))?;
     // No stored name holds NUL (Postgres text cannot), so such a name names nothing.
     if name.contains('\0') {
-        return Err(ApiError::NotFound("tool"));
+        return Err(ApiError::from(Error::NotFound("tool")));
     }
     Ok((id, name))
 }

@@ -18,9 +18,10 @@ use url::Url;
 use super::relay::{Relay, admit, admit_stream, mark_streaming, read_body, relay, relay_body};
 use super::{resolve, session};
 use crate::connectors::Transport;
-use crate::error::{ApiError, ApiResult};
+use crate::error::Error;
 use crate::http::AppState;
 use crate::http::extract::ApiQuery;
+use crate::http::problem::{ApiError, ApiResult};
 use crate::mcp::probe::message_endpoint;
 use crate::platform::crypto::Keyring;
 use crate::platform::sse;
@@ -70,7 +71,7 @@ pub async fn post_message(
     admit(&state, &target).await?;
     let upstream = session::open(&state.keyring, target.tenant_id, target.connector_id, &query.session)
         .filter(|u| u.origin() == target.url.origin())
-        .ok_or(ApiError::NotFound("session"))?;
+        .ok_or(ApiError::from(Error::NotFound("session")))?;
     let body = read_body(body, state.settings.proxy_max_body).await?;
     let response = send(&state, target, Method::POST, &upstream, &incoming, body).await?;
     Ok(relay(&state, response, Relay { transport: Transport::Sse, standalone: None }))

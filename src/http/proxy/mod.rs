@@ -18,7 +18,8 @@ use uuid::Uuid;
 use super::AppState;
 use super::extract::bearer_token;
 use crate::connectors::Transport;
-use crate::error::{ApiError, ApiResult};
+use crate::error::Error;
+use crate::http::problem::{ApiError, ApiResult};
 use crate::tenancy::Scope;
 use crate::tenancy::keys::authenticate;
 use crate::upstream::target::{self, Target};
@@ -39,11 +40,11 @@ async fn resolve(
     transport: Transport,
 ) -> ApiResult<Arc<Target>> {
     let token = bearer_token(headers)
-        .ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer sk_...`"))?;
+        .ok_or(Error::Unauthenticated("send an API key as `Authorization: Bearer sk_...`"))?;
     let key = authenticate(&state.db, &state.caches.keys, token).await?;
     if !key.scopes.contains(&Scope::Proxy) {
         return Err(ApiError::MissingScope(Scope::Proxy.as_str()));
     }
-    let id: Uuid = raw_id.parse().map_err(|_| ApiError::NotFound("connector"))?;
-    target::resolve(state, key.tenant_id, id, transport).await
+    let id: Uuid = raw_id.parse().map_err(|_| ApiError::from(Error::NotFound("connector")))?;
+    Ok(target::resolve(state, key.tenant_id, id, transport).await?)
 }

@@ -10,9 +10,9 @@ use metrics::gauge;
 
 use super::metered::Metered;
 use crate::connectors::Transport;
-use crate::error::{ApiError, ApiResult};
 use crate::http::AppState;
 use crate::http::extract::admit as admit_tenant;
+use crate::http::problem::{ApiError, ApiResult};
 use crate::platform::metrics::{ACTIVE_STREAMS, PROXY_BYTES};
 use crate::tenancy::limits::{StreamPermit, Surface};
 use crate::upstream::headers;
@@ -28,7 +28,7 @@ pub async fn admit(state: &AppState, target: &Target) -> ApiResult<()> {
 /// [`admit`], and a slot among the tenant's concurrent standalone streams.
 pub async fn admit_stream(state: &AppState, target: &Target) -> ApiResult<StreamPermit> {
     admit(state, target).await?;
-    state.limits.open_stream(&state.db, target.tenant_id).await
+    Ok(state.limits.open_stream(&state.db, target.tenant_id).await?)
 }
 
 /// Reads a request body up to `limit` bytes (413 beyond). Bodies are small JSON-RPC
