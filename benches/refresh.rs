@@ -16,9 +16,9 @@ use serde_json::json;
 use sqlx::PgPool;
 use sqlx::migrate::MigrateDatabase as _;
 use switchboard::config::Settings;
-use switchboard::connectors::model::{OAuthClientRef, OAuthGrant, TokenEndpointAuthMethod};
 use switchboard::connectors::{Presets, SecretField};
 use switchboard::http::AppState;
+use switchboard::oauth::{OAuthClientRef, OAuthGrant, TokenEndpointAuthMethod};
 use switchboard::platform::crypto::Keyring;
 use uuid::Uuid;
 

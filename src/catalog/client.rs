@@ -29,10 +29,10 @@ use sse_stream::Sse;
 use url::Url;
 
 use super::sse_transport::LegacySse;
-use crate::connectors::Transport;
 use crate::error::{Error, Result};
 use crate::http::AppState;
 use crate::mcp::ServerInfo;
+use crate::mcp::Transport;
 use crate::platform::net::{next_chunk, read_capped};
 use crate::platform::sse;
 use crate::upstream::send;

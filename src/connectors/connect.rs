@@ -14,10 +14,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::credentials::{bearer, upstream_headers};
-use super::model::{
-    AuthSettings, Connector, OAuthClientRef, OAuthGrant, OAuthSettings, SecretField, Status,
-    TokenEndpointAuthMethod,
-};
+use super::model::{AuthSettings, Connector, OAuthSettings, SecretField, Status};
 use super::service::{get, open_secret};
 use super::store;
 use super::tokens::{self, RefreshTokenAbsent};
@@ -32,6 +29,7 @@ use crate::oauth::registration::{self, choose_auth_method};
 use crate::oauth::store::{
     self as oauth_store, RegisteredClient, StateRecord, client_secret_aad, verifier_aad,
 };
+use crate::oauth::{OAuthClientRef, OAuthGrant, TokenEndpointAuthMethod};
 
 /// Optional parameters of a connect.
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -13,7 +13,7 @@ pub mod tokens;
 /// change to a connector or its secrets.
 pub const NOTIFY_KIND: &str = "connector";
 
-pub use model::{AuthSettings, Connector, SecretField, Status, Transport};
+pub use model::{AuthSettings, Connector, SecretField, Status};
 pub use presets::Presets;
 pub use service::{ConnectorPatch, NewConnector};
 pub use store::ListFilter;

@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{Error, Validator};
-use crate::mcp::ServerInfo;
+use crate::mcp::{ServerInfo, Transport};
+use crate::oauth::{OAuthGrant, TokenEndpointAuthMethod};
 
 pub const MAX_URL_LEN: usize = 2048;
 pub const MAX_NAME_LEN: usize = 200;
@@ -27,29 +28,6 @@ const MAX_SCOPES: usize = 50;
 const MAX_SCOPE_LEN: usize = 256;
 
 pub type Metadata = BTreeMap<String, String>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Transport {
-    /// MCP Streamable HTTP (2025-03-26 and later).
-    #[default]
-    StreamableHttp,
-    /// The legacy HTTP+SSE transport (2024-11-05).
-    Sse,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::StreamableHttp => "streamable_http",
-            Transport::Sse => "sse",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Transport::StreamableHttp, Transport::Sse].into_iter().find(|t| t.as_str() == s)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -90,14 +68,6 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenEndpointAuthMethod {
-    ClientSecretBasic,
-    ClientSecretPost,
-    None,
-}
-
 /// OAuth client settings shared by both OAuth modes (non-secret part).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OAuthSettings {
@@ -129,48 +99,6 @@ impl AuthSettings {
     pub fn is_static_credential(&self) -> bool {
         matches!(self, Self::Bearer | Self::Basic { .. } | Self::Header { .. })
     }
-}
-
-/// Where the OAuth client of a grant comes from, and so where its secret lives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "source", rename_all = "snake_case")]
-pub enum OAuthClientRef {
-    /// The connector's own client (request or preset); secret in `connector_secrets`.
-    Connector { client_id: String, method: TokenEndpointAuthMethod },
-    /// A client Switchboard registered (RFC 7591); secret in `oauth_clients`.
-    Registered { id: Uuid, client_id: String, method: TokenEndpointAuthMethod },
-    /// A Client ID Metadata Document URL: a public client.
-    MetadataDocument { client_id: String },
-}
-
-impl OAuthClientRef {
-    pub fn client_id(&self) -> &str {
-        match self {
-            Self::Connector { client_id, .. }
-            | Self::Registered { client_id, .. }
-            | Self::MetadataDocument { client_id } => client_id,
-        }
-    }
-}
-
-/// How a connector's OAuth tokens were obtained: everything a refresh, a revocation or a
-/// callback needs, fixed when the flow starts (mix-up defence: the code and refresh tokens
-/// go only to this token endpoint).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OAuthGrant {
-    pub issuer: Option<String>,
-    pub token_url: String,
-    pub revocation_url: Option<String>,
-    /// RFC 8707 resource sent on every authorization and token request.
-    pub resource: String,
-    pub scopes: Vec<String>,
-    pub client: OAuthClientRef,
-    /// Authorization code flow: the redirect URI of the authorization request.
-    #[serde(default)]
-    pub redirect_uri: Option<String>,
-    /// RFC 9207: the authorization response must carry `iss`.
-    #[serde(default)]
-    pub iss_required: bool,
 }
 
 /// Names of the sealed values a connector can hold. The name is part of each ciphertext's

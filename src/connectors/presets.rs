@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 use utoipa::ToSchema;
 
-use super::model::{Metadata, Transport};
+use super::model::Metadata;
+use crate::mcp::Transport;
 
 /// A preset as configured. `client_secret` is never serialised back out.
 #[derive(Debug, Clone, Deserialize)]

@@ -9,13 +9,14 @@ use secrecy::{ExposeSecret as _, SecretString};
 use uuid::Uuid;
 
 use super::connect::client_credentials_of;
-use super::model::{OAuthClientRef, SecretField, Status};
+use super::model::{SecretField, Status};
 use super::service::open_secret;
 use super::store;
 use super::tokens::{self, RefreshTokenAbsent};
 use crate::error::{Error, Result};
 use crate::http::AppState;
 use crate::oauth::GrantError;
+use crate::oauth::OAuthClientRef;
 use crate::oauth::grant;
 
 /// Why a refresh is asked for.

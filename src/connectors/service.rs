@@ -10,12 +10,13 @@ use uuid::Uuid;
 
 use super::model::{
     self, AuthInput, AuthSecrets, AuthSettings, Connector, Metadata, OAuthClientInput, OAuthSettings,
-    SecretField, Status, Transport,
+    SecretField, Status,
 };
 use super::presets::Preset;
 use super::store::{self, ConnectorEvent, ListFilter};
 use crate::error::{Error, Result, Validator};
 use crate::http::AppState;
+use crate::mcp::Transport;
 use crate::oauth::discovery::{DiscoveryResult, discover};
 use crate::platform::crypto::Keyring;
 

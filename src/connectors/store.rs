@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::model::{AuthSettings, Connector, RefreshState, SecretField, Status, StatusReason, Transport};
+use super::model::{AuthSettings, Connector, RefreshState, SecretField, Status, StatusReason};
+use crate::mcp::Transport;
 use crate::platform::crypto::Sealed;
 
 /// The select list for [`ConnectorRow`], as a macro so queries stay `&'static str`.

@@ -1,9 +1,33 @@
-//! Speaking MCP to upstream servers as a client (today: the `initialize` probe).
+//! MCP protocol facts: the transports, what a server says about itself, the `initialize`
+//! probe, and the legacy SSE endpoint rule.
 
 pub mod probe;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// MCP Streamable HTTP (2025-03-26 and later).
+    #[default]
+    StreamableHttp,
+    /// The legacy HTTP+SSE transport (2024-11-05).
+    Sse,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::StreamableHttp => "streamable_http",
+            Transport::Sse => "sse",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Transport::StreamableHttp, Transport::Sse].into_iter().find(|t| t.as_str() == s)
+    }
+}
 
 /// What an upstream said about itself in its `initialize` result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

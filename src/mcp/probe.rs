@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::{PROTOCOL_VERSION, ServerInfo};
-use crate::connectors::Transport;
+use crate::mcp::Transport;
 use crate::platform::challenge::{self, Challenge};
 use crate::platform::net::{MAX_CONTROL_BODY, NetError, Outbound, next_chunk, read_capped};
 use crate::platform::sse;

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 use utoipa::ToSchema;
 
-use crate::connectors::Transport;
 use crate::mcp::ServerInfo;
+use crate::mcp::Transport;
 use crate::mcp::probe::{self, ProbeError, ProbeOutcome};
 use crate::platform::challenge::Challenge;
 use crate::platform::net::{MAX_CONTROL_BODY, NetError, Outbound};

@@ -20,7 +20,7 @@ use url::Url;
 
 use super::GrantError;
 use super::http::{OAuthHttp, OAuthHttpError};
-use crate::connectors::model::TokenEndpointAuthMethod;
+use super::model::TokenEndpointAuthMethod;
 use crate::platform::net::{MAX_CONTROL_BODY, Outbound};
 
 /// The client identity presented to a token endpoint.

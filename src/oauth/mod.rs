@@ -4,10 +4,13 @@
 pub mod discovery;
 pub mod grant;
 mod http;
+pub mod model;
 pub mod registration;
 pub mod store;
 
 use crate::platform::net::NetError;
+
+pub use model::{OAuthClientRef, OAuthGrant, TokenEndpointAuthMethod};
 
 /// Why a call to an authorization server did not produce what we asked for.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use serde_json::json;
 use url::Url;
 
 use super::GrantError;
-use crate::connectors::model::TokenEndpointAuthMethod;
+use super::model::TokenEndpointAuthMethod;
 use crate::platform::net::{MAX_CONTROL_BODY, Outbound};
 
 /// A client the authorization server registered for us.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::connectors::model::{OAuthGrant, TokenEndpointAuthMethod};
+use super::model::{OAuthGrant, TokenEndpointAuthMethod};
 use crate::oauth::registration::{auth_method_name, parse_auth_method};
 use crate::platform::crypto::Sealed;
 

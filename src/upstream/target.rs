@@ -12,9 +12,10 @@ use uuid::Uuid;
 
 use crate::connectors::credentials::{bearer, upstream_headers};
 use crate::connectors::model::AuthSettings;
-use crate::connectors::{SecretField, Status, Transport, service};
+use crate::connectors::{SecretField, Status, service};
 use crate::error::{Error, Result};
 use crate::http::AppState;
+use crate::mcp::Transport;
 use crate::platform::cache::{Cache, Invalidation};
 
 /// Targets by connector id, told by the hub of every change to a connector.

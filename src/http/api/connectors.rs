@@ -12,19 +12,20 @@ use uuid::Uuid;
 
 use super::{Page, page_params};
 use crate::connectors::connect::{self, ConnectRequest};
-use crate::connectors::model::{Health, Metadata, OAuthSettings, StatusReason, TokenEndpointAuthMethod};
+use crate::connectors::model::{Health, Metadata, OAuthSettings, StatusReason};
 use crate::connectors::presets::PresetView;
 use crate::connectors::service::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::connectors::store::ConnectorEvent;
 use crate::connectors::{
-    AuthSettings, Connector, ConnectorPatch, ListFilter, NewConnector, SecretField, Status, Transport,
+    AuthSettings, Connector, ConnectorPatch, ListFilter, NewConnector, SecretField, Status,
 };
 use crate::http::AppState;
 use crate::http::extract::Caller;
 use crate::http::extract::{ApiJson, ApiQuery, OptionalJson, PathId};
 use crate::http::problem::ApiResult;
 use crate::http::problem::Problem;
-use crate::mcp::ServerInfo;
+use crate::mcp::{ServerInfo, Transport};
+use crate::oauth::TokenEndpointAuthMethod;
 use crate::oauth::discovery::DiscoveryResult;
 use crate::tenancy::Scope;
 

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use url::Url;
 use utoipa::ToSchema;
 
-use crate::connectors::Transport;
 use crate::connectors::connect::{self, CallbackOutcome, CallbackParams};
 use crate::connectors::model::validate_upstream_url;
 use crate::error::{Error, Validator};
@@ -20,6 +19,7 @@ use crate::http::extract::Caller;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::problem::ApiResult;
 use crate::http::problem::Problem;
+use crate::mcp::Transport;
 use crate::oauth::discovery::{DiscoveryResult, discover};
 use crate::tenancy::Scope;
 

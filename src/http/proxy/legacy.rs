@@ -17,11 +17,11 @@ use url::Url;
 
 use super::relay::{Relay, admit, admit_stream, mark_streaming, read_body, relay, relay_body};
 use super::{resolve, session};
-use crate::connectors::Transport;
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::extract::ApiQuery;
 use crate::http::problem::{ApiError, ApiResult};
+use crate::mcp::Transport;
 use crate::mcp::probe::message_endpoint;
 use crate::platform::crypto::Keyring;
 use crate::platform::sse;

@@ -17,9 +17,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::extract::bearer_token;
-use crate::connectors::Transport;
 use crate::error::Error;
 use crate::http::problem::{ApiError, ApiResult};
+use crate::mcp::Transport;
 use crate::tenancy::Scope;
 use crate::tenancy::keys::authenticate;
 use crate::upstream::target::{self, Target};

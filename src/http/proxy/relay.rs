@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use metrics::gauge;
 
 use super::metered::Metered;
-use crate::connectors::Transport;
 use crate::http::AppState;
 use crate::http::extract::admit as admit_tenant;
 use crate::http::problem::{ApiError, ApiResult};
+use crate::mcp::Transport;
 use crate::platform::metrics::{ACTIVE_STREAMS, PROXY_BYTES};
 use crate::tenancy::limits::{StreamPermit, Surface};
 use crate::upstream::headers;

@@ -7,9 +7,9 @@ use axum::response::Response;
 
 use super::relay::{Relay, admit, admit_stream, read_body, relay};
 use super::resolve;
-use crate::connectors::Transport;
 use crate::http::AppState;
 use crate::http::problem::ApiResult;
+use crate::mcp::Transport;
 use crate::upstream::send::send;
 
 pub async fn mcp(
