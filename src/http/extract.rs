@@ -2,6 +2,11 @@
 //! [`OptionalJson`], [`ApiQuery`] and [`PathId`] wrap axum's with our rejections; [`Caller`]
 //! is the tenant behind an API key (counted against its rate limit), [`Operator`] the bearer
 //! of the admin token.
+//!
+//! Text enters the service through [`ApiJson`] and [`ApiQuery`], and both apply the one rule
+//! every stored string must obey: no NUL character (Postgres `text` and `jsonb` cannot hold
+//! it). Checking it here, once, for every field of every body and query, keeps it from
+//! failing later as a database error, however many input types there are.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path};
@@ -9,10 +14,11 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use secrecy::ExposeSecret as _;
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::AppState;
-use crate::error::Error;
+use crate::error::{Error, Validator};
 use crate::http::problem::{ApiError, ApiResult};
 use crate::platform::crypto::secrets_equal;
 use crate::tenancy::Scope;
@@ -20,10 +26,75 @@ use crate::tenancy::keys::authenticate;
 use crate::tenancy::limits::Surface;
 
 /// `axum::Json` whose rejections are problems: 400 for bad JSON or unknown fields, 413 when
-/// over the body limit, 415 without a JSON content type.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// over the body limit, 415 without a JSON content type, and 400 `validation_failed` naming
+/// every field whose text holds a NUL character (checked on the parsed document, before it
+/// becomes `T`).
 pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(document) = axum::Json::<Value>::from_request(req, state).await?;
+        let mut v = Validator::default();
+        nul_in_json(&document, &mut String::new(), &mut v);
+        v.finish()?;
+        let value = serde_path_to_error::deserialize(document).map_err(|e| {
+            Error::rejected(
+                "invalid_json",
+                format!("Failed to deserialize the JSON body into the target type: {e}"),
+            )
+        })?;
+        Ok(Self(value))
+    }
+}
+
+const NUL: &str = "must not contain NUL characters";
+
+/// Names every string of `value` (keys included) that holds NUL, by its path (`auth.resource`,
+/// `scopes[2]`); a key holding NUL is reported on the object that has it.
+fn nul_in_json(value: &Value, path: &mut String, v: &mut Validator) {
+    let here = |path: &str| if path.is_empty() { "body".to_owned() } else { path.to_owned() };
+    match value {
+        Value::String(s) if s.contains('\0') => v.push(here(path), NUL),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                nul_in_json(item, path, v);
+                path.truncate(len);
+            }
+        }
+        Value::Object(fields) => {
+            if fields.keys().any(|k| k.contains('\0')) {
+                v.push(here(path), format!("keys {NUL}"));
+            }
+            for (key, item) in fields.iter().filter(|(k, _)| !k.contains('\0')) {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                nul_in_json(item, path, v);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Names every query parameter whose name or value holds NUL (a name holding it is `query`).
+fn nul_in_query(query: &str) -> Result<(), Error> {
+    let mut v = Validator::default();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if name.contains('\0') {
+            v.push("query", format!("parameter names {NUL}"));
+        } else if value.contains('\0') {
+            v.push(name.into_owned(), NUL);
+        }
+    }
+    v.finish()
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
@@ -64,11 +135,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Api
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        // Postgres text cannot hold NUL: refuse it here as the client's mistake, rather than
-        // let it fail later as a database error.
-        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
-            return Err(Error::rejected("invalid_query", "the query string contains a NUL character").into());
-        }
+        nul_in_query(parts.uri.query().unwrap_or_default())?;
         let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
     }

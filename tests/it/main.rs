@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod connect;
 mod connectors;
+mod input;
 mod interop;
 mod isolation;
 mod oauth;
