@@ -56,7 +56,7 @@ pub async fn connect(state: &AppState, tenant_id: Uuid, id: Uuid, req: ConnectRe
     match connector.auth.clone() {
         None => connect_discovered(state, connector, &url, req.scopes, redirect_url).await,
         Some(AuthSettings::Oauth2AuthorizationCode(settings)) => {
-            let discovery = discover(&state.net, &url, connector.transport).await;
+            let discovery = discover(&state.net, &url, connector.transport).await?;
             start_authorization(state, connector, &url, settings, req.scopes, redirect_url, discovery).await
         }
         Some(AuthSettings::Oauth2ClientCredentials(settings)) => {
@@ -78,12 +78,12 @@ async fn connect_discovered(
     scopes: Option<Vec<String>>,
     redirect_url: Option<String>,
 ) -> Result<Connector> {
-    let discovery = discover(&state.net, url, connector.transport).await;
+    let discovery = discover(&state.net, url, connector.transport).await?;
     if let Some(info) = discovery.server_info.clone() {
         connector.auth = Some(AuthSettings::None);
         return finish_connected(state, connector, info, None).await;
     }
-    if discovery.requires_auth && discovery.auth_url.is_some() {
+    if discovery.requires_auth() && discovery.auth_url.is_some() {
         let settings = OAuthSettings::default();
         return start_authorization(state, connector, url, settings, scopes, redirect_url, discovery).await;
     }
@@ -212,7 +212,7 @@ async fn connect_client_credentials(
     settings: OAuthSettings,
     scopes: Option<Vec<String>>,
 ) -> Result<Connector> {
-    let discovery = discover(&state.net, url, connector.transport).await;
+    let discovery = discover(&state.net, url, connector.transport).await?;
     let token_url = discovery.token_url.clone().ok_or_else(|| discovery_failed(&discovery))?;
     let client_id = settings.client_id.clone().context("client credentials connector without client_id")?;
     let has_secret = connector.has_secret(SecretField::ClientSecret);

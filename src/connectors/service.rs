@@ -102,7 +102,8 @@ pub async fn create(
     };
     let transport = input.transport.unwrap_or_default();
     let discovery = match input.discover {
-        true => Some(discover(&state.net, &url, transport).await),
+        // Discovery never fails a create: a refused destination is reported like any other.
+        true => Some(discover(&state.net, &url, transport).await.unwrap_or_else(DiscoveryResult::failed)),
         false => None,
     };
     if let Some(d) = &discovery {
@@ -155,7 +156,7 @@ fn hydrate(auth: &mut Option<AuthSettings>, d: &DiscoveryResult) {
     if auth.is_none() {
         if d.server_info.is_some() {
             *auth = Some(AuthSettings::None);
-        } else if d.requires_auth && d.auth_url.is_some() {
+        } else if d.requires_auth() && d.auth_url.is_some() {
             *auth = Some(AuthSettings::Oauth2AuthorizationCode(OAuthSettings::default()));
         }
     }

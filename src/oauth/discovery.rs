@@ -25,8 +25,10 @@ use crate::platform::net::{MAX_CONTROL_BODY, NetError, Outbound};
 /// What discovery learned about how to authenticate to an MCP server.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DiscoveryResult {
-    /// The server refused `initialize` without credentials.
-    pub requires_auth: bool,
+    /// `true`: the server refused `initialize` without credentials (or publishes protected
+    /// resource metadata); `false`: it answered `initialize` without any; `null`: unknown,
+    /// because the server could not be reached or gave no usable answer.
+    pub requires_auth: Option<bool>,
     /// `none`, `oauth2_authorization_code`, `oauth2_client_credentials` or `bearer`.
     pub recommended_auth_mode: Option<String>,
     /// The RFC 8707 resource indicator to request tokens for.
@@ -55,6 +57,16 @@ pub struct DiscoveryResult {
 impl DiscoveryResult {
     pub fn supports_s256(&self) -> bool {
         self.code_challenge_methods_supported.iter().any(|m| m == "S256")
+    }
+
+    /// Discovery that could not even start: what is known is why.
+    pub fn failed(error: impl std::fmt::Display) -> Self {
+        Self { error: Some(format!("could not reach the server: {error}")), ..Self::default() }
+    }
+
+    /// Known to need credentials.
+    pub fn requires_auth(&self) -> bool {
+        self.requires_auth == Some(true)
     }
 }
 
@@ -88,16 +100,21 @@ struct AuthServerMetadata {
     authorization_response_iss_parameter_supported: bool,
 }
 
-pub async fn discover(net: &Outbound, url: &Url, transport: Transport) -> DiscoveryResult {
+/// Runs discovery for the MCP server at `url`. Fails only when the destination guard refuses
+/// the server (an internal address, or a name that resolves only to internal addresses): that
+/// is the caller's mistake, answered like an IP literal would be. Every other failure is in
+/// the result (`error`, `warnings`).
+pub async fn discover(net: &Outbound, url: &Url, transport: Transport) -> Result<DiscoveryResult, NetError> {
     let mut result = DiscoveryResult::default();
     let challenge = match probe::initialize(net, url, transport, &Default::default()).await {
         Ok(ProbeOutcome::Ready(info)) => {
+            result.requires_auth = Some(false);
             result.server_info = Some(info);
             result.recommended_auth_mode = Some("none".into());
-            return result;
+            return Ok(result);
         }
         Ok(ProbeOutcome::AuthRequired { challenges, .. }) => {
-            result.requires_auth = true;
+            result.requires_auth = Some(true);
             challenges.into_iter().find(Challenge::is_bearer)
         }
         Ok(ProbeOutcome::Refused { status }) => {
@@ -110,10 +127,8 @@ pub async fn discover(net: &Outbound, url: &Url, transport: Transport) -> Discov
             result.warnings.push(format!("the server answered initialize with HTTP {status}{hint}"));
             None
         }
-        Err(ProbeError::Net(err)) => {
-            result.error = Some(format!("could not reach the server: {err}"));
-            return result;
-        }
+        Err(ProbeError::Net(err @ NetError::DestinationNotAllowed(_))) => return Err(err),
+        Err(ProbeError::Net(err)) => return Ok(DiscoveryResult::failed(err)),
         Err(err @ ProbeError::Protocol(_)) => {
             result.warnings.push(err.to_string());
             None
@@ -125,7 +140,7 @@ pub async fn discover(net: &Outbound, url: &Url, transport: Transport) -> Discov
     let challenge_url = challenge.as_ref().and_then(|c| c.param("resource_metadata")).map(str::to_owned);
 
     let Some((metadata_url, prm)) = resource_metadata(net, url, challenge_url, &mut result).await else {
-        if result.requires_auth {
+        if result.requires_auth() {
             result.error = Some(
                 "the server requires authorization but publishes no usable protected resource metadata"
                     .into(),
@@ -134,9 +149,9 @@ pub async fn discover(net: &Outbound, url: &Url, transport: Transport) -> Discov
         } else if result.error.is_none() {
             result.error = Some("the server did not complete initialize".into());
         }
-        return result;
+        return Ok(result);
     };
-    result.requires_auth = true;
+    result.requires_auth = Some(true);
     result.resource_metadata_url = Some(metadata_url);
     result.resource = Some(prm.resource.clone());
     if result.scopes.is_empty() {
@@ -145,13 +160,13 @@ pub async fn discover(net: &Outbound, url: &Url, transport: Transport) -> Discov
     result.authorization_servers = prm.authorization_servers.clone();
     let Some(issuer) = prm.authorization_servers.first() else {
         result.error = Some("the protected resource metadata lists no authorization server".into());
-        return result;
+        return Ok(result);
     };
     match auth_server_metadata(net, issuer, &mut result).await {
         Some(metadata) => apply_auth_server(&mut result, metadata),
         None => result.error = Some(format!("no usable authorization server metadata for {issuer}")),
     }
-    result
+    Ok(result)
 }
 
 async fn get_json<T: DeserializeOwned>(net: &Outbound, url: &Url) -> Result<T, String> {

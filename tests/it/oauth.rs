@@ -442,10 +442,40 @@ async fn discovery_follows_the_mandated_order_and_fallbacks(db: PgPool) {
     );
     assert_eq!(d["server_info"]["name"], "switchboard-test-upstream");
 
-    // Unreachable: the result says so.
+    // Unreachable: the result says so, and claims nothing about authorization.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let d = discover(&s, &format!("http://{closed}/mcp")).await;
     assert!(d["error"].as_str().unwrap().contains("could not reach"), "{d}");
+    assert_eq!(d["requires_auth"], Value::Null, "nothing was asked: {d}");
+}
+
+/// A name of this machine that resolves only to non-public addresses (its host name is in
+/// /etc/hosts, on loopback or a private network), other than `localhost` (refused by name).
+async fn internal_host_name() -> String {
+    let name = std::fs::read_to_string("/etc/hostname").expect("the machine has a host name");
+    let name = name.trim().to_owned();
+    let addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), 80)).await.unwrap().collect();
+    assert!(
+        !addrs.is_empty() && addrs.iter().all(|a| !switchboard::platform::net::is_public(a.ip())),
+        "{addrs:?}"
+    );
+    name
+}
+
+#[sqlx::test]
+async fn discovery_refuses_internal_names_like_internal_addresses(db: PgPool) {
+    let app = TestApp::spawn_public(db, |s| s.allow_private_networks = false).await;
+    let t = app.tenant("a").await;
+    let name = internal_host_name().await;
+    for url in [
+        format!("http://{name}:9/mcp"),
+        "http://10.1.2.3/mcp".to_owned(),
+        "http://127.0.0.1:9/mcp".to_owned(),
+    ] {
+        let res = app.post_json("/api/v1/discovery", &t.key, json!({"url": url})).await;
+        let problem = expect_problem(res, 400, "destination_not_allowed").await;
+        assert!(!problem.to_string().contains("requires_auth"), "{problem}");
+    }
 }
 
 #[sqlx::test]

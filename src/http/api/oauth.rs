@@ -137,5 +137,5 @@ pub async fn discover_url(
     v.finish()?;
     let url = url.expect("validated above");
     state.net.check_url(&url).map_err(Error::from)?;
-    Ok(axum::Json(discover(&state.net, &url, body.transport).await))
+    Ok(axum::Json(discover(&state.net, &url, body.transport).await.map_err(Error::from)?))
 }
