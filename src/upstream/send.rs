@@ -22,8 +22,33 @@ use crate::platform::metrics::{UPSTREAM_DURATION, UPSTREAM_REQUESTS};
 /// first; an upstream 401 on an OAuth connector triggers one refresh (single flight) and one
 /// retry. A static credential that gets a 401 disconnects the connector. The upstream's own
 /// 401 and its `WWW-Authenticate` never reach the caller: they name the upstream's
-/// authorization server, which is none of the caller's business.
+/// authorization server, which is none of the caller's business. Neither does a redirect:
+/// followed, it would carry the credential elsewhere; passed on, it would point the caller
+/// around Switchboard; so it is `upstream_redirect`.
 pub async fn send(
+    state: &AppState,
+    target: Arc<Target>,
+    method: Method,
+    url: &Url,
+    incoming: &HeaderMap,
+    body: Bytes,
+) -> Result<reqwest::Response> {
+    let response = send_authorized(state, target, method, url, incoming, body).await?;
+    let status = response.status();
+    // 304 is no redirect: it points nowhere and carries no body.
+    if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+        return Err(Error::upstream(
+            "upstream_redirect",
+            format!(
+                "the upstream answered with a redirect (HTTP {}), which is not followed or passed on",
+                status.as_u16()
+            ),
+        ));
+    }
+    Ok(response)
+}
+
+async fn send_authorized(
     state: &AppState,
     mut target: Arc<Target>,
     method: Method,

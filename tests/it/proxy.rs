@@ -13,6 +13,7 @@ use crate::support::auth_server::{AsConfig, AuthServer};
 use crate::support::legacy_sse::LegacySseServer;
 use crate::support::mcp_server::{Guard, McpServer};
 use crate::support::raw_mcp::RawMcp;
+use crate::support::scripted_mcp::{ScriptedMcp, UPSTREAM_SESSION};
 use crate::support::{TestApp, TestTenant, connected_oauth_connector, expect_json, expect_problem};
 
 async fn connected(app: &TestApp, t: &TestTenant, body: Value) -> String {
@@ -358,4 +359,65 @@ async fn legacy_sse_is_proxied_with_a_rewritten_endpoint(db: PgPool) {
     let b = app.tenant("b").await;
     let res = app.client.post(messages).bearer_auth(&b.key).json(&init).send().await.unwrap();
     expect_problem(res, 404, "not_found").await;
+}
+
+async fn scripted_setup(db: PgPool) -> (TestApp, TestTenant, ScriptedMcp, String) {
+    let app = TestApp::spawn(db).await;
+    let t = app.tenant("a").await;
+    let upstream = ScriptedMcp::spawn().await;
+    let id = connected(&app, &t, json!({"url": upstream.url, "auth": {"mode": "none"}})).await;
+    (app, t, upstream, id)
+}
+
+#[sqlx::test]
+async fn an_upstream_redirect_is_a_502_not_relayed(db: PgPool) {
+    let (app, t, _upstream, id) = scripted_setup(db).await;
+    let mut mcp = RawMcp::new(&app.url(&format!("/api/v1/connectors/{id}/mcp")), &t.key);
+    mcp.client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = mcp.post(json!({"jsonrpc": "2.0", "id": 1, "method": "test/redirect"})).await;
+    assert!(res.headers().get("location").is_none(), "the upstream's Location is not passed on");
+    let problem = expect_problem(res, 502, "upstream_redirect").await;
+    assert!(problem["detail"].as_str().unwrap().contains("307"), "{problem}");
+}
+
+#[sqlx::test]
+async fn upstream_session_ids_are_bound_to_tenant_and_connector(db: PgPool) {
+    let (app, t, upstream, id) = scripted_setup(db).await;
+    let other_connector = connected(&app, &t, json!({"url": upstream.url, "auth": {"mode": "none"}})).await;
+    let other_tenant = app.tenant("b").await;
+    let foreign =
+        connected(&app, &other_tenant, json!({"url": upstream.url, "auth": {"mode": "none"}})).await;
+    let url = |id: &str| app.url(&format!("/api/v1/connectors/{id}/mcp"));
+
+    let mut mcp = RawMcp::new(&url(&id), &t.key);
+    mcp.initialize().await;
+    let sealed = mcp.session.clone().expect("a session id comes back");
+    assert_ne!(sealed, UPSTREAM_SESSION, "the caller never sees the upstream's own session id");
+    assert!(sealed.bytes().all(|b| (0x21..=0x7e).contains(&b)), "visible ASCII, as MCP requires: {sealed}");
+    let listed = mcp.call(1, "tools/list", json!({})).await;
+    assert!(listed["result"]["tools"].is_array(), "{listed}");
+    assert_eq!(
+        upstream.sessions().last().unwrap().as_deref(),
+        Some(UPSTREAM_SESSION),
+        "unsealed on the way up"
+    );
+
+    let reached = upstream.seen.lock().unwrap().len();
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    for (connector, key, session) in [
+        (other_connector.as_str(), t.key.as_str(), sealed.as_str()),
+        (foreign.as_str(), other_tenant.key.as_str(), sealed.as_str()),
+        (id.as_str(), t.key.as_str(), UPSTREAM_SESSION),
+        (id.as_str(), t.key.as_str(), "k.garbage"),
+    ] {
+        let mut stolen = RawMcp::new(&url(connector), key);
+        stolen.session = Some(session.to_owned());
+        let res = stolen.post(list.clone()).await;
+        expect_problem(res, 404, "not_found").await;
+    }
+    assert_eq!(upstream.seen.lock().unwrap().len(), reached, "no foreign session id reached the upstream");
+
+    // DELETE ends the session upstream with the real id.
+    let deleted = mcp.request(Method::DELETE).send().await.unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
 }

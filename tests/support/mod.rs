@@ -9,6 +9,7 @@ pub mod legacy_sse;
 pub mod mcp_server;
 pub mod node;
 pub mod raw_mcp;
+pub mod scripted_mcp;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -69,9 +69,10 @@ pub async fn post_message(
 ) -> ApiResult<Response> {
     let target = resolve(&state, &incoming, &id, Transport::Sse).await?;
     admit(&state, &target).await?;
-    let upstream = session::open(&state.keyring, target.tenant_id, target.connector_id, &query.session)
-        .filter(|u| u.origin() == target.url.origin())
-        .ok_or(ApiError::from(Error::NotFound("session")))?;
+    let upstream =
+        session::open_endpoint(&state.keyring, target.tenant_id, target.connector_id, &query.session)
+            .filter(|u| u.origin() == target.url.origin())
+            .ok_or(ApiError::from(Error::NotFound("session")))?;
     let body = read_body(body, state.settings.proxy_max_body).await?;
     let response = send(&state, target, Method::POST, &upstream, &incoming, body).await?;
     Ok(relay(&state, response, Relay { transport: Transport::Sse, standalone: None }))
@@ -133,7 +134,7 @@ impl EndpointRewriter {
         };
         // The upstream may only point at its own origin: our credential goes there.
         let upstream = message_endpoint(&self.upstream_sse, &event.data).map_err(io::Error::other)?;
-        let token = session::seal(&self.keyring, self.tenant_id, self.connector_id, &upstream);
+        let token = session::seal_endpoint(&self.keyring, self.tenant_id, self.connector_id, &upstream);
         Ok(Some(format!("event: endpoint\ndata: messages?session={token}\n\n")))
     }
 }
@@ -208,7 +209,7 @@ mod tests {
         );
         assert!(text.ends_with("\n\nid: 7\ndata: {\"x\":\ndata: 1}\n\n"), "{text}");
         let token = text.split("session=").nth(1).unwrap().split('\n').next().unwrap();
-        let opened = session::open(&keyring, r.tenant_id, r.connector_id, token).unwrap();
+        let opened = session::open_endpoint(&keyring, r.tenant_id, r.connector_id, token).unwrap();
         assert_eq!(opened.as_str(), "https://mcp.example.com/messages?s=1");
     }
 

@@ -1,29 +1,88 @@
-//! Legacy SSE sessions without server-side state: the `session` parameter of our messages
-//! URL is the upstream's message URL, sealed with the keyring (AES-256-GCM) and bound to the
-//! tenant and connector. Any replica can forward the POST; a token minted for another
-//! connector or tenant does not open.
+//! Upstream session handles without server-side state, sealed with the keyring (AES-256-GCM)
+//! and bound to the tenant and connector, so any replica can forward them and a handle minted
+//! for another connector or tenant does not open:
+//! - legacy SSE: the `session` parameter of our messages URL is the upstream's message URL;
+//! - Streamable HTTP: the `Mcp-Session-Id` a caller sees is the upstream's, sealed. A caller
+//!   cannot name an upstream session it was not given through this connector, and never
+//!   learns the upstream's own id. The upstream's bytes come back exactly when opened.
 
+use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use url::Url;
 use uuid::Uuid;
 
+use crate::error::Error;
 use crate::platform::crypto::{Keyring, Sealed};
 
-fn aad(tenant_id: Uuid, connector_id: Uuid) -> Vec<u8> {
-    format!("switchboard/v1/{tenant_id}/connector/{connector_id}/proxy-session").into_bytes()
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// What a sealed handle stands for; part of its associated data, so one never opens as the
+/// other.
+#[derive(Clone, Copy)]
+enum Kind {
+    LegacyEndpoint,
+    McpSession,
 }
 
-pub fn seal(keyring: &Keyring, tenant_id: Uuid, connector_id: Uuid, upstream: &Url) -> String {
-    let sealed = keyring.seal(upstream.as_str().as_bytes(), &aad(tenant_id, connector_id));
+fn aad(kind: Kind, tenant_id: Uuid, connector_id: Uuid) -> Vec<u8> {
+    let what = match kind {
+        Kind::LegacyEndpoint => "proxy-session",
+        Kind::McpSession => "mcp-session-id",
+    };
+    format!("switchboard/v1/{tenant_id}/connector/{connector_id}/{what}").into_bytes()
+}
+
+/// `key_id.base64url(nonce || ciphertext || tag)`: visible ASCII, fit for a header or a query.
+fn seal(keyring: &Keyring, kind: Kind, tenant_id: Uuid, connector_id: Uuid, plaintext: &[u8]) -> String {
+    let sealed = keyring.seal(plaintext, &aad(kind, tenant_id, connector_id));
     format!("{}.{}", sealed.key_id, URL_SAFE_NO_PAD.encode(&sealed.ciphertext))
 }
 
-pub fn open(keyring: &Keyring, tenant_id: Uuid, connector_id: Uuid, token: &str) -> Option<Url> {
+fn open(keyring: &Keyring, kind: Kind, tenant_id: Uuid, connector_id: Uuid, token: &str) -> Option<Vec<u8>> {
     let (key_id, b64) = token.split_once('.')?;
     let sealed = Sealed { key_id: key_id.to_owned(), ciphertext: URL_SAFE_NO_PAD.decode(b64).ok()? };
-    let plaintext = keyring.open(&sealed, &aad(tenant_id, connector_id)).ok()?;
+    keyring.open(&sealed, &aad(kind, tenant_id, connector_id)).ok()
+}
+
+pub fn seal_endpoint(keyring: &Keyring, tenant_id: Uuid, connector_id: Uuid, upstream: &Url) -> String {
+    seal(keyring, Kind::LegacyEndpoint, tenant_id, connector_id, upstream.as_str().as_bytes())
+}
+
+pub fn open_endpoint(keyring: &Keyring, tenant_id: Uuid, connector_id: Uuid, token: &str) -> Option<Url> {
+    let plaintext = open(keyring, Kind::LegacyEndpoint, tenant_id, connector_id, token)?;
     Url::parse(std::str::from_utf8(&plaintext).ok()?).ok()
+}
+
+/// Replaces the caller's `Mcp-Session-Id` with the upstream's. One that does not open for
+/// this tenant and connector names no session here: 404, which tells an MCP client to
+/// initialize again.
+pub fn open_session_header(
+    keyring: &Keyring,
+    tenant_id: Uuid,
+    connector_id: Uuid,
+    headers: &mut HeaderMap,
+) -> Result<(), Error> {
+    let Some(value) = headers.get(SESSION_HEADER) else { return Ok(()) };
+    let upstream = value
+        .to_str()
+        .ok()
+        .and_then(|token| open(keyring, Kind::McpSession, tenant_id, connector_id, token))
+        .and_then(|raw| HeaderValue::from_bytes(&raw).ok())
+        .ok_or(Error::NotFound("session"))?;
+    headers.insert(SESSION_HEADER, upstream);
+    Ok(())
+}
+
+/// Replaces the upstream's `Mcp-Session-Id` in a response with its sealed form.
+pub fn seal_session_header(keyring: &Keyring, tenant_id: Uuid, connector_id: Uuid, headers: &mut HeaderMap) {
+    if let Some(value) = headers.get(SESSION_HEADER) {
+        let token = seal(keyring, Kind::McpSession, tenant_id, connector_id, value.as_bytes());
+        headers.insert(
+            SESSION_HEADER,
+            HeaderValue::from_str(&token).expect("base64 and a key id are visible ASCII"),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -31,16 +90,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sessions_open_only_for_their_tenant_and_connector() {
+    fn endpoints_open_only_for_their_tenant_and_connector() {
         let keyring = Keyring::parse(&Keyring::generate_entry("k")).unwrap();
         let (t, c) = (Uuid::now_v7(), Uuid::now_v7());
         let url = Url::parse("https://mcp.example.com/messages?sessionId=abc").unwrap();
-        let token = seal(&keyring, t, c, &url);
+        let token = seal_endpoint(&keyring, t, c, &url);
         assert!(!token.contains("mcp.example.com"), "the upstream URL is not readable");
-        assert_eq!(open(&keyring, t, c, &token), Some(url));
-        assert_eq!(open(&keyring, t, Uuid::now_v7(), &token), None);
-        assert_eq!(open(&keyring, Uuid::now_v7(), c, &token), None);
-        assert_eq!(open(&keyring, t, c, "k.garbage"), None);
-        assert_eq!(open(&keyring, t, c, "no-dot"), None);
+        assert_eq!(open_endpoint(&keyring, t, c, &token), Some(url));
+        assert_eq!(open_endpoint(&keyring, t, Uuid::now_v7(), &token), None);
+        assert_eq!(open_endpoint(&keyring, Uuid::now_v7(), c, &token), None);
+        assert_eq!(open_endpoint(&keyring, t, c, "k.garbage"), None);
+        assert_eq!(open_endpoint(&keyring, t, c, "no-dot"), None);
+    }
+
+    #[test]
+    fn session_ids_round_trip_byte_for_byte_and_only_where_they_were_sealed() {
+        let keyring = Keyring::parse(&Keyring::generate_entry("k")).unwrap();
+        let (t, c) = (Uuid::now_v7(), Uuid::now_v7());
+        let raw = HeaderValue::from_bytes(b"Ab-9~!\"#$%&'()*+,/:;<=>?@[]^_`{|}").unwrap();
+        let mut response = HeaderMap::new();
+        response.insert(SESSION_HEADER, raw.clone());
+        seal_session_header(&keyring, t, c, &mut response);
+        let sealed = response[SESSION_HEADER].clone();
+        assert_ne!(sealed, raw);
+        let mut request = response.clone();
+        open_session_header(&keyring, t, c, &mut request).unwrap();
+        assert_eq!(request[SESSION_HEADER], raw);
+        for (tenant, connector) in [(t, Uuid::now_v7()), (Uuid::now_v7(), c)] {
+            assert!(open_session_header(&keyring, tenant, connector, &mut response.clone()).is_err());
+        }
+        // A legacy endpoint token is no session id, and the other way round.
+        let endpoint = seal_endpoint(&keyring, t, c, &Url::parse("https://a.example/m").unwrap());
+        let mut forged = HeaderMap::new();
+        forged.insert(SESSION_HEADER, endpoint.parse().unwrap());
+        assert!(open_session_header(&keyring, t, c, &mut forged).is_err());
+        assert_eq!(open_endpoint(&keyring, t, c, sealed.to_str().unwrap()), None);
+        let mut none = HeaderMap::new();
+        assert!(open_session_header(&keyring, t, c, &mut none).is_ok(), "no session id is fine");
     }
 }

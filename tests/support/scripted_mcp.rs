@@ -1,0 +1,82 @@
+//! A hand-rolled Streamable HTTP MCP server whose answers a test can read exactly: it issues
+//! one fixed `Mcp-Session-Id`, records the session id every request arrived with, and answers
+//! the method `test/redirect` with a 307 pointing somewhere else (what a misbehaving or
+//! hijacked upstream could do).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// The session id this server gives out.
+pub const UPSTREAM_SESSION: &str = "upstream-session-1";
+
+pub struct ScriptedMcp {
+    pub addr: SocketAddr,
+    pub url: String,
+    /// (method, `Mcp-Session-Id` it came with) of every POST.
+    pub seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+}
+
+impl ScriptedMcp {
+    pub async fn spawn() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+        let log = seen.clone();
+        let router = Router::new().route(
+            "/mcp",
+            post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let log = log.clone();
+                async move { answer(&log, &headers, &body) }
+            })
+            .delete(|| async { StatusCode::OK }),
+        );
+        super::serve_local(listener, router);
+        Self { addr, url: format!("http://{addr}/mcp"), seen }
+    }
+
+    /// The session ids that reached this server, in order (None when absent).
+    pub fn sessions(&self) -> Vec<Option<String>> {
+        self.seen.lock().unwrap().iter().map(|(_, s)| s.clone()).collect()
+    }
+
+    pub fn methods(&self) -> Vec<String> {
+        self.seen.lock().unwrap().iter().map(|(m, _)| m.clone()).collect()
+    }
+}
+
+fn answer(log: &Mutex<Vec<(String, Option<String>)>>, headers: &HeaderMap, body: &[u8]) -> Response {
+    let message: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let method = message["method"].as_str().unwrap_or_default().to_owned();
+    let session = headers.get("mcp-session-id").map(|v| v.to_str().unwrap().to_owned());
+    log.lock().unwrap().push((method.clone(), session));
+    let id = message["id"].clone();
+    match method.as_str() {
+        "initialize" => {
+            let result = json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+                                "serverInfo": {"name": "scripted", "version": "1"}});
+            let mut response =
+                axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response();
+            response.headers_mut().insert("mcp-session-id", UPSTREAM_SESSION.parse().unwrap());
+            response
+        }
+        m if m.starts_with("notifications/") => StatusCode::ACCEPTED.into_response(),
+        "test/redirect" => {
+            (StatusCode::TEMPORARY_REDIRECT, [("location", "http://127.0.0.1:1/elsewhere")], "")
+                .into_response()
+        }
+        "tools/list" => {
+            axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": {"tools": []}})).into_response()
+        }
+        "ping" => axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": {}})).into_response(),
+        _ => axum::Json(
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "no such method"}}),
+        )
+        .into_response(),
+    }
+}
