@@ -11,6 +11,7 @@ mod interop;
 mod isolation;
 mod oauth;
 mod ops;
+mod outage;
 mod presets;
 mod proxy;
 mod secrets;

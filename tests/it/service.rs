@@ -12,6 +12,7 @@ async fn health_and_readiness_need_no_key(db: PgPool) {
     assert_eq!(health["status"], "ok");
     let ready = expect_json(app.request(Method::GET, "/readyz", None).send().await.unwrap(), 200).await;
     assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["cache_invalidation"], "listening");
 }
 
 #[sqlx::test]
@@ -19,7 +20,8 @@ async fn readiness_fails_when_the_database_is_gone(db: PgPool) {
     let app = TestApp::spawn(db.clone()).await;
     db.close().await;
     let res = app.request(Method::GET, "/readyz", None).send().await.unwrap();
-    expect_problem(res, 503, "unavailable").await;
+    assert_eq!(res.headers()["retry-after"], "5");
+    expect_problem(res, 503, "database_unavailable").await;
 }
 
 #[sqlx::test]

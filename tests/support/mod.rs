@@ -8,6 +8,7 @@ pub mod binary;
 pub mod legacy_sse;
 pub mod mcp_server;
 pub mod node;
+pub mod private_pg;
 pub mod raw_mcp;
 pub mod scripted_mcp;
 
