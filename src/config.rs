@@ -32,6 +32,9 @@ pub struct Settings {
     pub shutdown: ShutdownPolicy,
     /// Where /metrics is served when not on the main listener.
     pub metrics_listen: Option<SocketAddr>,
+    /// How long cached API keys and proxy targets are still served after the cache
+    /// invalidation listener loses the database; zero = not at all.
+    pub cache_outage_grace: Duration,
 }
 
 /// When tokens are refreshed.
@@ -65,6 +68,7 @@ impl Default for Settings {
             limits: LimitDefaults::default(),
             shutdown: ShutdownPolicy::default(),
             metrics_listen: None,
+            cache_outage_grace: crate::platform::cache::DEFAULT_OUTAGE_GRACE,
         }
     }
 }

@@ -69,9 +69,13 @@ pub enum Error {
     /// Overloaded or shutting down; worth retrying shortly.
     #[error("{0}")]
     Unavailable(&'static str),
+    /// The database cannot be reached right now (down, restarting, unreachable, or every
+    /// connection busy); worth retrying shortly. See [`database_unreachable`].
+    #[error("the database is unavailable; retry shortly")]
+    DatabaseUnavailable,
     /// A bug or a broken dependency: logged with its cause, never shown.
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 fn field_list(errors: &[FieldError]) -> String {
@@ -111,18 +115,42 @@ impl Error {
             Self::UpstreamTimeout(_) => "upstream_timeout",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
+            Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
 }
 
+/// Whether `err` says the database cannot be reached — nothing wrong with the request or the
+/// code, so a retry shortly may succeed: no connection could be had in time (Postgres down or
+/// every connection busy), the connection broke, or the server refused it while starting up,
+/// shutting down or full (SQLSTATE class 08, 57P01–57P03, 53300).
+pub fn database_unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            // Every connection is busy: overload, which a client may retry, not a bug.
-            sqlx::Error::PoolTimedOut => Self::Unavailable("the database is busy; retry shortly"),
-            other => Self::Internal(other.into()),
-        }
+        if database_unreachable(&err) { Self::DatabaseUnavailable } else { Self::Internal(err.into()) }
+    }
+}
+
+/// Stores return `anyhow` errors with context; one whose cause is an unreachable database is
+/// [`Error::DatabaseUnavailable`] all the same, wherever it was raised.
+impl From<anyhow::Error> for Error {
+    fn from(err: anyhow::Error) -> Self {
+        let unreachable = err.chain().any(|cause| cause.downcast_ref().is_some_and(database_unreachable));
+        if unreachable { Self::DatabaseUnavailable } else { Self::Internal(err) }
     }
 }
 
@@ -162,5 +190,26 @@ impl Validator {
 
     pub fn finish(self) -> Result<()> {
         if self.errors.is_empty() { Ok(()) } else { Err(Error::Invalid(self.errors)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context as _;
+
+    use super::*;
+
+    fn refused() -> sqlx::Error {
+        sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_however_it_is_wrapped() {
+        assert!(matches!(Error::from(sqlx::Error::PoolTimedOut), Error::DatabaseUnavailable));
+        assert!(matches!(Error::from(refused()), Error::DatabaseUnavailable));
+        let stored: anyhow::Result<()> = Err(refused()).context("reading the connector");
+        assert!(matches!(Error::from(stored.unwrap_err()), Error::DatabaseUnavailable));
+        assert!(matches!(Error::from(sqlx::Error::RowNotFound), Error::Internal(_)), "a bug stays a bug");
+        assert!(matches!(Error::from(anyhow::anyhow!("no database here")), Error::Internal(_)));
     }
 }

@@ -203,6 +203,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_duration_or_zero, global = true)]
     pub shutdown_delay: std::time::Duration,
 
+    /// While the database is unreachable (its change notifications with it): how long cached
+    /// API keys and proxy targets are still served; `0` = not at all.
+    #[arg(long, env = "SWITCHBOARD_CACHE_OUTAGE_GRACE", default_value = "30s", value_parser = parse_duration_or_zero, global = true)]
+    pub cache_outage_grace: std::time::Duration,
+
     /// On SIGTERM/SIGINT: how long in-flight requests may take once the listener is closed.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub shutdown_timeout: std::time::Duration,
@@ -236,6 +241,7 @@ impl Config {
             metrics_listen: self.metrics_listen,
             tool_call_timeout: self.tool_call_timeout,
             tool_resync_interval: (!self.tool_resync_interval.is_zero()).then_some(self.tool_resync_interval),
+            cache_outage_grace: self.cache_outage_grace,
             ..Settings::default()
         })
     }

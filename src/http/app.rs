@@ -36,13 +36,18 @@ pub struct Caches {
 
 impl Default for Caches {
     fn default() -> Self {
-        let hub = Arc::new(Invalidation::default());
-        Self { keys: KeyCache::new(&hub), targets: target_cache(&hub), hub }
+        Self::new(crate::platform::cache::DEFAULT_OUTAGE_GRACE)
     }
 }
 
 impl Caches {
-    /// Whether the caches are in use: only while the invalidation listener is connected.
+    /// Caches that serve what they hold for `outage_grace` after the listener is lost.
+    pub fn new(outage_grace: std::time::Duration) -> Self {
+        let hub = Arc::new(Invalidation::new(outage_grace));
+        Self { keys: KeyCache::new(&hub), targets: target_cache(&hub), hub }
+    }
+
+    /// Whether the caches are fresh: the invalidation listener is connected.
     pub fn is_live(&self) -> bool {
         self.hub.is_live()
     }
@@ -83,6 +88,7 @@ impl AppState {
     pub fn new(db: PgPool, keyring: Keyring, presets: Presets, settings: Settings) -> Self {
         let net = Outbound::new(settings.allow_private_networks);
         platform::metrics::handle(); // installs the recorder before anything records
+        let caches = Arc::new(Caches::new(settings.cache_outage_grace));
         Self {
             limits: RateLimits::new(settings.limits),
             shutdown: Shutdown::default(),
@@ -93,7 +99,7 @@ impl AppState {
             settings: Arc::new(settings),
             net,
             refresh_locks: Arc::default(),
-            caches: Arc::default(),
+            caches,
             catalog: Arc::default(),
         }
     }

@@ -29,6 +29,10 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// What a client is told to wait while the database is unavailable: about as long as a
+/// Postgres restart or failover takes; the invalidation listener retries every second.
+const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
 /// The JSON body of a problem response (RFC 9457 plus `code` and `errors` extensions).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -58,7 +62,7 @@ fn domain_status(err: &Error) -> StatusCode {
         Error::Upstream { .. } => StatusCode::BAD_GATEWAY,
         Error::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable(_) | Error::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -136,6 +140,9 @@ impl IntoResponse for ApiError {
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
             }
+            Self::Domain(Error::DatabaseUnavailable) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(DATABASE_RETRY_AFTER_SECS));
+            }
             _ => {}
         }
         response
@@ -176,6 +183,7 @@ mod tests {
                 "rate_limited",
             ),
             (Error::Unavailable("busy"), 503, "unavailable"),
+            (Error::DatabaseUnavailable, 503, "database_unavailable"),
             (Error::Internal(anyhow::anyhow!("secret cause")), 500, "internal_error"),
         ];
         for (err, status, code) in cases {
@@ -203,6 +211,7 @@ mod tests {
         assert_eq!(unauthorized.headers()[header::WWW_AUTHENTICATE], "Bearer");
         let limited = Error::RateLimited { detail: "x".into(), retry_after: Duration::from_millis(1200) };
         assert_eq!(answer(limited).3.headers()[header::RETRY_AFTER], "2", "rounded up");
+        assert_eq!(answer(Error::DatabaseUnavailable).3.headers()[header::RETRY_AFTER], "5");
         let id = Uuid::now_v7();
         let (_, _, detail, _) = answer(Error::NotConnected { connector_id: id, status: "disconnected" });
         assert_eq!(

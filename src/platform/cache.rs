@@ -9,15 +9,19 @@
 //!   who changes something and then uses it never sees the old value, however late the
 //!   notification is.
 //!
-//! While the listener is not connected, notifications can be missed, so every cache of the
-//! hub is off (lookups miss, nothing is stored); they are emptied and turned back on only
-//! once `LISTEN` is in place again.
+//! While the listener is not connected, notifications can be missed. Nothing new is stored
+//! then, and what is cached is served only for a bounded *outage grace* from the moment the
+//! connection was lost (decision 0012): a proxy request whose key and target are warm keeps
+//! working through a short database outage, and what it may miss is bounded by the grace.
+//! Once `LISTEN` is in place again every cache is emptied before it is used: a change
+//! committed while the listener was away was never announced to it, so nothing cached before
+//! the reconnect can be proven fresh.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -31,20 +35,49 @@ pub const CHANNEL: &str = "switchboard_changes";
 /// serves at once.
 const MAX_ENTRIES: usize = 100_000;
 
+/// How long the caches serve what they hold after the listener is lost, unless configured.
+pub const DEFAULT_OUTAGE_GRACE: Duration = Duration::from_secs(30);
+
 /// Whether the caches of one hub may be used; shared by the hub and its caches.
-#[derive(Clone, Default)]
-pub struct Liveness(Arc<AtomicBool>);
+#[derive(Clone)]
+pub struct Liveness(Arc<LiveState>);
+
+struct LiveState {
+    /// The listener is connected: entries are fresh and may be stored.
+    live: AtomicBool,
+    /// When the listener was lost (`None` before it ever connected).
+    lost_at: Mutex<Option<Instant>>,
+    grace: Duration,
+}
 
 impl Liveness {
+    fn new(grace: Duration) -> Self {
+        Self(Arc::new(LiveState { live: AtomicBool::new(false), lost_at: Mutex::new(None), grace }))
+    }
+
     pub fn is_live(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.live.load(Ordering::Acquire)
+    }
+
+    /// Whether entries may be served: while live, and for the grace after the listener was lost.
+    fn may_serve(&self) -> bool {
+        self.is_live() || self.serving_stale_until().is_some_and(|until| Instant::now() < until)
+    }
+
+    /// While the listener is down: until when what was cached before is still served.
+    pub fn serving_stale_until(&self) -> Option<Instant> {
+        if self.is_live() {
+            return None;
+        }
+        self.0.lost_at.lock().expect("liveness lock").map(|at| at + self.0.grace)
     }
 }
 
 /// A map whose inserts lose any race with an invalidation: [`Cache::ticket`] is taken before
 /// reading from the database, and [`Cache::put`] stores only if nothing was invalidated
 /// since. Otherwise a value read just before a change could be stored just after that
-/// change's invalidation, and stay stale. Off (every lookup misses) while its hub is.
+/// change's invalidation, and stay stale. Stores nothing while its hub is not live, and
+/// serves nothing once the hub's outage grace is over.
 pub struct Cache<K, V> {
     entries: RwLock<HashMap<K, V>>,
     generation: AtomicU64,
@@ -61,7 +94,7 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
     }
 
     pub fn get(&self, key: &K) -> Option<V> {
-        self.live.is_live().then(|| self.entries.read().expect("cache lock").get(key).cloned()).flatten()
+        self.live.may_serve().then(|| self.entries.read().expect("cache lock").get(key).cloned()).flatten()
     }
 
     pub fn ticket(&self) -> Ticket {
@@ -118,13 +151,28 @@ impl<V: Clone + Send + Sync> Invalidate for Cache<Uuid, V> {
 }
 
 /// The caches of this process by the kind of row they hold, and whether they may be used.
-#[derive(Default)]
 pub struct Invalidation {
     live: Liveness,
     caches: RwLock<Vec<(&'static str, Arc<dyn Invalidate>)>>,
 }
 
+impl Default for Invalidation {
+    fn default() -> Self {
+        Self::new(DEFAULT_OUTAGE_GRACE)
+    }
+}
+
 impl Invalidation {
+    /// A hub whose caches serve what they hold for `outage_grace` after the listener is lost.
+    pub fn new(outage_grace: Duration) -> Self {
+        Self { live: Liveness::new(outage_grace), caches: RwLock::default() }
+    }
+
+    /// While the listener is down: until when cached entries are still served.
+    pub fn serving_stale_until(&self) -> Option<Instant> {
+        self.live.serving_stale_until()
+    }
+
     /// The liveness a new cache of this hub shares.
     pub fn liveness(&self) -> Liveness {
         self.live.clone()
@@ -163,13 +211,15 @@ impl Invalidation {
     }
 
     fn set_live(&self, live: bool) {
+        let state = &self.live.0;
         if live {
-            // Empty first: anything cached before LISTEN was in place may have missed a change.
+            // Empty first: anything cached before LISTEN was in place may have missed a change
+            // (loads begun before this point hold older tickets, so they cannot store either).
             self.clear();
-            self.live.0.store(true, Ordering::Release);
-        } else {
-            self.live.0.store(false, Ordering::Release);
-            self.clear();
+            state.live.store(true, Ordering::Release);
+        } else if state.live.swap(false, Ordering::AcqRel) {
+            // Kept, not cleared: valid when the connection was lost, served for the grace.
+            *state.lost_at.lock().expect("liveness lock") = Some(Instant::now());
         }
     }
 }
@@ -193,10 +243,12 @@ pub async fn listen(db: PgPool, hub: Arc<Invalidation>) {
                 }
                 hub.set_live(false);
                 tracing::warn!(
-                    "cache invalidation listener lost its connection; caches off until it is back"
+                    grace = ?hub.live.0.grace,
+                    "cache invalidation listener lost its connection; caches serve what they hold for \
+                     the outage grace, store nothing new, and are emptied once it is back"
                 );
             }
-            Err(error) => tracing::warn!(%error, "cache invalidation listener cannot connect; caches off"),
+            Err(error) => tracing::warn!(%error, "cache invalidation listener cannot connect"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -238,17 +290,64 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_served_or_stored_while_the_listener_is_down() {
-        let (hub, _, keys) = hub();
+    fn nothing_is_served_or_stored_before_the_listener_first_connects() {
+        let (_, _, keys) = hub();
         let id = Uuid::new_v4();
         keys.put(keys.ticket(), id, 1);
         assert!(keys.get(&id).is_none());
+    }
+
+    #[test]
+    fn an_outage_serves_what_was_cached_for_the_grace_and_a_reconnect_starts_empty() {
+        let hub = Invalidation::new(Duration::from_millis(200));
+        let keys: Shared = Arc::new(Cache::new(hub.liveness()));
+        hub.register("api_key", keys.clone());
+        hub.set_live(true);
+        let (warm, late) = (Uuid::new_v4(), Uuid::new_v4());
+        keys.put(keys.ticket(), warm, 1);
+        let ticket = keys.ticket(); // a load that began before the connection was lost
+
+        hub.set_live(false);
+        assert_eq!(keys.get(&warm), Some(1), "valid when the outage began: served");
+        assert!(hub.serving_stale_until().is_some());
+        keys.put(ticket, late, 2);
+        keys.put(keys.ticket(), late, 2);
+        assert_eq!(keys.get(&late), None, "nothing new is stored while notifications may be missed");
+        hub.set_live(false);
+        hub.forget("api_key", Uuid::new_v4());
+        assert_eq!(keys.get(&warm), Some(1), "a second loss report does not extend the grace");
+
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(keys.get(&warm), None, "past the grace nothing is served");
+
+        hub.set_live(true);
+        assert_eq!(keys.get(&warm), None, "a reconnect drops everything cached before it");
+        assert!(hub.serving_stale_until().is_none());
+        keys.put(ticket, late, 2);
+        assert_eq!(keys.get(&late), None, "a load begun before the reconnect cannot store");
+    }
+
+    #[test]
+    fn a_reconnect_within_the_grace_still_starts_empty() {
+        let (hub, _, keys) = hub();
+        let id = Uuid::new_v4();
         hub.set_live(true);
         keys.put(keys.ticket(), id, 1);
-        assert!(keys.get(&id).is_some());
         hub.set_live(false);
+        assert!(keys.get(&id).is_some());
         hub.set_live(true);
-        assert!(keys.get(&id).is_none(), "a reconnect starts empty");
+        assert!(keys.get(&id).is_none(), "changes made meanwhile were never announced");
+    }
+
+    #[test]
+    fn a_zero_grace_turns_the_caches_off_at_once() {
+        let hub = Invalidation::new(Duration::ZERO);
+        let keys: Shared = Arc::new(Cache::new(hub.liveness()));
+        hub.set_live(true);
+        let id = Uuid::new_v4();
+        keys.put(keys.ticket(), id, 1);
+        hub.set_live(false);
+        assert_eq!(keys.get(&id), None);
     }
 
     #[test]

@@ -10,6 +10,9 @@ use sqlx::{PgPool, Postgres};
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a request waits for a pooled connection; then it is a 503 `database_unavailable`
+/// (every connection busy, or Postgres down and refusing new ones).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The URL with any password masked, safe to print.
 pub fn redacted(url: &str) -> String {
@@ -53,7 +56,7 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Res
         // The default pings every connection on every acquire: a second round trip on each
         // proxied request. Broken connections are still found (and replaced) when used.
         .test_before_acquire(false)
-        .acquire_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
         .map_err(|e| unreachable(url, e))?;
@@ -76,6 +79,12 @@ pub async fn connect_existing(url: &str) -> anyhow::Result<PgPool> {
         .connect_with(options)
         .await
         .map_err(|e| unreachable(url, e))
+}
+
+/// Whether the database answers a trivial query within `within`.
+pub async fn ping(db: &PgPool, within: Duration) -> bool {
+    let ping = sqlx::query("SELECT 1").execute(db);
+    matches!(tokio::time::timeout(within, ping).await, Ok(Ok(_)))
 }
 
 /// How the database's applied migrations compare with the ones in this binary.

@@ -23,6 +23,9 @@ use crate::platform::metrics::RATE_LIMITED;
 /// How long a tenant's overrides are used before they are read again. A change made through
 /// this replica applies at once; other replicas see it within this time.
 const OVERRIDES_TTL: Duration = Duration::from_secs(10);
+/// A tenant whose limits were not used for this long is forgotten (its overrides are read
+/// again, synchronously, when it comes back).
+const OVERRIDES_KEPT: Duration = Duration::from_secs(600);
 /// How often idle limiter state and expired overrides are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// What a caller over its stream cap is told to wait: streams end at unknown times.
@@ -162,13 +165,14 @@ impl RateLimits {
         self.inner.overrides.lock().expect("overrides lock").remove(&tenant);
     }
 
+    /// The tenant's limits. Its overrides are read from the database the first time; after
+    /// that the known ones apply at once, and when older than [`OVERRIDES_TTL`] they are read
+    /// again in the background (one read per tenant at a time). So a known tenant's request
+    /// never waits on the database here: not on a slow one, nor through an outage, when the
+    /// last overrides read stay in force.
     async fn limits_of(&self, db: &sqlx::PgPool, tenant: Uuid) -> Result<LimitDefaults> {
-        let cached = {
-            let overrides = self.inner.overrides.lock().expect("overrides lock");
-            overrides.get(&tenant).filter(|(at, _)| at.elapsed() < OVERRIDES_TTL).map(|(_, o)| *o)
-        };
-        let overrides = match cached {
-            Some(o) => o,
+        let overrides = match self.known_overrides(db, tenant) {
+            Some(known) => known,
             None => {
                 let fresh = super::service::limit_overrides(db, tenant).await?;
                 self.inner.overrides.lock().expect("overrides lock").insert(tenant, (Instant::now(), fresh));
@@ -176,6 +180,32 @@ impl RateLimits {
             }
         };
         Ok(effective(self.defaults, &overrides))
+    }
+
+    /// The overrides known for `tenant`; starts a background re-read when they are due.
+    fn known_overrides(&self, db: &sqlx::PgPool, tenant: Uuid) -> Option<LimitOverrides> {
+        let mut overrides = self.inner.overrides.lock().expect("overrides lock");
+        let (read_at, known) = overrides.get_mut(&tenant)?;
+        if read_at.elapsed() >= OVERRIDES_TTL {
+            // Marked as read now, so that concurrent requests do not start reads of their own.
+            *read_at = Instant::now();
+            self.reread(db.clone(), tenant);
+        }
+        Some(*known)
+    }
+
+    fn reread(&self, db: sqlx::PgPool, tenant: Uuid) {
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            match super::service::limit_overrides(&db, tenant).await {
+                Ok(fresh) => {
+                    inner.overrides.lock().expect("overrides lock").insert(tenant, (Instant::now(), fresh));
+                }
+                Err(err) => {
+                    tracing::debug!(%err, %tenant, "re-reading rate-limit overrides failed; the known ones stay")
+                }
+            }
+        });
     }
 
     fn maybe_sweep(&self) {
@@ -196,7 +226,7 @@ impl RateLimits {
             .overrides
             .lock()
             .expect("overrides lock")
-            .retain(|_, (at, _)| at.elapsed() < OVERRIDES_TTL);
+            .retain(|_, (at, _)| at.elapsed() < OVERRIDES_KEPT);
     }
 }
 

@@ -1,6 +1,6 @@
 //! Liveness and readiness probes, without authentication.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -10,24 +10,32 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::problem::ApiResult;
+use crate::platform::db;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
 /// The process is up.
-async fn healthz() -> axum::Json<Value> {
+pub(super) async fn healthz() -> axum::Json<Value> {
     axum::Json(json!({ "status": "ok" }))
 }
 
 /// The process can serve: not shutting down, and the database answers within a second.
-async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
+/// During a database outage it answers 503 `database_unavailable` (with `Retry-After`), even
+/// while warm proxy calls are still served from the caches; when the database answers but
+/// the cache invalidation listener has not reconnected yet, it is ready (the caches are
+/// bypassed meanwhile) and says so in `cache_invalidation`.
+pub(super) async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
     if state.shutdown.is_draining() {
         return Err(Error::Unavailable("shutting down").into());
     }
-    let ping = sqlx::query("SELECT 1").execute(&state.db);
-    match tokio::time::timeout(Duration::from_secs(1), ping).await {
-        Ok(Ok(_)) => Ok(axum::Json(json!({ "status": "ready" }))),
-        _ => Err(Error::Unavailable("database is not reachable").into()),
+    if !db::ping(&state.db, Duration::from_secs(1)).await {
+        let stale =
+            state.caches.hub.serving_stale_until().map(|t| t.saturating_duration_since(Instant::now()));
+        tracing::warn!(cached_entries_served_for = ?stale, "readiness: the database is not reachable");
+        return Err(Error::DatabaseUnavailable.into());
     }
+    let listener = if state.caches.is_live() { "listening" } else { "reconnecting" };
+    Ok(axum::Json(json!({ "status": "ready", "cache_invalidation": listener })))
 }
