@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::http::AppState;
 use crate::mcp::ServerInfo;
 use crate::mcp::Transport;
-use crate::platform::net::{next_chunk, read_capped};
+use crate::platform::net::read_capped;
 use crate::platform::sse;
 use crate::upstream::send;
 use crate::upstream::target::Target;
@@ -98,27 +98,18 @@ impl Link {
     }
 }
 
-/// The events of an SSE body, parsed by our incremental parser (bounded lines), as rmcp's
+/// The events of an SSE body, read by our reader (bounded lines and events), as rmcp's
 /// event type. The stream ends after the first error.
-pub(crate) fn sse_events(response: reqwest::Response) -> BoxStream<'static, Result<Sse, SseError>> {
-    let state = Some((response, sse::Parser::default(), std::collections::VecDeque::new()));
-    futures_util::stream::unfold(state, |state| async move {
-        let (mut response, mut parser, mut queue) = state?;
-        loop {
-            if let Some(event) = queue.pop_front() {
-                let event: sse::Event = event;
+fn sse_events(response: reqwest::Response) -> BoxStream<'static, Result<Sse, SseError>> {
+    futures_util::stream::unfold(Some(sse::Reader::new(response)), |reader| async move {
+        let mut reader = reader?;
+        match reader.next().await {
+            Ok(Some(event)) => {
                 let sse = Sse { event: event.event, data: Some(event.data), id: event.id, retry: None };
-                return Some((Ok(sse), Some((response, parser, queue))));
+                Some((Ok(sse), Some(reader)))
             }
-            let failed = |e: Box<dyn std::error::Error + Send + Sync>| Some((Err(SseError::Body(e)), None));
-            match next_chunk(&mut response).await {
-                Ok(Some(chunk)) => match parser.push(&chunk) {
-                    Ok(events) => queue.extend(events),
-                    Err(e) => return failed(Box::new(e)),
-                },
-                Ok(None) => return None,
-                Err(e) => return failed(Box::new(e)),
-            }
+            Ok(None) => None,
+            Err(e) => Some((Err(SseError::Body(Box::new(e))), None)),
         }
     })
     .boxed()
