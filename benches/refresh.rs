@@ -166,7 +166,7 @@ async fn main() {
         workers.spawn(async move {
             let mut refreshed = 0;
             loop {
-                let report = switchboard::worker::tick(&replica).await.unwrap();
+                let report = switchboard::worker::tick(&replica.worker()).await.unwrap();
                 refreshed += report.refreshed;
                 if report.claimed == 0 {
                     return refreshed;

@@ -8,14 +8,14 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::Context;
 use super::model::{
     self, AuthInput, AuthSecrets, AuthSettings, Connector, Metadata, OAuthClientInput, OAuthSettings,
     SecretField, Status,
 };
-use super::presets::Preset;
+use super::presets::{Preset, Presets};
 use super::store::{self, ConnectorEvent, ListFilter};
 use crate::error::{Error, Result, Validator};
-use crate::http::AppState;
 use crate::mcp::Transport;
 use crate::oauth::discovery::{DiscoveryResult, discover};
 use crate::platform::crypto::Keyring;
@@ -70,7 +70,8 @@ pub struct ConnectorPatch {
 
 /// Creates a connector; unless told not to, runs discovery first and returns its result.
 pub async fn create(
-    state: &AppState,
+    ctx: &Context,
+    presets: &Presets,
     tenant_id: Uuid,
     mut input: NewConnector,
 ) -> Result<(Connector, Option<DiscoveryResult>)> {
@@ -89,7 +90,7 @@ pub async fn create(
     v.finish()?;
     let url = url.expect("validated above");
 
-    let preset = if input.match_preset { state.presets.find_by_url(&url) } else { None };
+    let preset = if input.match_preset { presets.find_by_url(&url) } else { None };
     if let Some(preset) = preset {
         apply_preset(&mut input, preset);
     }
@@ -102,7 +103,7 @@ pub async fn create(
     };
     let transport = input.transport.unwrap_or_default();
     let discovery = match input.discover {
-        true => Some(discover(&state.net, &url, transport).await),
+        true => Some(discover(&ctx.net, &url, transport).await),
         false => None,
     };
     if let Some(d) = &discovery {
@@ -142,9 +143,9 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     store::insert(&mut tx, &connector).await?;
-    seal_and_store(&mut tx, &state.keyring, &connector, &secrets).await?;
+    seal_and_store(&mut tx, &ctx.keyring, &connector, &secrets).await?;
     tx.commit().await?;
     Ok((connector, discovery))
 }
@@ -243,7 +244,7 @@ pub async fn list(
     Ok(crate::platform::page::split(rows, limit, |c| c.id))
 }
 
-pub async fn update(state: &AppState, tenant_id: Uuid, id: Uuid, patch: ConnectorPatch) -> Result<Connector> {
+pub async fn update(ctx: &Context, tenant_id: Uuid, id: Uuid, patch: ConnectorPatch) -> Result<Connector> {
     let mut v = Validator::default();
     let description = patch.description.as_ref().and_then(|d| d.as_deref());
     validate_display_fields(&mut v, patch.name.as_deref(), description, patch.metadata.as_ref());
@@ -257,7 +258,7 @@ pub async fn update(state: &AppState, tenant_id: Uuid, id: Uuid, patch: Connecto
     }
     v.finish()?;
 
-    let mut tx = state.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let mut connector =
         store::get_for_update(&mut tx, tenant_id, id).await?.ok_or(Error::NotFound("connector"))?;
     if let Some(name) = patch.name {
@@ -278,23 +279,23 @@ pub async fn update(state: &AppState, tenant_id: Uuid, id: Uuid, patch: Connecto
         }
         let (settings, secrets) = auth.split();
         connector.auth = Some(settings);
-        seal_and_store(&mut tx, &state.keyring, &connector, &secrets).await?;
+        seal_and_store(&mut tx, &ctx.keyring, &connector, &secrets).await?;
     }
     store::update(&mut tx, &connector).await?;
     let updated =
         store::get(&mut *tx, tenant_id, id).await?.context("connector vanished inside its transaction")?;
-    state.commit_connector_change(tx, id).await?;
+    ctx.commit(tx, id).await?;
     Ok(updated)
 }
 
 /// Deletes a connector after revoking its tokens (best effort).
-pub async fn delete(state: &AppState, tenant_id: Uuid, id: Uuid) -> Result<()> {
-    let connector = get(&state.db, tenant_id, id).await?;
-    super::connect::revoke_tokens(state, &connector).await;
-    if !store::delete(&state.db, tenant_id, id).await? {
+pub async fn delete(ctx: &Context, tenant_id: Uuid, id: Uuid) -> Result<()> {
+    let connector = get(&ctx.db, tenant_id, id).await?;
+    super::lifecycle::revoke_tokens(ctx, &connector).await;
+    if !store::delete(&ctx.db, tenant_id, id).await? {
         return Err(Error::NotFound("connector"));
     }
-    state.caches.hub.forget(super::NOTIFY_KIND, id);
+    ctx.forget(id);
     Ok(())
 }
 
@@ -310,6 +311,43 @@ pub async fn open_secret(
         return Ok(None);
     };
     Ok(Some(keyring.open_str(&sealed, &field.aad(connector.tenant_id, connector.id))?))
+}
+
+/// Opens the secret the connector's credential is made of (see
+/// [`super::credential::secret_field`]); `None` for a mode without one or when none is
+/// stored.
+pub async fn open_credential(
+    db: impl sqlx::PgExecutor<'_>,
+    keyring: &Keyring,
+    connector: &Connector,
+) -> Result<Option<SecretString>> {
+    match super::credential::secret_field(connector.auth.as_ref()) {
+        Some(field) => open_secret(db, keyring, connector, field).await,
+        None => Ok(None),
+    }
+}
+
+/// A connector and, while it is connected, its credential's secret opened: read in one
+/// transaction, so the two agree.
+pub async fn get_with_credential(
+    db: &PgPool,
+    keyring: &Keyring,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<(Connector, Option<SecretString>)> {
+    let mut tx = db.begin().await?;
+    let connector = store::get(&mut *tx, tenant_id, id).await?.ok_or(Error::NotFound("connector"))?;
+    let secret = match connector.status {
+        Status::Connected => open_credential(&mut *tx, keyring, &connector).await?,
+        _ => None,
+    };
+    tx.commit().await?;
+    Ok((connector, secret))
+}
+
+/// How many connectors are in each status, over all tenants (for metrics).
+pub async fn count_by_status(db: &PgPool) -> Result<Vec<(String, i64)>> {
+    Ok(store::count_by_status(db).await?)
 }
 
 /// A connector's status history, newest first.

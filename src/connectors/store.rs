@@ -204,14 +204,14 @@ pub async fn count_by_status(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(Strin
     sqlx::query_as("SELECT status, count(*) FROM connectors GROUP BY status").fetch_all(db).await
 }
 
-/// Marks pending authorizations whose window has passed as disconnected, and deletes their
-/// state records. Returns the connectors changed.
+/// Marks pending authorizations whose window has passed as disconnected. Returns the
+/// connectors changed (tenant, id); their state records are the caller's to delete.
 pub async fn expire_pending_authorizations(
     db: &mut PgConnection,
     message: &str,
     limit: i64,
-) -> sqlx::Result<Vec<Uuid>> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(
+) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+    sqlx::query_as(
         "UPDATE connectors c SET status = 'disconnected', status_code = 'authorization_expired',
                 status_message = $1, authorization_url = NULL, authorization_expires_at = NULL, updated_at = now()
          WHERE c.id IN (
@@ -219,17 +219,12 @@ pub async fn expire_pending_authorizations(
              WHERE status = 'pending_authorization' AND authorization_expires_at < now()
              ORDER BY authorization_expires_at LIMIT $2
              FOR UPDATE SKIP LOCKED)
-         RETURNING c.id",
+         RETURNING c.tenant_id, c.id",
     )
     .bind(message)
     .bind(limit)
-    .fetch_all(&mut *db)
-    .await?;
-    sqlx::query("DELETE FROM oauth_states WHERE connector_id = ANY($1) OR expires_at < now()")
-        .bind(&ids)
-        .execute(db)
-        .await?;
-    Ok(ids)
+    .fetch_all(db)
+    .await
 }
 
 /// A status change, as recorded by the `connector_events` trigger.

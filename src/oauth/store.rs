@@ -101,6 +101,15 @@ pub async fn delete_states_of(db: &mut PgConnection, connector_id: Uuid) -> sqlx
     Ok(())
 }
 
+/// Deletes the pending authorizations of `connector_ids` and every expired one.
+pub async fn delete_states_of_or_expired(db: &mut PgConnection, connector_ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM oauth_states WHERE connector_id = ANY($1) OR expires_at < now()")
+        .bind(connector_ids)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// A client registered at an authorization server for a tenant.
 #[derive(Debug, Clone)]
 pub struct RegisteredClient {

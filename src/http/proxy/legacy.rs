@@ -37,12 +37,13 @@ pub async fn open_stream(
     Path(id): Path<String>,
     incoming: HeaderMap,
 ) -> ApiResult<Response> {
-    let target = resolve(&state, &incoming, &id, Transport::Sse).await?;
+    let upstream = state.upstream();
+    let target = resolve(&state, &upstream, &incoming, &id, Transport::Sse).await?;
     let permit = admit_stream(&state, &target).await?;
     let mut request_headers = incoming.clone();
     request_headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     let url = target.url.clone();
-    let response = send(&state, target.clone(), Method::GET, &url, &request_headers, Bytes::new()).await?;
+    let response = send(&upstream, target.clone(), Method::GET, &url, &request_headers, Bytes::new()).await?;
     let how = Relay { transport: Transport::Sse, standalone: Some(permit) };
     if !response.status().is_success() {
         return Ok(relay(&state, response, how));
@@ -67,13 +68,14 @@ pub async fn post_message(
     incoming: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let target = resolve(&state, &incoming, &id, Transport::Sse).await?;
+    let upstream = state.upstream();
+    let target = resolve(&state, &upstream, &incoming, &id, Transport::Sse).await?;
     admit(&state, &target).await?;
-    let upstream = session::open(&state.keyring, target.tenant_id, target.connector_id, &query.session)
+    let endpoint = session::open(&state.keyring, target.tenant_id, target.connector_id, &query.session)
         .filter(|u| u.origin() == target.url.origin())
         .ok_or(ApiError::from(Error::NotFound("session")))?;
     let body = read_body(body, state.settings.proxy_max_body).await?;
-    let response = send(&state, target, Method::POST, &upstream, &incoming, body).await?;
+    let response = send(&upstream, target, Method::POST, &endpoint, &incoming, body).await?;
     Ok(relay(&state, response, Relay { transport: Transport::Sse, standalone: None }))
 }
 

@@ -19,7 +19,8 @@ pub async fn mcp(
     incoming: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let target = resolve(&state, &incoming, &id, Transport::StreamableHttp).await?;
+    let upstream = state.upstream();
+    let target = resolve(&state, &upstream, &incoming, &id, Transport::StreamableHttp).await?;
     // A GET opens the standalone stream, which lasts; everything else is a request.
     let standalone = match method {
         Method::GET => Some(admit_stream(&state, &target).await?),
@@ -30,6 +31,6 @@ pub async fn mcp(
     };
     let body = read_body(body, state.settings.proxy_max_body).await?;
     let url = target.url.clone();
-    let response = send(&state, target, method, &url, &incoming, body).await?;
+    let response = send(&upstream, target, method, &url, &incoming, body).await?;
     Ok(relay(&state, response, Relay { transport: Transport::StreamableHttp, standalone }))
 }

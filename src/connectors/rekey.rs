@@ -6,8 +6,8 @@
 use anyhow::Context as _;
 use sqlx::{PgConnection, PgPool};
 
-use crate::connectors::SecretField;
-use crate::connectors::store;
+use super::SecretField;
+use super::store;
 use crate::oauth::store::{self as oauth_store, client_secret_aad, verifier_aad};
 use crate::platform::crypto::{Keyring, Sealed};
 

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use super::client::{Link, LinkError, protocol_error};
+use super::mcp_client::{Link, LinkError, protocol_error};
 use crate::error::{Error, Result};
 use crate::mcp::legacy::{EndpointError, wait_for_endpoint};
 use crate::platform::sse;
