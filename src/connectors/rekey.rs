@@ -13,6 +13,15 @@ use crate::platform::crypto::{Keyring, Sealed};
 
 const BATCH: i64 = 500;
 
+/// Every encryption key id that sealed something still stored (sorted).
+pub async fn key_ids_in_use(db: &PgPool) -> sqlx::Result<Vec<String>> {
+    let mut ids = store::secret_key_ids(db).await?;
+    ids.extend(oauth_store::key_ids(db).await?);
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
 /// Re-seals everything not under the current key; returns how many values changed.
 /// Stops at the first value that does not open, naming it, so nothing is silently skipped.
 pub async fn reencrypt_all(db: &PgPool, keyring: &Keyring) -> anyhow::Result<u64> {

@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::model::{AuthSettings, Connector, RefreshState, SecretField, Status, StatusReason};
@@ -197,6 +197,11 @@ pub async fn release_refresh_claims(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sq
         .execute(db)
         .await?;
     Ok(result.rows_affected())
+}
+
+/// Every key id that sealed a stored connector secret.
+pub async fn secret_key_ids(db: &PgPool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT DISTINCT key_id FROM connector_secrets").fetch_all(db).await
 }
 
 /// How many connectors are in each status, over all tenants (for metrics).

@@ -221,6 +221,16 @@ pub async fn delete_client(db: impl PgExecutor<'_>, tenant_id: Uuid, id: Uuid) -
     Ok(())
 }
 
+/// Every key id that sealed a registered client's secret or a pending PKCE verifier.
+pub async fn key_ids(db: &sqlx::PgPool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT secret_key_id FROM oauth_clients WHERE secret_key_id IS NOT NULL
+         UNION SELECT verifier_key_id FROM oauth_states",
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// Registered-client secrets sealed under a key other than `current_key_id`, locked.
 pub async fn lock_client_secrets_not_under(
     db: &mut PgConnection,

@@ -25,7 +25,7 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
     if state.shutdown.is_draining() {
         return Err(Error::Unavailable("shutting down").into());
     }
-    let ping = sqlx::query("SELECT 1").execute(&state.db);
+    let ping = crate::platform::db::ping(&state.db);
     match tokio::time::timeout(Duration::from_secs(1), ping).await {
         Ok(Ok(_)) => Ok(axum::Json(json!({ "status": "ready" }))),
         _ => Err(Error::Unavailable("database is not reachable").into()),
