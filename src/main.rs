@@ -125,7 +125,9 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         if let Some(every) = state.settings.tool_resync_interval {
             switchboard::worker::resync::spawn(state.catalog(), state.shutdown.clone(), every);
         }
-        Some(switchboard::worker::spawn(state.worker(), config.worker_interval))
+        let worker =
+            switchboard::worker::Context { connectors: state.connectors(), shutdown: state.shutdown.clone() };
+        Some(switchboard::worker::spawn(worker, config.worker_interval))
     } else {
         tracing::info!("background worker disabled (SWITCHBOARD_WORKER=false)");
         None

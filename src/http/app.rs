@@ -25,7 +25,7 @@ use crate::platform::single_flight::KeyedLocks;
 use crate::tenancy::limits::RateLimits;
 use crate::tenancy::{ApiKey, KeyCache};
 use crate::upstream::target::{Target, TargetCache, target_cache};
-use crate::{catalog, connectors, platform, upstream, worker};
+use crate::{catalog, connectors, platform, upstream};
 
 /// The hot path's caches — API keys by hash, proxy targets by connector — and the hub that
 /// keeps them true (see [`platform::cache`]).
@@ -128,11 +128,6 @@ impl AppState {
     /// What the tool catalog needs.
     pub fn catalog(&self) -> catalog::Context {
         catalog::Context { upstream: self.upstream(), resyncs: self.catalog.clone() }
-    }
-
-    /// What the background worker needs.
-    pub fn worker(&self) -> worker::Context {
-        worker::Context { connectors: self.connectors(), shutdown: self.shutdown.clone() }
     }
 }
 
