@@ -166,7 +166,12 @@ async fn main() {
         workers.spawn(async move {
             let mut refreshed = 0;
             loop {
-                let report = switchboard::worker::tick(&replica).await.unwrap();
+                let report = switchboard::worker::tick(&switchboard::worker::Context {
+                    connectors: replica.connectors(),
+                    shutdown: replica.shutdown.clone(),
+                })
+                .await
+                .unwrap();
                 refreshed += report.refreshed;
                 if report.claimed == 0 {
                     return refreshed;

@@ -15,7 +15,6 @@ pub mod http;
 pub mod mcp;
 pub mod oauth;
 pub mod platform;
-pub mod rekey;
 pub mod tenancy;
 pub mod upstream;
 pub mod worker;

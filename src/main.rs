@@ -76,7 +76,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Encryption(EncryptionCommand::Reencrypt) => {
             let pool = db::connect_and_migrate(&config.database_url, 2).await?;
             let keyring = load_keyring(&config)?;
-            let count = switchboard::rekey::reencrypt_all(&pool, &keyring).await?;
+            let count = switchboard::connectors::rekey::reencrypt_all(&pool, &keyring).await?;
             println!("re-sealed {count} secret(s) under key {}", keyring.current_key_id());
             Ok(())
         }
@@ -123,9 +123,11 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     let state = AppState::new(pool.clone(), keyring, presets, settings);
     let worker = if config.worker {
         if let Some(every) = state.settings.tool_resync_interval {
-            switchboard::catalog::service::spawn_periodic(state.clone(), every);
+            switchboard::worker::resync::spawn(state.catalog(), state.shutdown.clone(), every);
         }
-        Some(switchboard::worker::spawn(state.clone(), config.worker_interval))
+        let worker =
+            switchboard::worker::Context { connectors: state.connectors(), shutdown: state.shutdown.clone() };
+        Some(switchboard::worker::spawn(worker, config.worker_interval))
     } else {
         tracing::info!("background worker disabled (SWITCHBOARD_WORKER=false)");
         None

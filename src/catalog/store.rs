@@ -216,15 +216,6 @@ pub async fn get(
     .await
 }
 
-/// Whether the tenant keeps call arguments and results in the log.
-pub async fn logs_payloads(db: impl PgExecutor<'_>, tenant_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT log_tool_payloads FROM tenants WHERE id = $1")
-        .bind(tenant_id)
-        .fetch_optional(db)
-        .await
-        .map(|v| v.unwrap_or(false))
-}
-
 pub async fn insert_call(db: impl PgExecutor<'_>, r: &CallRecord) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO tool_calls (id, tenant_id, connector_id, tool_name, api_key_id, status,

@@ -235,7 +235,7 @@ fn migrations(status: &db::MigrationStatus, report: &mut Report) {
 
 /// Every key that sealed a stored secret must be in the keyring, or those secrets are lost.
 pub async fn keys_in_use(db: &PgPool, keyring: &Keyring, report: &mut Report) {
-    let in_use = match db::key_ids_in_use(db).await {
+    let in_use = match crate::connectors::rekey::key_ids_in_use(db).await {
         Ok(ids) => ids,
         // A database not migrated yet has nothing sealed.
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),

@@ -301,7 +301,7 @@ const RESERVED_HEADERS: &[&str] = &[
 ];
 
 fn validate_header_name(v: &mut Validator, field: &str, name: &str) {
-    match axum::http::HeaderName::from_bytes(name.as_bytes()) {
+    match reqwest::header::HeaderName::from_bytes(name.as_bytes()) {
         Ok(h) => {
             v.check(!RESERVED_HEADERS.contains(&h.as_str()), field, "this header is managed by the proxy")
         }

@@ -5,17 +5,18 @@ use chrono::{SubsecRound as _, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 use sqlx::PgPool;
+use url::Url;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::Context;
 use super::model::{
     self, AuthInput, AuthSecrets, AuthSettings, Connector, Metadata, OAuthClientInput, OAuthSettings,
     SecretField, Status,
 };
-use super::presets::Preset;
+use super::presets::{Preset, Presets};
 use super::store::{self, ConnectorEvent, ListFilter};
 use crate::error::{Error, Result, Validator};
-use crate::http::AppState;
 use crate::mcp::Transport;
 use crate::oauth::discovery::{DiscoveryResult, discover};
 use crate::platform::crypto::Keyring;
@@ -70,10 +71,44 @@ pub struct ConnectorPatch {
 
 /// Creates a connector; unless told not to, runs discovery first and returns its result.
 pub async fn create(
-    state: &AppState,
+    ctx: &Context,
+    presets: &Presets,
     tenant_id: Uuid,
     mut input: NewConnector,
 ) -> Result<(Connector, Option<DiscoveryResult>)> {
+    let url = validate_new(&input)?;
+    let preset = if input.match_preset { presets.find_by_url(&url) } else { None };
+    if let Some(preset) = preset {
+        apply_preset(&mut input, preset);
+    }
+    let (mut auth, secrets) = match input.auth.take() {
+        Some(auth) => {
+            let (settings, secrets) = auth.split();
+            (Some(settings), secrets)
+        }
+        None => (None, Vec::new()),
+    };
+    let transport = input.transport.unwrap_or_default();
+    let discovery = match input.discover {
+        // Discovery never fails a create: a refused destination is reported like any other.
+        true => Some(discover(&ctx.net, &url, transport).await.unwrap_or_else(DiscoveryResult::failed)),
+        false => None,
+    };
+    if let Some(d) = &discovery {
+        hydrate(&mut auth, d);
+    }
+    require_client_id(auth.as_ref())?;
+    let fields = secrets.iter().map(|(field, _)| *field).collect();
+    let connector = new_connector(tenant_id, input, &url, auth, preset.map(|p| p.id.clone()), fields);
+    let mut tx = ctx.db.begin().await?;
+    store::insert(&mut tx, &connector).await?;
+    seal_and_store(&mut tx, &ctx.keyring, &connector, &secrets).await?;
+    tx.commit().await?;
+    Ok((connector, discovery))
+}
+
+/// Checks every field of a create request; the upstream URL when they all pass.
+fn validate_new(input: &NewConnector) -> Result<Url> {
     let mut v = Validator::default();
     let url = model::validate_upstream_url(&mut v, "url", &input.url);
     validate_display_fields(
@@ -87,52 +122,43 @@ pub async fn create(
         auth.validate(&mut v, "auth");
     }
     v.finish()?;
-    let url = url.expect("validated above");
+    Ok(url.expect("validated above"))
+}
 
-    let preset = if input.match_preset { state.presets.find_by_url(&url) } else { None };
-    if let Some(preset) = preset {
-        apply_preset(&mut input, preset);
+/// A client credentials connector needs a client id: given, or from a preset.
+fn require_client_id(auth: Option<&AuthSettings>) -> Result<()> {
+    let mut v = Validator::default();
+    if let Some(AuthSettings::Oauth2ClientCredentials(s)) = auth {
+        v.check(s.client_id.is_some(), "auth.client_id", "required for oauth2_client_credentials");
     }
-    let (mut auth, secrets) = match input.auth {
-        Some(auth) => {
-            let (settings, secrets) = auth.split();
-            (Some(settings), secrets)
-        }
-        None => (None, Vec::new()),
-    };
-    let transport = input.transport.unwrap_or_default();
-    let discovery = match input.discover {
-        // Discovery never fails a create: a refused destination is reported like any other.
-        true => Some(discover(&state.net, &url, transport).await.unwrap_or_else(DiscoveryResult::failed)),
-        false => None,
-    };
-    if let Some(d) = &discovery {
-        hydrate(&mut auth, d);
-    }
-    if let Some(AuthSettings::Oauth2ClientCredentials(s)) = &auth
-        && s.client_id.is_none()
-    {
-        let mut v = Validator::default();
-        v.push("auth.client_id", "required for oauth2_client_credentials");
-        v.finish()?;
-    }
+    v.finish()
+}
 
+/// The new connector, `created`, from the (preset-completed) request.
+fn new_connector(
+    tenant_id: Uuid,
+    input: NewConnector,
+    url: &Url,
+    auth: Option<AuthSettings>,
+    preset_id: Option<String>,
+    secret_fields: Vec<SecretField>,
+) -> Connector {
     // Postgres keeps microseconds; truncate so the 201 body equals every later read.
     let now = Utc::now().trunc_subsecs(6);
-    let connector = Connector {
+    Connector {
         id: Uuid::now_v7(),
         tenant_id,
-        name: input.name.map(|n| n.trim().to_owned()).unwrap_or_else(|| model::default_name(&url)),
+        name: input.name.map(|n| n.trim().to_owned()).unwrap_or_else(|| model::default_name(url)),
         description: input.description,
         url: url.to_string(),
-        transport,
+        transport: input.transport.unwrap_or_default(),
         owner: input.owner,
         metadata: input.metadata.unwrap_or_default(),
         auth,
-        preset_id: preset.map(|p| p.id.clone()),
+        preset_id,
         status: Status::Created,
         status_reason: None,
-        secret_fields: secrets.iter().map(|(field, _)| *field).collect(),
+        secret_fields,
         server_info: None,
         oauth_grant: None,
         token_expires_at: None,
@@ -142,12 +168,7 @@ pub async fn create(
         tools_synced_at: None,
         created_at: now,
         updated_at: now,
-    };
-    let mut tx = state.db.begin().await?;
-    store::insert(&mut tx, &connector).await?;
-    seal_and_store(&mut tx, &state.keyring, &connector, &secrets).await?;
-    tx.commit().await?;
-    Ok((connector, discovery))
+    }
 }
 
 /// Fills what the caller left out with what discovery found: the auth mode when none was
@@ -244,7 +265,7 @@ pub async fn list(
     Ok(crate::platform::page::split(rows, limit, |c| c.id))
 }
 
-pub async fn update(state: &AppState, tenant_id: Uuid, id: Uuid, patch: ConnectorPatch) -> Result<Connector> {
+pub async fn update(ctx: &Context, tenant_id: Uuid, id: Uuid, patch: ConnectorPatch) -> Result<Connector> {
     let mut v = Validator::default();
     let description = patch.description.as_ref().and_then(|d| d.as_deref());
     validate_display_fields(&mut v, patch.name.as_deref(), description, patch.metadata.as_ref());
@@ -258,7 +279,7 @@ pub async fn update(state: &AppState, tenant_id: Uuid, id: Uuid, patch: Connecto
     }
     v.finish()?;
 
-    let mut tx = state.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let mut connector =
         store::get_for_update(&mut tx, tenant_id, id).await?.ok_or(Error::NotFound("connector"))?;
     if let Some(name) = patch.name {
@@ -279,23 +300,23 @@ pub async fn update(state: &AppState, tenant_id: Uuid, id: Uuid, patch: Connecto
         }
         let (settings, secrets) = auth.split();
         connector.auth = Some(settings);
-        seal_and_store(&mut tx, &state.keyring, &connector, &secrets).await?;
+        seal_and_store(&mut tx, &ctx.keyring, &connector, &secrets).await?;
     }
     store::update(&mut tx, &connector).await?;
     let updated =
         store::get(&mut *tx, tenant_id, id).await?.context("connector vanished inside its transaction")?;
-    state.commit_connector_change(tx, id).await?;
+    ctx.commit(tx, id).await?;
     Ok(updated)
 }
 
 /// Deletes a connector after revoking its tokens (best effort).
-pub async fn delete(state: &AppState, tenant_id: Uuid, id: Uuid) -> Result<()> {
-    let connector = get(&state.db, tenant_id, id).await?;
-    super::connect::revoke_tokens(state, &connector).await;
-    if !store::delete(&state.db, tenant_id, id).await? {
+pub async fn delete(ctx: &Context, tenant_id: Uuid, id: Uuid) -> Result<()> {
+    let connector = get(&ctx.db, tenant_id, id).await?;
+    super::lifecycle::revoke_tokens(ctx, &connector).await;
+    if !store::delete(&ctx.db, tenant_id, id).await? {
         return Err(Error::NotFound("connector"));
     }
-    state.caches.hub.forget(super::NOTIFY_KIND, id);
+    ctx.forget(id);
     Ok(())
 }
 
@@ -313,6 +334,43 @@ pub async fn open_secret(
     Ok(Some(keyring.open_str(&sealed, &field.aad(connector.tenant_id, connector.id))?))
 }
 
+/// Opens the secret the connector's credential is made of (see
+/// [`super::credential::secret_field`]); `None` for a mode without one or when none is
+/// stored.
+pub async fn open_credential(
+    db: impl sqlx::PgExecutor<'_>,
+    keyring: &Keyring,
+    connector: &Connector,
+) -> Result<Option<SecretString>> {
+    match super::credential::secret_field(connector.auth.as_ref()) {
+        Some(field) => open_secret(db, keyring, connector, field).await,
+        None => Ok(None),
+    }
+}
+
+/// A connector and, while it is connected, its credential's secret opened: read in one
+/// transaction, so the two agree.
+pub async fn get_with_credential(
+    db: &PgPool,
+    keyring: &Keyring,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<(Connector, Option<SecretString>)> {
+    let mut tx = db.begin().await?;
+    let connector = store::get(&mut *tx, tenant_id, id).await?.ok_or(Error::NotFound("connector"))?;
+    let secret = match connector.status {
+        Status::Connected => open_credential(&mut *tx, keyring, &connector).await?,
+        _ => None,
+    };
+    tx.commit().await?;
+    Ok((connector, secret))
+}
+
+/// How many connectors are in each status, over all tenants (for metrics).
+pub async fn count_by_status(db: &PgPool) -> Result<Vec<(String, i64)>> {
+    Ok(store::count_by_status(db).await?)
+}
+
 /// A connector's status history, newest first.
 pub async fn events(
     db: &PgPool,
@@ -324,4 +382,74 @@ pub async fn events(
     get(db, tenant_id, id).await?;
     let rows = store::list_events(db, tenant_id, id, before, limit + 1).await?;
     Ok(crate::platform::page::split(rows, limit, |e| e.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: serde_json::Value) -> NewConnector {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn a_create_request_names_every_bad_field() {
+        let bad = request(serde_json::json!({
+            "url": "ftp://x", "name": " ", "owner": "a\u{7}b",
+            "auth": {"mode": "basic", "username": "a:b", "password": ""},
+        }));
+        let Err(Error::Invalid(errors)) = validate_new(&bad) else { panic!("invalid") };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        for field in ["url", "name", "owner", "auth.username", "auth.password"] {
+            assert!(fields.contains(&field), "{field} in {fields:?}");
+        }
+        assert!(validate_new(&request(serde_json::json!({"url": "https://mcp.example.com/"}))).is_ok());
+    }
+
+    #[test]
+    fn client_credentials_need_a_client_id() {
+        let without = AuthSettings::Oauth2ClientCredentials(OAuthSettings::default());
+        assert_eq!(require_client_id(Some(&without)).unwrap_err().code(), "validation_failed");
+        let with = AuthSettings::Oauth2ClientCredentials(OAuthSettings {
+            client_id: Some("c".into()),
+            ..OAuthSettings::default()
+        });
+        assert!(require_client_id(Some(&with)).is_ok());
+        assert!(require_client_id(None).is_ok());
+    }
+
+    #[test]
+    fn a_new_connector_is_created_and_named_after_its_host_by_default() {
+        let url = Url::parse("https://mcp.example.com/mcp").unwrap();
+        let c =
+            new_connector(Uuid::nil(), request(serde_json::json!({"url": url})), &url, None, None, vec![]);
+        assert_eq!(
+            (c.name.as_str(), c.status, c.transport),
+            ("mcp.example.com", Status::Created, Transport::StreamableHttp)
+        );
+        assert_eq!(c.created_at.timestamp_subsec_nanos() % 1000, 0, "microseconds, as Postgres keeps them");
+        let named = request(serde_json::json!({"url": url, "name": "  Mine "}));
+        assert_eq!(new_connector(Uuid::nil(), named, &url, None, None, vec![]).name, "Mine");
+    }
+
+    #[test]
+    fn discovery_fills_only_what_was_left_out() {
+        let d = DiscoveryResult {
+            requires_auth: Some(true),
+            auth_url: Some("https://as/authorize".into()),
+            resource: Some("https://mcp".into()),
+            scopes: vec!["s".into()],
+            ..DiscoveryResult::default()
+        };
+        let mut auth = None;
+        hydrate(&mut auth, &d);
+        let Some(AuthSettings::Oauth2AuthorizationCode(s)) = &auth else { panic!("{auth:?}") };
+        assert_eq!(
+            (s.resource.as_deref(), s.scopes.as_slice()),
+            (Some("https://mcp"), &["s".to_owned()][..])
+        );
+        let mut bearer = Some(AuthSettings::Bearer);
+        hydrate(&mut bearer, &d);
+        assert_eq!(bearer, Some(AuthSettings::Bearer));
+    }
 }

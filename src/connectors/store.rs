@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::model::{AuthSettings, Connector, RefreshState, SecretField, Status, StatusReason};
@@ -199,19 +199,24 @@ pub async fn release_refresh_claims(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sq
     Ok(result.rows_affected())
 }
 
+/// Every key id that sealed a stored connector secret.
+pub async fn secret_key_ids(db: &PgPool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT DISTINCT key_id FROM connector_secrets").fetch_all(db).await
+}
+
 /// How many connectors are in each status, over all tenants (for metrics).
 pub async fn count_by_status(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, i64)>> {
     sqlx::query_as("SELECT status, count(*) FROM connectors GROUP BY status").fetch_all(db).await
 }
 
-/// Marks pending authorizations whose window has passed as disconnected, and deletes their
-/// state records. Returns the connectors changed.
+/// Marks pending authorizations whose window has passed as disconnected. Returns the
+/// connectors changed (tenant, id); their state records are the caller's to delete.
 pub async fn expire_pending_authorizations(
     db: &mut PgConnection,
     message: &str,
     limit: i64,
-) -> sqlx::Result<Vec<Uuid>> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(
+) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+    sqlx::query_as(
         "UPDATE connectors c SET status = 'disconnected', status_code = 'authorization_expired',
                 status_message = $1, authorization_url = NULL, authorization_expires_at = NULL, updated_at = now()
          WHERE c.id IN (
@@ -219,17 +224,12 @@ pub async fn expire_pending_authorizations(
              WHERE status = 'pending_authorization' AND authorization_expires_at < now()
              ORDER BY authorization_expires_at LIMIT $2
              FOR UPDATE SKIP LOCKED)
-         RETURNING c.id",
+         RETURNING c.tenant_id, c.id",
     )
     .bind(message)
     .bind(limit)
-    .fetch_all(&mut *db)
-    .await?;
-    sqlx::query("DELETE FROM oauth_states WHERE connector_id = ANY($1) OR expires_at < now()")
-        .bind(&ids)
-        .execute(db)
-        .await?;
-    Ok(ids)
+    .fetch_all(db)
+    .await
 }
 
 /// A status change, as recorded by the `connector_events` trigger.

@@ -8,8 +8,8 @@ use super::model::{AuthSettings, Connector, RefreshState, SecretField};
 use super::store;
 use crate::config::RefreshPolicy;
 use crate::error::Result;
-use crate::http::AppState;
 use crate::oauth::grant::Tokens;
+use crate::platform::crypto::Keyring;
 
 /// What to do with the stored refresh token when a token response carries none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,18 +24,19 @@ pub enum RefreshTokenAbsent {
 /// also saves the connector, so tokens, expiry and schedule change together.
 pub async fn store(
     tx: &mut PgConnection,
-    state: &AppState,
+    keyring: &Keyring,
+    policy: RefreshPolicy,
     connector: &mut Connector,
     tokens: &Tokens,
     absent: RefreshTokenAbsent,
 ) -> Result<()> {
     let (tenant, id) = (connector.tenant_id, connector.id);
-    let access = state.keyring.seal_str(&tokens.access_token, &SecretField::AccessToken.aad(tenant, id));
+    let access = keyring.seal_str(&tokens.access_token, &SecretField::AccessToken.aad(tenant, id));
     store::put_secret(tx, tenant, id, SecretField::AccessToken, &access).await?;
     connector.note_secret(SecretField::AccessToken);
     match (&tokens.refresh_token, absent) {
         (Some(refresh), _) => {
-            let sealed = state.keyring.seal_str(refresh, &SecretField::RefreshToken.aad(tenant, id));
+            let sealed = keyring.seal_str(refresh, &SecretField::RefreshToken.aad(tenant, id));
             store::put_secret(tx, tenant, id, SecretField::RefreshToken, &sealed).await?;
             connector.note_secret(SecretField::RefreshToken);
         }
@@ -49,7 +50,7 @@ pub async fn store(
     connector.token_expires_at = tokens.expires_at;
     let renewable = connector.has_secret(SecretField::RefreshToken);
     connector.refresh = RefreshState {
-        next_refresh_at: next_refresh_at(now, tokens.expires_at, state.settings.refresh, renewable),
+        next_refresh_at: next_refresh_at(now, tokens.expires_at, policy, renewable),
         last_refreshed_at: Some(now),
         attempts: 0,
         last_error: None,

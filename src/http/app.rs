@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderName, Request};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::metrics::{self, ScrapeCache};
 use crate::config::Settings;
 use crate::connectors::Presets;
+use crate::connectors::events::Events;
 use crate::error::Error;
 use crate::http::problem::ApiError;
 use crate::platform::cache::Invalidation;
@@ -24,7 +25,7 @@ use crate::platform::single_flight::KeyedLocks;
 use crate::tenancy::limits::RateLimits;
 use crate::tenancy::{ApiKey, KeyCache};
 use crate::upstream::target::{Target, TargetCache, target_cache};
-use crate::{catalog, connectors, platform};
+use crate::{catalog, connectors, platform, upstream};
 
 /// The hot path's caches — API keys by hash, proxy targets by connector — and the hub that
 /// keeps them true (see [`platform::cache`]).
@@ -61,7 +62,8 @@ impl Caches {
     }
 }
 
-/// Everything a request handler may need; cheap to clone.
+/// Everything a request handler may need; cheap to clone. Below `http`, nothing takes it:
+/// handlers hand each module the context it asks for ([`AppState::connectors`], ...).
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
@@ -80,8 +82,10 @@ pub struct AppState {
     pub shutdown: Shutdown,
     /// Scrape-time metric values computed at most every few seconds.
     pub metrics_cache: Arc<ScrapeCache>,
-    /// Tool catalog resyncs scheduled in this process (list_changed debounce).
+    /// Tool catalog syncs in this process (one per connector, list_changed debounce).
     pub catalog: Arc<catalog::Resyncs>,
+    /// Connector status changes, for what reacts to them (the catalog syncs after connect).
+    pub events: Events,
 }
 
 impl AppState {
@@ -89,7 +93,7 @@ impl AppState {
         let net = Outbound::new(settings.allow_private_networks);
         platform::metrics::handle(); // installs the recorder before anything records
         let caches = Arc::new(Caches::new(settings.cache_outage_grace));
-        Self {
+        let state = Self {
             limits: RateLimits::new(settings.limits),
             shutdown: Shutdown::default(),
             metrics_cache: Arc::default(),
@@ -101,16 +105,35 @@ impl AppState {
             refresh_locks: Arc::default(),
             caches,
             catalog: Arc::default(),
+            events: Events::default(),
+        };
+        // The catalog follows connector events for as long as the process runs (must be
+        // called within a Tokio runtime).
+        catalog::follow(state.catalog(), state.events.subscribe());
+        state
+    }
+
+    /// What the connector use cases need.
+    pub fn connectors(&self) -> connectors::Context {
+        connectors::Context {
+            db: self.db.clone(),
+            keyring: self.keyring.clone(),
+            net: self.net.clone(),
+            settings: self.settings.clone(),
+            refresh_locks: self.refresh_locks.clone(),
+            changes: self.caches.hub.clone(),
+            events: self.events.clone(),
         }
     }
 
-    /// Commits a transaction that changed connector `id`, then drops this replica's cached
-    /// copy at once: other replicas hear of the change by NOTIFY, but a caller of this one
-    /// must not be able to outrun its notification.
-    pub async fn commit_connector_change(&self, tx: Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<()> {
-        tx.commit().await?;
-        self.caches.hub.forget(connectors::NOTIFY_KIND, id);
-        Ok(())
+    /// What the upstream path needs.
+    pub fn upstream(&self) -> upstream::Context {
+        upstream::Context { connectors: self.connectors(), targets: self.caches.targets.clone() }
+    }
+
+    /// What the tool catalog needs.
+    pub fn catalog(&self) -> catalog::Context {
+        catalog::Context { upstream: self.upstream(), resyncs: self.catalog.clone() }
     }
 }
 

@@ -1,6 +1,7 @@
 //! MCP protocol facts: the transports, what a server says about itself, the `initialize`
 //! probe, and the legacy SSE endpoint rule.
 
+pub mod legacy;
 pub mod probe;
 
 use serde::{Deserialize, Serialize};

@@ -9,11 +9,11 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{PROTOCOL_VERSION, ServerInfo};
-use crate::mcp::Transport;
+use super::legacy::{EndpointError, wait_for_endpoint};
+use super::{PROTOCOL_VERSION, ServerInfo, Transport};
 use crate::platform::challenge::{self, Challenge};
-use crate::platform::net::{MAX_CONTROL_BODY, NetError, Outbound, next_chunk, read_capped};
-use crate::platform::sse;
+use crate::platform::net::{MAX_CONTROL_BODY, NetError, Outbound, read_capped};
+use crate::platform::sse::{self, ReadError};
 
 const INITIALIZE_ID: i64 = 1;
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -34,6 +34,24 @@ pub enum ProbeError {
     Net(#[from] NetError),
     #[error("the server's answer to initialize was not valid MCP: {0}")]
     Protocol(String),
+}
+
+impl From<ReadError> for ProbeError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::Net(net) => Self::Net(net),
+            ReadError::Event(e) => Self::Protocol(e.to_string()),
+        }
+    }
+}
+
+impl From<EndpointError> for ProbeError {
+    fn from(err: EndpointError) -> Self {
+        match err {
+            EndpointError::Read(read) => read.into(),
+            other => Self::Protocol(other.to_string()),
+        }
+    }
 }
 
 fn initialize_request() -> Value {
@@ -83,9 +101,10 @@ async fn streamable(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<Probe
     }
     let session = response.headers().get(SESSION_HEADER).cloned();
     let is_sse = content_type(&response).starts_with("text/event-stream");
-    let mut response = response;
     let result = if is_sse {
-        read_result_from_stream(&mut response, &mut sse::Parser::default()).await?
+        let mut events = sse::Reader::new(response);
+        events.limit(MAX_CONTROL_BODY);
+        read_result_from_stream(&mut events).await?
     } else {
         let body = read_capped(response, MAX_CONTROL_BODY).await?;
         let message: Value =
@@ -118,20 +137,10 @@ fn content_type(response: &Response) -> String {
 }
 
 /// Reads SSE events until the `initialize` response arrives.
-async fn read_result_from_stream(
-    response: &mut Response,
-    parser: &mut sse::Parser,
-) -> Result<ServerInfo, ProbeError> {
-    let mut read = 0;
-    while let Some(chunk) = next_chunk(response).await? {
-        read += chunk.len();
-        if read > MAX_CONTROL_BODY {
-            return Err(NetError::TooLarge(MAX_CONTROL_BODY).into());
-        }
-        for event in parser.push(&chunk).map_err(|e| ProbeError::Protocol(e.to_string()))? {
-            if let Some(info) = result_in_event(&event)? {
-                return Ok(info);
-            }
+async fn read_result_from_stream(events: &mut sse::Reader) -> Result<ServerInfo, ProbeError> {
+    while let Some(event) = events.next().await? {
+        if let Some(info) = result_in_event(&event)? {
+            return Ok(info);
         }
     }
     Err(ProbeError::Protocol("the stream ended before the initialize result".into()))
@@ -171,67 +180,24 @@ fn initialize_result(message: &Value) -> Result<Option<ServerInfo>, ProbeError> 
 
 async fn legacy_sse(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<ProbeOutcome, ProbeError> {
     let request = net.request(Method::GET, url)?.headers(auth.clone()).header(ACCEPT, "text/event-stream");
-    let mut stream = net.send(request).await?;
+    let stream = net.send(request).await?;
     if let Some(outcome) = unsuccessful(&stream) {
         return Ok(outcome);
     }
-    let mut parser = sse::Parser::default();
-    let mut pending = Vec::new();
-    let endpoint = loop {
-        if let Some(event) = pending.iter().position(|e: &sse::Event| e.event.as_deref() == Some("endpoint"))
-        {
-            break message_endpoint(url, &pending.remove(event).data)?;
-        }
-        let chunk = next_chunk(&mut stream)
-            .await?
-            .ok_or_else(|| ProbeError::Protocol("the stream ended before the endpoint event".into()))?;
-        pending.extend(parser.push(&chunk).map_err(|e| ProbeError::Protocol(e.to_string()))?);
-    };
+    let mut events = sse::Reader::new(stream);
+    let endpoint = wait_for_endpoint(&mut events, url).await?;
     let post = net.request(Method::POST, &endpoint)?.headers(auth.clone()).json(&initialize_request());
     let posted = net.fetch(post, MAX_CONTROL_BODY).await?;
     if !posted.status.is_success() {
         return Ok(ProbeOutcome::Refused { status: posted.status });
     }
-    for event in &pending {
-        if let Some(info) = result_in_event(event)? {
-            return Ok(ProbeOutcome::Ready(info));
-        }
-    }
-    read_result_from_stream(&mut stream, &mut parser).await.map(ProbeOutcome::Ready)
-}
-
-/// Resolves the legacy `endpoint` event against the SSE URL. It must stay on the same
-/// origin: a server may not point us (with its credentials) at another host.
-pub fn message_endpoint(sse_url: &Url, data: &str) -> Result<Url, ProbeError> {
-    let endpoint = sse_url
-        .join(data.trim())
-        .map_err(|e| ProbeError::Protocol(format!("endpoint event is not a URL: {e}")))?;
-    if endpoint.origin() != sse_url.origin() {
-        return Err(ProbeError::Protocol("the endpoint event points to another origin".into()));
-    }
-    Ok(endpoint)
+    events.limit(MAX_CONTROL_BODY);
+    read_result_from_stream(&mut events).await.map(ProbeOutcome::Ready)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoint_events_resolve_on_the_same_origin_only() {
-        let sse = Url::parse("https://mcp.example.com/v1/sse").unwrap();
-        let ok = |d: &str| message_endpoint(&sse, d).unwrap().to_string();
-        assert_eq!(ok("/messages?sessionId=1"), "https://mcp.example.com/messages?sessionId=1");
-        assert_eq!(ok("messages/?session_id=2"), "https://mcp.example.com/v1/messages/?session_id=2");
-        assert_eq!(ok("https://mcp.example.com/m"), "https://mcp.example.com/m");
-        for bad in [
-            "https://evil.example.com/m",
-            "http://mcp.example.com/m",
-            "https://mcp.example.com:8443/m",
-            "//evil.example.com/x",
-        ] {
-            assert!(message_endpoint(&sse, bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn initialize_results_are_read_and_errors_reported() {

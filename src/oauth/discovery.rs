@@ -140,24 +140,10 @@ pub async fn discover(net: &Outbound, url: &Url, transport: Transport) -> Result
     let challenge_url = challenge.as_ref().and_then(|c| c.param("resource_metadata")).map(str::to_owned);
 
     let Some((metadata_url, prm)) = resource_metadata(net, url, challenge_url, &mut result).await else {
-        if result.requires_auth() {
-            result.error = Some(
-                "the server requires authorization but publishes no usable protected resource metadata"
-                    .into(),
-            );
-            result.recommended_auth_mode = Some("bearer".into());
-        } else if result.error.is_none() {
-            result.error = Some("the server did not complete initialize".into());
-        }
+        no_resource_metadata(&mut result);
         return Ok(result);
     };
-    result.requires_auth = Some(true);
-    result.resource_metadata_url = Some(metadata_url);
-    result.resource = Some(prm.resource.clone());
-    if result.scopes.is_empty() {
-        result.scopes = prm.scopes_supported.clone().unwrap_or_default();
-    }
-    result.authorization_servers = prm.authorization_servers.clone();
+    apply_resource(&mut result, metadata_url, &prm);
     let Some(issuer) = prm.authorization_servers.first() else {
         result.error = Some("the protected resource metadata lists no authorization server".into());
         return Ok(result);
@@ -289,6 +275,30 @@ async fn auth_server_metadata(
         }
     }
     None
+}
+
+/// No usable protected resource metadata: say what that means for authenticating.
+fn no_resource_metadata(result: &mut DiscoveryResult) {
+    if result.requires_auth() {
+        result.error = Some(
+            "the server requires authorization but publishes no usable protected resource metadata".into(),
+        );
+        result.recommended_auth_mode = Some("bearer".into());
+    } else if result.error.is_none() {
+        result.error = Some("the server did not complete initialize".into());
+    }
+}
+
+/// What the protected resource metadata at `metadata_url` says (scopes only when the
+/// challenge named none).
+fn apply_resource(result: &mut DiscoveryResult, metadata_url: String, prm: &ResourceMetadata) {
+    result.requires_auth = Some(true);
+    result.resource_metadata_url = Some(metadata_url);
+    result.resource = Some(prm.resource.clone());
+    if result.scopes.is_empty() {
+        result.scopes = prm.scopes_supported.clone().unwrap_or_default();
+    }
+    result.authorization_servers = prm.authorization_servers.clone();
 }
 
 fn apply_auth_server(result: &mut DiscoveryResult, md: AuthServerMetadata) {

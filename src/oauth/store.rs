@@ -101,6 +101,15 @@ pub async fn delete_states_of(db: &mut PgConnection, connector_id: Uuid) -> sqlx
     Ok(())
 }
 
+/// Deletes the pending authorizations of `connector_ids` and every expired one.
+pub async fn delete_states_of_or_expired(db: &mut PgConnection, connector_ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM oauth_states WHERE connector_id = ANY($1) OR expires_at < now()")
+        .bind(connector_ids)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// A client registered at an authorization server for a tenant.
 #[derive(Debug, Clone)]
 pub struct RegisteredClient {
@@ -210,6 +219,16 @@ pub async fn delete_client(db: impl PgExecutor<'_>, tenant_id: Uuid, id: Uuid) -
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// Every key id that sealed a registered client's secret or a pending PKCE verifier.
+pub async fn key_ids(db: &sqlx::PgPool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT secret_key_id FROM oauth_clients WHERE secret_key_id IS NOT NULL
+         UNION SELECT verifier_key_id FROM oauth_states",
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// Registered-client secrets sealed under a key other than `current_key_id`, locked.

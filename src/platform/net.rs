@@ -344,15 +344,33 @@ mod tests {
         assert!(matches!(err, NetError::DestinationNotAllowed(_)), "{err:?}");
     }
 
-    #[tokio::test]
-    async fn bodies_over_the_cap_are_refused_and_redirects_not_followed() {
-        use axum::routing::get;
-        let app = axum::Router::new()
-            .route("/big", get(|| async { "x".repeat(2048) }))
-            .route("/redirect", get(|| async { axum::response::Redirect::temporary("/big") }));
+    /// A one-line HTTP server: `/big` answers 2048 bytes, `/redirect` a 307 to `/big`.
+    async fn tiny_server() -> SocketAddr {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0u8; 1024];
+                let read = socket.read(&mut request).await.unwrap_or(0);
+                let answer = if request[..read].starts_with(b"GET /big ") {
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: 2048\r\nconnection: close\r\n\r\n{}",
+                        "x".repeat(2048)
+                    )
+                } else {
+                    "HTTP/1.1 307 Temporary Redirect\r\nlocation: /big\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        .to_owned()
+                };
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_cap_are_refused_and_redirects_not_followed() {
+        let addr = tiny_server().await;
         let open = Outbound::new(true);
         let url = |p: &str| Url::parse(&format!("http://{addr}{p}")).unwrap();
         let big = open.fetch(open.request(Method::GET, &url("/big")).unwrap(), 1024).await;

@@ -151,6 +151,11 @@ fn validate_limits(limits: &LimitOverrides) -> Result<()> {
     v.finish()
 }
 
+/// Whether direct tool calls of the tenant keep their arguments and results in the log.
+pub async fn logs_tool_payloads(db: &PgPool, tenant_id: Uuid) -> Result<bool> {
+    Ok(store::logs_tool_payloads(db, tenant_id).await?)
+}
+
 /// A tenant's limit overrides (none for an unknown tenant).
 pub async fn limit_overrides(db: &PgPool, id: Uuid) -> Result<LimitOverrides> {
     Ok(store::limit_overrides(db, id).await?.unwrap_or_default())

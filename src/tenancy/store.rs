@@ -93,6 +93,15 @@ pub async fn set_limits(
     .await
 }
 
+/// Whether the tenant keeps call arguments and results in the log (no for an unknown one).
+pub async fn logs_tool_payloads(db: &PgPool, tenant_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT log_tool_payloads FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_optional(db)
+        .await
+        .map(|v| v.unwrap_or(false))
+}
+
 /// A tenant's limit overrides; none for an unknown tenant.
 pub async fn limit_overrides(db: &PgPool, id: Uuid) -> sqlx::Result<Option<LimitOverrides>> {
     sqlx::query_as(

@@ -1,8 +1,25 @@
-//! The credentialed runtime path to an upstream, one hop: where a connector's requests go
-//! and with which credential ([`target`]), sending with that credential — refreshed before
-//! sending when expired, refreshed once and retried on a 401 ([`send`]) — and which
-//! headers cross ([`headers`]).
+//! The credentialed runtime path to an upstream, one hop, and the only one: where a
+//! connector's requests go and with which credential ([`target`]); sending with that
+//! credential — refreshed before sending when expired, refreshed once and retried on a 401,
+//! a static credential's 401 disconnecting the connector ([`send`]); which headers cross
+//! ([`headers`]); and an MCP client over that send path ([`mcp_client`], with the legacy
+//! HTTP+SSE transport in [`legacy_sse`]).
 
 pub mod headers;
+mod legacy_sse;
+pub mod mcp_client;
 pub mod send;
 pub mod target;
+
+use std::sync::Arc;
+
+use crate::connectors;
+use target::TargetCache;
+
+/// What the upstream path needs: the connector use cases (credentials, refresh,
+/// disconnecting on a rejected credential) and this process's cached targets.
+#[derive(Clone)]
+pub struct Context {
+    pub connectors: connectors::Context,
+    pub targets: Arc<TargetCache>,
+}

@@ -10,12 +10,11 @@ use reqwest::{Method, StatusCode};
 use tracing::Instrument as _;
 use url::Url;
 
-use super::headers;
 use super::target::{Target, load};
-use crate::connectors::connect::reject_credentials;
+use super::{Context, headers};
+use crate::connectors::lifecycle::reject_credentials;
 use crate::connectors::refresh::{RefreshOutcome, Trigger, refresh};
 use crate::error::{Error, Result};
-use crate::http::AppState;
 use crate::platform::metrics::{UPSTREAM_DURATION, UPSTREAM_REQUESTS};
 
 /// Sends with the target's credential. An OAuth token known to be expired is refreshed
@@ -26,14 +25,14 @@ use crate::platform::metrics::{UPSTREAM_DURATION, UPSTREAM_REQUESTS};
 /// followed, it would carry the credential elsewhere; passed on, it would point the caller
 /// around Switchboard; so it is `upstream_redirect`.
 pub async fn send(
-    state: &AppState,
+    ctx: &Context,
     target: Arc<Target>,
     method: Method,
     url: &Url,
     incoming: &HeaderMap,
     body: Bytes,
 ) -> Result<reqwest::Response> {
-    let response = send_authorized(state, target, method, url, incoming, body).await?;
+    let response = send_authorized(ctx, target, method, url, incoming, body).await?;
     let status = response.status();
     // 304 is no redirect: it points nowhere and carries no body.
     if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
@@ -49,7 +48,7 @@ pub async fn send(
 }
 
 async fn send_authorized(
-    state: &AppState,
+    ctx: &Context,
     mut target: Arc<Target>,
     method: Method,
     url: &Url,
@@ -57,21 +56,21 @@ async fn send_authorized(
     body: Bytes,
 ) -> Result<reqwest::Response> {
     if target.is_oauth() && target.token_expired() {
-        target = refreshed(state, &target).await?;
+        target = refreshed(ctx, &target).await?;
     }
-    let response = send_once(state, &target, method.clone(), url, incoming, body.clone()).await?;
+    let response = send_once(ctx, &target, method.clone(), url, incoming, body.clone()).await?;
     if response.status() != StatusCode::UNAUTHORIZED {
         return Ok(response);
     }
     if !target.is_oauth() {
-        reject_credentials(state, target.tenant_id, target.connector_id).await?;
+        reject_credentials(&ctx.connectors, target.tenant_id, target.connector_id).await?;
         return Err(Error::upstream(
             "credentials_rejected",
             "the upstream rejected the connector's credentials (HTTP 401); the connector is now disconnected",
         ));
     }
-    target = refreshed(state, &target).await?;
-    let retry = send_once(state, &target, method, url, incoming, body).await?;
+    target = refreshed(ctx, &target).await?;
+    let retry = send_once(ctx, &target, method, url, incoming, body).await?;
     if retry.status() == StatusCode::UNAUTHORIZED {
         return Err(Error::upstream(
             "upstream_unauthorized",
@@ -82,7 +81,7 @@ async fn send_authorized(
 }
 
 async fn send_once(
-    state: &AppState,
+    ctx: &Context,
     target: &Target,
     method: Method,
     url: &Url,
@@ -94,9 +93,9 @@ async fn send_once(
         outgoing.insert(name.clone(), value.clone());
     }
     let span = tracing::info_span!("upstream", %method, host = url.host_str().unwrap_or_default());
-    let request = state.net.stream_request(method, url)?.headers(outgoing).body(body);
+    let request = ctx.connectors.net.stream_request(method, url)?.headers(outgoing).body(body);
     let started = Instant::now();
-    let sent = state.net.send(request).instrument(span.clone()).await;
+    let sent = ctx.connectors.net.send(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     ::metrics::histogram!(UPSTREAM_DURATION).record(elapsed.as_secs_f64());
     let outcome = match &sent {
@@ -111,9 +110,9 @@ async fn send_once(
 
 /// Refreshes the target's token (unless someone else already did) and returns the target
 /// with the new credential.
-async fn refreshed(state: &AppState, target: &Target) -> Result<Arc<Target>> {
+async fn refreshed(ctx: &Context, target: &Target) -> Result<Arc<Target>> {
     let token = target.access_token.clone().expect("only OAuth targets are refreshed");
-    let (owned, tenant_id, id) = (state.clone(), target.tenant_id, target.connector_id);
+    let (owned, tenant_id, id) = (ctx.connectors.clone(), target.tenant_id, target.connector_id);
     // On a task of its own, so that a caller who goes away (a disconnect, a tool call's
     // timeout) cannot cancel it between the authorization server's answer and the commit:
     // a rotated refresh token would be lost, and the grant with it.
@@ -122,7 +121,7 @@ async fn refreshed(state: &AppState, target: &Target) -> Result<Arc<Target>> {
     let outcome = refreshing.await.map_err(|e| Error::Internal(e.into()))??;
     match outcome {
         RefreshOutcome::Refreshed | RefreshOutcome::NotNeeded => {
-            load(state, target.tenant_id, target.connector_id).await
+            load(ctx, target.tenant_id, target.connector_id).await
         }
         RefreshOutcome::Disconnected => Err(Error::upstream(
             "refresh_failed",

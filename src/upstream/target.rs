@@ -1,20 +1,18 @@
-//! Where a proxied request goes and with which credential. Targets are cached in process
+//! Where a connector's requests go and with which credential. Targets are cached in process
 //! ([`crate::platform::cache`]), so a request with a warm cache reads nothing from the
-//! database.
+//! database; any change to the connector or its secrets drops its target.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::header::HeaderMap;
 use secrecy::SecretString;
 use url::Url;
 use uuid::Uuid;
 
-use crate::connectors::credentials::{bearer, upstream_headers};
-use crate::connectors::model::AuthSettings;
-use crate::connectors::{SecretField, Status, service};
+use super::Context;
+use crate::connectors::{Connector, Status, credential, service};
 use crate::error::{Error, Result};
-use crate::http::AppState;
 use crate::mcp::Transport;
 use crate::platform::cache::{Cache, Invalidation};
 
@@ -27,7 +25,7 @@ pub fn target_cache(hub: &Invalidation) -> Arc<TargetCache> {
     cache
 }
 
-/// A connector as the proxy needs it: where, how, and with which credential.
+/// A connector as the upstream path needs it: where, how, and with which credential.
 pub struct Target {
     pub tenant_id: Uuid,
     pub connector_id: Uuid,
@@ -42,6 +40,29 @@ pub struct Target {
 }
 
 impl Target {
+    /// The target of `connector`, whose credential's secret (when connected) is `secret`.
+    fn of(connector: Connector, secret: Option<SecretString>) -> Result<Self> {
+        let auth = connector.auth.as_ref();
+        let (credential, access_token) = if connector.status != Status::Connected {
+            // Never used: `check_usable` refuses the connector. Cached all the same, so
+            // requests to it do not reach the database either.
+            (HeaderMap::new(), None)
+        } else {
+            let headers = credential::headers(auth, secret.as_ref())?;
+            (headers, secret.filter(|_| credential::is_oauth(auth)))
+        };
+        Ok(Self {
+            tenant_id: connector.tenant_id,
+            connector_id: connector.id,
+            status: connector.status,
+            url: Url::parse(&connector.url).map_err(|e| Error::Internal(e.into()))?,
+            transport: connector.transport,
+            credential,
+            access_token,
+            token_expires_at: connector.token_expires_at,
+        })
+    }
+
     pub fn is_oauth(&self) -> bool {
         self.access_token.is_some()
     }
@@ -63,59 +84,23 @@ impl Target {
 
 /// The connector `id` of `tenant_id` as a target, from the cache when it is there; fails
 /// unless it is connected and speaks `transport`.
-pub async fn resolve(
-    state: &AppState,
-    tenant_id: Uuid,
-    id: Uuid,
-    transport: Transport,
-) -> Result<Arc<Target>> {
-    let target = match state.caches.targets.get(&id) {
+pub async fn resolve(ctx: &Context, tenant_id: Uuid, id: Uuid, transport: Transport) -> Result<Arc<Target>> {
+    let target = match ctx.targets.get(&id) {
         Some(target) if target.tenant_id == tenant_id => target,
         // Another tenant's connector: the same answer as a missing one.
         Some(_) => return Err(Error::NotFound("connector")),
-        None => load(state, tenant_id, id).await?,
+        None => load(ctx, tenant_id, id).await?,
     };
     target.check_usable(transport)?;
     Ok(target)
 }
 
 /// Reads the connector, opens its credential, and caches the result.
-pub async fn load(state: &AppState, tenant_id: Uuid, id: Uuid) -> Result<Arc<Target>> {
-    let ticket = state.caches.targets.ticket();
-    let mut tx = state.db.begin().await?;
-    let connector =
-        crate::connectors::store::get(&mut *tx, tenant_id, id).await?.ok_or(Error::NotFound("connector"))?;
-    let oauth = matches!(
-        connector.auth,
-        Some(AuthSettings::Oauth2AuthorizationCode(_) | AuthSettings::Oauth2ClientCredentials(_))
-    );
-    let (credential, access_token) = if connector.status != Status::Connected {
-        // Never used: `check_usable` refuses the connector. Cached all the same, so requests
-        // to it do not reach the database either.
-        (HeaderMap::new(), None)
-    } else if oauth {
-        let token = service::open_secret(&mut *tx, &state.keyring, &connector, SecretField::AccessToken)
-            .await?
-            .ok_or_else(|| {
-                Error::conflict("credential_missing", "the connector holds no access token; connect it again")
-            })?;
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, bearer(&token)?);
-        (headers, Some(token))
-    } else {
-        (upstream_headers(&mut *tx, &state.keyring, &connector).await?, None)
-    };
-    tx.commit().await?;
-    let target = Arc::new(Target {
-        tenant_id,
-        connector_id: id,
-        status: connector.status,
-        url: Url::parse(&connector.url).map_err(|e| Error::Internal(e.into()))?,
-        transport: connector.transport,
-        credential,
-        access_token,
-        token_expires_at: connector.token_expires_at,
-    });
-    state.caches.targets.put(ticket, id, target.clone());
+pub async fn load(ctx: &Context, tenant_id: Uuid, id: Uuid) -> Result<Arc<Target>> {
+    let ticket = ctx.targets.ticket();
+    let c = &ctx.connectors;
+    let (connector, secret) = service::get_with_credential(&c.db, &c.keyring, tenant_id, id).await?;
+    let target = Arc::new(Target::of(connector, secret)?);
+    ctx.targets.put(ticket, id, target.clone());
     Ok(target)
 }

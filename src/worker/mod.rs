@@ -1,7 +1,10 @@
-//! The background worker: expires pending authorizations and keeps OAuth tokens fresh. It
-//! runs on every replica (unless `SWITCHBOARD_WORKER=false`); replicas split the work by
-//! claiming batches with `FOR UPDATE SKIP LOCKED` and short leases, and every refresh is
-//! single-flight per connector (see `connectors::refresh`).
+//! The background worker: expires pending authorizations and keeps OAuth tokens fresh; and,
+//! when configured, resyncs tool catalogs ([`resync`]). It runs on every replica (unless
+//! `SWITCHBOARD_WORKER=false`); replicas split the work by claiming batches with
+//! `FOR UPDATE SKIP LOCKED` and short leases, and every refresh is single-flight per
+//! connector (see `connectors::refresh`).
+
+pub mod resync;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +12,12 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::connectors::refresh::{RefreshOutcome, Trigger, refresh};
-use crate::connectors::store;
-use crate::http::AppState;
+use crate::connectors;
+use crate::connectors::lifecycle::expire_overdue;
+use crate::connectors::refresh::{self, RefreshOutcome, Trigger, refresh};
+use crate::error::Result;
 use crate::platform::metrics::{EXPIRED_AUTHORIZATIONS, WORKER_BATCH, WORKER_LAG};
+use crate::platform::shutdown::Shutdown;
 
 /// Connectors claimed per round.
 const BATCH: i64 = 100;
@@ -21,6 +26,13 @@ const LEASE: Duration = Duration::from_secs(120);
 /// Refreshes in flight at once per replica: one slow authorization server cannot stall the
 /// rest, and database connections stay available for the API.
 const CONCURRENCY: usize = 8;
+
+/// What the worker needs: the connector use cases, and when to stop.
+#[derive(Clone)]
+pub struct Context {
+    pub connectors: connectors::Context,
+    pub shutdown: Shutdown,
+}
 
 /// What one pass of the worker did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -36,20 +48,20 @@ pub struct TickReport {
 
 /// Runs the worker every `interval` until the process starts shutting down; a pass under
 /// way finishes its refreshes first (see [`refresh_all`]).
-pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn(ctx: Context, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let scheduled = tokio::select! {
                 scheduled = ticker.tick() => scheduled,
-                () = state.shutdown.draining() => break,
+                () = ctx.shutdown.draining() => break,
             };
             metrics::histogram!(WORKER_LAG).record(scheduled.elapsed().as_secs_f64());
-            match tick(&state).await {
+            match tick(&ctx).await {
                 Ok(report) if report != TickReport::default() => tracing::info!(?report, "worker pass"),
                 Ok(_) => {}
-                Err(err) => tracing::warn!(error = format!("{err:#}"), "worker pass failed"),
+                Err(err) => tracing::warn!(code = err.code(), error = %err, "worker pass failed"),
             }
         }
         tracing::info!("worker stopped");
@@ -58,58 +70,46 @@ pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()>
 
 /// One pass: expire what is overdue, then refresh everything due, batch after batch (no new
 /// batch once shutdown has begun).
-pub async fn tick(state: &AppState) -> anyhow::Result<TickReport> {
-    let expired = expire_pending(state).await?;
+pub async fn tick(ctx: &Context) -> Result<TickReport> {
+    let expired = expire_overdue(&ctx.connectors).await?;
     metrics::counter!(EXPIRED_AUTHORIZATIONS).increment(expired as u64);
     let mut report = TickReport { expired_authorizations: expired, ..TickReport::default() };
     loop {
-        let claimed = store::claim_due_refreshes(&state.db, BATCH, LEASE).await?;
+        let claimed = refresh::claim_due(&ctx.connectors.db, BATCH, LEASE).await?;
         metrics::histogram!(WORKER_BATCH).record(claimed.len() as f64);
         report.claimed += claimed.len();
-        refresh_all(state, &claimed, &mut report).await?;
-        if (claimed.len() as i64) < BATCH || state.shutdown.is_draining() {
+        refresh_all(ctx, &claimed, &mut report).await?;
+        if (claimed.len() as i64) < BATCH || ctx.shutdown.is_draining() {
             return Ok(report);
         }
     }
-}
-
-async fn expire_pending(state: &AppState) -> anyhow::Result<usize> {
-    let window = humantime::format_duration(state.settings.authorization_ttl);
-    let message = format!("authorization was not completed within {window}; connect again");
-    let mut tx = state.db.begin().await?;
-    let expired = store::expire_pending_authorizations(&mut tx, &message, 1000).await?;
-    tx.commit().await?;
-    for id in &expired {
-        state.caches.hub.forget(crate::connectors::NOTIFY_KIND, *id);
-    }
-    Ok(expired.len())
 }
 
 /// Refreshes the claimed connectors, [`CONCURRENCY`] at a time. Once shutdown begins, no
 /// new refresh starts: the ones running finish (each is one transaction), the claims not yet
 /// started are released so another replica takes them at once.
 async fn refresh_all(
-    state: &AppState,
+    ctx: &Context,
     claimed: &[(uuid::Uuid, uuid::Uuid)],
     report: &mut TickReport,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut running = JoinSet::new();
     for (started, &(tenant_id, id)) in claimed.iter().enumerate() {
         let permit = tokio::select! {
             biased; // once shutdown has begun, start nothing more
-            () = state.shutdown.draining() => {
+            () = ctx.shutdown.draining() => {
                 let unstarted: Vec<uuid::Uuid> = claimed[started..].iter().map(|&(_, id)| id).collect();
-                let released = store::release_refresh_claims(&state.db, &unstarted).await?;
+                let released = refresh::release_claims(&ctx.connectors.db, &unstarted).await?;
                 tracing::info!(released, "worker stopping: released claims not yet started");
                 break;
             }
             permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
         };
-        let state = state.clone();
+        let connectors = ctx.connectors.clone();
         running.spawn(async move {
             let _permit = permit;
-            refresh(&state, tenant_id, id, Trigger::Due).await
+            refresh(&connectors, tenant_id, id, Trigger::Due).await
         });
     }
     while let Some(joined) = running.join_next().await {

@@ -146,11 +146,15 @@ async fn keys_rotate_and_reencrypt(db: PgPool) {
     let opened = service::open_secret(&db, &rotated, &c, SecretField::Credential).await.unwrap().unwrap();
     assert_eq!(opened.expose_secret(), SECRETS[2]);
 
-    assert_eq!(switchboard::rekey::reencrypt_all(&db, &rotated).await.unwrap(), 4);
+    assert_eq!(switchboard::connectors::rekey::reencrypt_all(&db, &rotated).await.unwrap(), 4);
     let key_ids: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT key_id FROM connector_secrets").fetch_all(&db).await.unwrap();
     assert_eq!(key_ids, ["k2"]);
-    assert_eq!(switchboard::rekey::reencrypt_all(&db, &rotated).await.unwrap(), 0, "nothing left to do");
+    assert_eq!(
+        switchboard::connectors::rekey::reencrypt_all(&db, &rotated).await.unwrap(),
+        0,
+        "nothing left to do"
+    );
 
     // Drop k1: everything still opens.
     let only_k2 = ring(&k2);
@@ -188,7 +192,10 @@ async fn rotation_covers_registered_clients_and_pending_authorizations(db: PgPoo
         crate::support::expect_json(res, 200).await["authorization_url"].as_str().unwrap().to_owned();
 
     // The DCR client secret and the PKCE verifier were sealed under k1; re-seal under k2.
-    assert_eq!(switchboard::rekey::reencrypt_all(&db, &ring(&format!("{k2},{k1}"))).await.unwrap(), 2);
+    assert_eq!(
+        switchboard::connectors::rekey::reencrypt_all(&db, &ring(&format!("{k2},{k1}"))).await.unwrap(),
+        2
+    );
 
     // A replica that only knows k2 completes the authorization (same database, same callback path).
     let new = TestApp::spawn_with(AppState::new(db, ring(&k2), Presets::builtin(), test_settings())).await;

@@ -332,7 +332,8 @@ async fn the_periodic_resync_picks_up_changes_once_per_lease(db: PgPool) {
     let catalog = Catalog::with_tools(starting_tools());
     let (app, t, _upstream, id) = setup(db, &catalog).await;
     catalog.set_tools(vec![Catalog::tool("only", "the one left", json!({"type": "object"}))]);
-    let resync_due = || switchboard::catalog::service::resync_due(&app.state, Duration::ZERO);
+    let ctx = app.state.catalog();
+    let resync_due = || switchboard::catalog::sync::resync_due(&ctx, Duration::ZERO, &app.state.shutdown);
     assert_eq!(resync_due().await.unwrap(), 1);
     let listed = app.get_json(&format!("/api/v1/connectors/{id}/tools"), &t.key).await;
     assert_eq!(names(&listed), ["only"]);

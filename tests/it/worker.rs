@@ -75,9 +75,13 @@ async fn pending_authorizations_expire_and_late_callbacks_change_nothing(db: PgP
     let res = s.app.post_json(&format!("/api/v1/connectors/{id}/connect"), &s.t.key, json!({})).await;
     let url = expect_json(res, 200).await["authorization_url"].as_str().unwrap().to_owned();
 
-    assert_eq!(tick(&s.app.state).await.unwrap().expired_authorizations, 0, "not yet");
+    assert_eq!(
+        tick(&crate::support::worker(&s.app.state)).await.unwrap().expired_authorizations,
+        0,
+        "not yet"
+    );
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    assert_eq!(tick(&s.app.state).await.unwrap().expired_authorizations, 1);
+    assert_eq!(tick(&crate::support::worker(&s.app.state)).await.unwrap().expired_authorizations, 1);
     let c = s.connector(id).await;
     assert_eq!(c["status"], "disconnected");
     assert_eq!(c["disconnect_reason"]["code"], "authorization_expired");
@@ -123,11 +127,11 @@ async fn tokens_are_refreshed_before_they_expire_and_rotation_is_followed(db: Pg
     let id = connected_oauth_connector(&s.app, &s.t.key, &s.upstream.url).await;
     let before = s.connector(&id).await;
     let old_token = s.access_token(&id).await.unwrap();
-    assert_eq!(tick(&s.app.state).await.unwrap().claimed, 0, "nothing is due yet");
+    assert_eq!(tick(&crate::support::worker(&s.app.state)).await.unwrap().claimed, 0, "nothing is due yet");
 
     for round in 1..=2 {
         s.force_due().await;
-        let report = tick(&s.app.state).await.unwrap();
+        let report = tick(&crate::support::worker(&s.app.state)).await.unwrap();
         assert_eq!((report.claimed, report.refreshed), (1, 1), "round {round}: {report:?}");
         assert_eq!(s.refreshes_seen(), round, "exactly one refresh per round");
     }
@@ -146,7 +150,11 @@ async fn tokens_are_refreshed_before_they_expire_and_rotation_is_followed(db: Pg
     let new_token = s.access_token(&id).await.unwrap();
     assert_ne!(new_token.expose_secret(), old_token.expose_secret());
     assert!(s.auth_server.accepts(new_token.expose_secret(), &s.upstream.url));
-    assert_eq!(tick(&s.app.state).await.unwrap().claimed, 0, "next refresh is in the future");
+    assert_eq!(
+        tick(&crate::support::worker(&s.app.state)).await.unwrap().claimed,
+        0,
+        "next refresh is in the future"
+    );
 }
 
 #[sqlx::test]
@@ -167,14 +175,14 @@ async fn replicas_and_on_demand_callers_refresh_each_connector_once(db: PgPool) 
     let replica_b = AppState { refresh_locks: Arc::default(), ..s.app.state.clone() };
     let mut tasks = tokio::task::JoinSet::new();
     for replica in [replica_a.clone(), replica_b.clone()] {
-        tasks.spawn(async move { tick(&replica).await.map(|_| ()) });
+        tasks.spawn(async move { tick(&crate::support::worker(&replica)).await.map(|_| ()) });
     }
     for (i, id) in ids.iter().enumerate() {
         for replica in [&replica_a, &replica_b, &replica_b] {
             let (replica, token, tenant, id) =
                 (replica.clone(), old_tokens[i].clone(), s.t.id, id.parse::<Uuid>().unwrap());
             tasks.spawn(async move {
-                refresh(&replica, tenant, id, Trigger::Rejected(&token)).await.map(|_| ()).map_err(Into::into)
+                refresh(&replica.connectors(), tenant, id, Trigger::Rejected(&token)).await.map(|_| ())
             });
         }
     }
@@ -197,7 +205,7 @@ async fn invalid_grant_disconnects_with_the_reason(db: PgPool) {
     let id = connected_oauth_connector(&s.app, &s.t.key, &s.upstream.url).await;
     s.auth_server.revoke_refresh_tokens();
     s.force_due().await;
-    assert_eq!(tick(&s.app.state).await.unwrap().disconnected, 1);
+    assert_eq!(tick(&crate::support::worker(&s.app.state)).await.unwrap().disconnected, 1);
     let c = s.connector(&id).await;
     assert_eq!(c["status"], "disconnected");
     assert_eq!(c["disconnect_reason"]["code"], "refresh_failed");
@@ -215,7 +223,7 @@ async fn outages_keep_tokens_back_off_and_recover(db: PgPool) {
     let token = s.access_token(&id).await.unwrap();
     s.auth_server.set_down(true);
     s.force_due().await;
-    let report = tick(&s.app.state).await.unwrap();
+    let report = tick(&crate::support::worker(&s.app.state)).await.unwrap();
     assert_eq!(report.retrying, 1, "{report:?}");
     let c = s.connector(&id).await;
     assert_eq!(c["status"], "connected");
@@ -233,14 +241,14 @@ async fn outages_keep_tokens_back_off_and_recover(db: PgPool) {
         .await
         .unwrap();
     s.force_due().await;
-    assert_eq!(tick(&s.app.state).await.unwrap().retrying, 1);
+    assert_eq!(tick(&crate::support::worker(&s.app.state)).await.unwrap().retrying, 1);
     let c = s.connector(&id).await;
     assert_eq!((c["status"].as_str(), c["health"].as_str()), (Some("connected"), Some("degraded")));
     assert_eq!(c["refresh"]["attempts"], 2);
 
     s.auth_server.set_down(false);
     s.force_due().await;
-    assert_eq!(tick(&s.app.state).await.unwrap().refreshed, 1);
+    assert_eq!(tick(&crate::support::worker(&s.app.state)).await.unwrap().refreshed, 1);
     let c = s.connector(&id).await;
     assert_eq!((c["health"].as_str(), c["refresh"]["attempts"].as_i64()), (Some("ok"), Some(0)));
     assert_eq!(c["refresh"]["last_refresh_error"], Value::Null);
@@ -256,7 +264,7 @@ async fn keepalive_refreshes_idle_grants(db: PgPool) {
     let expiry = chrono::DateTime::parse_from_rfc3339(c["token_expires_at"].as_str().unwrap()).unwrap();
     assert!(next < expiry - chrono::Duration::minutes(30), "keep-alive comes long before expiry");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(tick(&s.app.state).await.unwrap().refreshed, 1);
+    assert_eq!(tick(&crate::support::worker(&s.app.state)).await.unwrap().refreshed, 1);
     assert_eq!(s.refreshes_seen(), 1);
 }
 
@@ -272,10 +280,11 @@ async fn client_credentials_connectors_get_a_new_token(db: PgPool) {
     let res = s.app.post_json(&format!("/api/v1/connectors/{id}/connect"), &s.t.key, json!({})).await;
     assert_eq!(expect_json(res, 200).await["status"], "connected");
     s.force_due().await;
-    assert_eq!(tick(&s.app.state).await.unwrap().refreshed, 1);
+    assert_eq!(tick(&crate::support::worker(&s.app.state)).await.unwrap().refreshed, 1);
     let grants = s.auth_server.state.lock().unwrap().token_requests_of("client_credentials").len();
     assert_eq!(grants, 2);
-    let outcome = refresh(&s.app.state, s.t.id, id.parse().unwrap(), Trigger::Due).await.unwrap();
+    let outcome =
+        refresh(&s.app.state.connectors(), s.t.id, id.parse().unwrap(), Trigger::Due).await.unwrap();
     assert_eq!(outcome, RefreshOutcome::NotNeeded);
 }
 
@@ -285,7 +294,7 @@ async fn a_worker_shutting_down_starts_no_refresh_and_releases_its_claims(db: Pg
     let id: Uuid = connected_oauth_connector(&s.app, &s.t.key, &s.upstream.url).await.parse().unwrap();
     s.force_due().await;
     s.app.state.shutdown.begin_draining();
-    let report = tick(&s.app.state).await.unwrap();
+    let report = tick(&crate::support::worker(&s.app.state)).await.unwrap();
     assert_eq!((report.claimed, report.refreshed), (1, 0), "{report:?}");
     assert_eq!(s.refreshes_seen(), 0);
     let lease: Option<chrono::DateTime<chrono::Utc>> =

@@ -158,6 +158,11 @@ impl TestApp {
     }
 }
 
+/// What the background worker of `state`'s process runs with.
+pub fn worker(state: &AppState) -> switchboard::worker::Context {
+    switchboard::worker::Context { connectors: state.connectors(), shutdown: state.shutdown.clone() }
+}
+
 /// Creates an authorization-code connector for `upstream_url` and completes its flow
 /// (DCR, PKCE, browser, callback). Returns the connected connector's id.
 pub async fn connected_oauth_connector(app: &TestApp, key: &str, upstream_url: &str) -> String {

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{Page, page_params};
-use crate::connectors::connect::{self, ConnectRequest};
+use crate::connectors::lifecycle::{self, ConnectRequest};
 use crate::connectors::model::{Health, Metadata, OAuthSettings, StatusReason};
 use crate::connectors::presets::PresetView;
 use crate::connectors::service::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
@@ -233,7 +233,8 @@ pub async fn create_connector(
     ApiJson(input): ApiJson<NewConnector>,
 ) -> ApiResult<impl IntoResponse> {
     caller.require(Scope::Write)?;
-    let (connector, discovery_result) = service::create(&state, caller.tenant_id, input).await?;
+    let (connector, discovery_result) =
+        service::create(&state.connectors(), &state.presets, caller.tenant_id, input).await?;
     let created = CreatedConnector { connector: connector.into(), discovery_result };
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
@@ -306,7 +307,7 @@ pub async fn update_connector(
     ApiJson(patch): ApiJson<ConnectorPatch>,
 ) -> ApiResult<axum::Json<ConnectorView>> {
     caller.require(Scope::Write)?;
-    Ok(axum::Json(service::update(&state, caller.tenant_id, id, patch).await?.into()))
+    Ok(axum::Json(service::update(&state.connectors(), caller.tenant_id, id, patch).await?.into()))
 }
 
 /// Delete a connector and its stored secrets.
@@ -322,7 +323,7 @@ pub async fn delete_connector(
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
     caller.require(Scope::Write)?;
-    service::delete(&state, caller.tenant_id, id).await?;
+    service::delete(&state.connectors(), caller.tenant_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -348,7 +349,7 @@ pub async fn connect_connector(
     OptionalJson(body): OptionalJson<ConnectRequest>,
 ) -> ApiResult<axum::Json<ConnectorView>> {
     caller.require(Scope::Write)?;
-    Ok(axum::Json(connect::connect(&state, caller.tenant_id, id, body).await?.into()))
+    Ok(axum::Json(lifecycle::connect(&state.connectors(), caller.tenant_id, id, body).await?.into()))
 }
 
 /// Disconnect: revoke tokens at the authorization server (best effort) and erase them.
@@ -367,7 +368,7 @@ pub async fn disconnect_connector(
     PathId(id): PathId,
 ) -> ApiResult<axum::Json<ConnectorView>> {
     caller.require(Scope::Write)?;
-    Ok(axum::Json(connect::disconnect(&state, caller.tenant_id, id).await?.into()))
+    Ok(axum::Json(lifecycle::disconnect(&state.connectors(), caller.tenant_id, id).await?.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -30,7 +30,8 @@ pub(super) async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Jso
     if state.shutdown.is_draining() {
         return Err(Error::Unavailable("shutting down").into());
     }
-    if !db::ping(&state.db, Duration::from_secs(1)).await {
+    let ping = tokio::time::timeout(Duration::from_secs(1), db::ping(&state.db)).await;
+    if !matches!(ping, Ok(Ok(()))) {
         let stale =
             state.caches.hub.serving_stale_until().map(|t| t.saturating_duration_since(Instant::now()));
         tracing::warn!(cached_entries_served_for = ?stale, "readiness: the database is not reachable");

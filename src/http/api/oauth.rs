@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use url::Url;
 use utoipa::ToSchema;
 
-use crate::connectors::connect::{self, CallbackOutcome, CallbackParams};
+use crate::connectors::lifecycle::{self, CallbackOutcome, CallbackParams};
 use crate::connectors::model::validate_upstream_url;
 use crate::error::{Error, Validator};
 use crate::http::AppState;
@@ -37,7 +37,7 @@ async fn callback(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<CallbackParams>,
 ) -> ApiResult<Response> {
-    let outcome = connect::complete_authorization(&state, params).await?;
+    let outcome = lifecycle::complete_authorization(&state.connectors(), params).await?;
     Ok(match &outcome.redirect_url {
         Some(target) => Redirect::to(redirect_target(target, &outcome).as_str()).into_response(),
         None => page(&outcome),

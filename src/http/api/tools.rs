@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use super::{Page, page_params};
 use crate::catalog::model::{CallStatus, SyncReport};
-use crate::catalog::service::{self, CallerRef, Trigger};
+use crate::catalog::service::{self, CallerRef};
 use crate::catalog::store::{CallFilter, ToolCallView, ToolDetail, ToolSummary};
+use crate::catalog::sync::{self, Trigger};
 use crate::connectors::service::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::error::Error;
 use crate::http::AppState;
@@ -60,7 +61,7 @@ pub async fn sync_tools(
     PathId(id): PathId,
 ) -> ApiResult<axum::Json<SyncReport>> {
     caller.require(Scope::Write)?;
-    Ok(axum::Json(service::sync(&state, caller.tenant_id, id, Trigger::Request).await?))
+    Ok(axum::Json(sync::sync(&state.catalog(), caller.tenant_id, id, Trigger::Request).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -90,7 +91,7 @@ pub async fn list_tools(
     let (limit, after) =
         page_params::<String>(params.limit, params.cursor.as_deref(), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
     let (items, next_cursor) =
-        service::list(&state, caller.tenant_id, id, params.q.as_deref(), after, limit).await?;
+        service::list(&state.db, caller.tenant_id, id, params.q.as_deref(), after, limit).await?;
     Ok(axum::Json(Page { items, next_cursor }))
 }
 
@@ -108,7 +109,7 @@ pub async fn get_tool(
 ) -> ApiResult<axum::Json<ToolDetail>> {
     caller.require(Scope::Read)?;
     let (id, name) = connector_and_tool(path)?;
-    Ok(axum::Json(service::get(&state, caller.tenant_id, id, &name).await?))
+    Ok(axum::Json(service::get(&state.db, caller.tenant_id, id, &name).await?))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -157,7 +158,7 @@ pub async fn call_tool(
     caller.require(Scope::Proxy)?;
     let (id, name) = connector_and_tool(path)?;
     let who = CallerRef { tenant_id: caller.tenant_id, api_key_id: caller.key_id };
-    let outcome = service::call(&state, who, id, &name, body.arguments).await?;
+    let outcome = service::call(&state.catalog(), who, id, &name, body.arguments).await?;
     let mut result = outcome.result;
     Ok(axum::Json(CallResponse {
         content: result.get_mut("content").map(Value::take).unwrap_or_else(|| Value::Array(Vec::new())),
@@ -204,6 +205,6 @@ pub async fn list_tool_calls(
         before,
         limit,
     };
-    let (items, next) = service::calls(&state, caller.tenant_id, id, filter).await?;
+    let (items, next) = service::calls(&state.db, caller.tenant_id, id, filter).await?;
     Ok(axum::Json(Page { items, next_cursor: next.map(|id| id.to_string()) }))
 }

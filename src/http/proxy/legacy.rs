@@ -22,7 +22,7 @@ use crate::http::AppState;
 use crate::http::extract::ApiQuery;
 use crate::http::problem::{ApiError, ApiResult};
 use crate::mcp::Transport;
-use crate::mcp::probe::message_endpoint;
+use crate::mcp::legacy::{is_endpoint, message_endpoint};
 use crate::platform::crypto::Keyring;
 use crate::platform::sse;
 use crate::upstream::headers;
@@ -37,12 +37,13 @@ pub async fn open_stream(
     Path(id): Path<String>,
     incoming: HeaderMap,
 ) -> ApiResult<Response> {
-    let target = resolve(&state, &incoming, &id, Transport::Sse).await?;
+    let upstream = state.upstream();
+    let target = resolve(&state, &upstream, &incoming, &id, Transport::Sse).await?;
     let permit = admit_stream(&state, &target).await?;
     let mut request_headers = incoming.clone();
     request_headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     let url = target.url.clone();
-    let response = send(&state, target.clone(), Method::GET, &url, &request_headers, Bytes::new()).await?;
+    let response = send(&upstream, target.clone(), Method::GET, &url, &request_headers, Bytes::new()).await?;
     let how = Relay { transport: Transport::Sse, standalone: Some(permit) };
     if !response.status().is_success() {
         return Ok(relay(&state, response, how));
@@ -67,14 +68,15 @@ pub async fn post_message(
     incoming: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let target = resolve(&state, &incoming, &id, Transport::Sse).await?;
+    let upstream = state.upstream();
+    let target = resolve(&state, &upstream, &incoming, &id, Transport::Sse).await?;
     admit(&state, &target).await?;
-    let upstream =
+    let endpoint =
         session::open_endpoint(&state.keyring, target.tenant_id, target.connector_id, &query.session)
             .filter(|u| u.origin() == target.url.origin())
             .ok_or(ApiError::from(Error::NotFound("session")))?;
     let body = read_body(body, state.settings.proxy_max_body).await?;
-    let response = send(&state, target, Method::POST, &upstream, &incoming, body).await?;
+    let response = send(&upstream, target, Method::POST, &endpoint, &incoming, body).await?;
     Ok(relay(&state, response, Relay { transport: Transport::Sse, standalone: None }))
 }
 
@@ -84,8 +86,11 @@ struct EndpointRewriter {
     tenant_id: uuid::Uuid,
     connector_id: uuid::Uuid,
     upstream_sse: Url,
-    /// Bytes of events not yet released (only until the endpoint event is seen).
+    parser: sse::Parser,
+    /// Bytes of blocks not yet released (only until the endpoint event is seen).
     pending: Vec<u8>,
+    /// Where `pending` starts in the stream.
+    released: usize,
     done: bool,
 }
 
@@ -96,7 +101,9 @@ impl EndpointRewriter {
             tenant_id: target.tenant_id,
             connector_id: target.connector_id,
             upstream_sse: target.url.clone(),
+            parser: sse::Parser::default(),
             pending: Vec::new(),
+            released: 0,
             done: false,
         }
     }
@@ -106,12 +113,14 @@ impl EndpointRewriter {
             return Ok(chunk); // the fast path: after the endpoint event, bytes flow untouched
         }
         self.pending.extend_from_slice(&chunk);
+        let frames = self.parser.push_frames(&chunk).map_err(io::Error::other)?;
         let mut out = Vec::with_capacity(self.pending.len());
-        while let Some(end) = event_end(&self.pending) {
-            let block: Vec<u8> = self.pending.drain(..end).collect();
-            match self.endpoint_in(&block)? {
-                Some(rewritten) => {
-                    out.extend_from_slice(rewritten.as_bytes());
+        for frame in frames {
+            let block: Vec<u8> = self.pending.drain(..frame.end - self.released).collect();
+            self.released = frame.end;
+            match frame.event.filter(is_endpoint) {
+                Some(endpoint) => {
+                    out.extend_from_slice(self.replacement(&endpoint.data)?.as_bytes());
                     out.append(&mut self.pending);
                     self.done = true;
                     break;
@@ -125,57 +134,18 @@ impl EndpointRewriter {
         Ok(out.into())
     }
 
-    /// For an `endpoint` event: our replacement event.
-    fn endpoint_in(&self, block: &[u8]) -> io::Result<Option<String>> {
-        let mut parser = sse::Parser::default();
-        let events = parser.push(block).map_err(io::Error::other)?;
-        let Some(event) = events.into_iter().find(|e| e.event.as_deref() == Some("endpoint")) else {
-            return Ok(None);
-        };
+    /// Our `endpoint` event for the upstream's: its message URL, sealed into our own.
+    fn replacement(&self, data: &str) -> io::Result<String> {
         // The upstream may only point at its own origin: our credential goes there.
-        let upstream = message_endpoint(&self.upstream_sse, &event.data).map_err(io::Error::other)?;
+        let upstream = message_endpoint(&self.upstream_sse, data).map_err(io::Error::other)?;
         let token = session::seal_endpoint(&self.keyring, self.tenant_id, self.connector_id, &upstream);
-        Ok(Some(format!("event: endpoint\ndata: messages?session={token}\n\n")))
+        Ok(format!("event: endpoint\ndata: messages?session={token}\n\n"))
     }
-}
-
-/// Where the first complete event of `buf` ends (just past its blank line), if any.
-fn event_end(buf: &[u8]) -> Option<usize> {
-    let mut line_start = 0;
-    let mut i = 0;
-    while i < buf.len() {
-        let eol = match buf[i] {
-            b'\n' => 1,
-            b'\r' if buf.get(i + 1) == Some(&b'\n') => 2,
-            b'\r' if i + 1 < buf.len() => 1,
-            b'\r' => return None, // maybe half of a CRLF: wait for more
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        if i == line_start {
-            return Some(i + eol);
-        }
-        i += eol;
-        line_start = i;
-    }
-    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn event_boundaries_follow_every_line_ending() {
-        assert_eq!(event_end(b"data: a\n\nrest"), Some(9));
-        assert_eq!(event_end(b"data: a\r\n\r\nrest"), Some(11));
-        assert_eq!(event_end(b"data: a\r\rrest"), Some(9));
-        assert_eq!(event_end(b": c\n\n"), Some(5));
-        assert_eq!(event_end(b"data: a\n"), None);
-        assert_eq!(event_end(b"data: a\r\n\r"), None);
-    }
 
     fn rewriter() -> (EndpointRewriter, std::sync::Arc<Keyring>) {
         let keyring = std::sync::Arc::new(Keyring::parse(&Keyring::generate_entry("k")).unwrap());
@@ -184,7 +154,9 @@ mod tests {
             tenant_id: uuid::Uuid::now_v7(),
             connector_id: uuid::Uuid::now_v7(),
             upstream_sse: Url::parse("https://mcp.example.com/v1/sse").unwrap(),
+            parser: sse::Parser::default(),
             pending: Vec::new(),
+            released: 0,
             done: false,
         };
         (r, keyring)

@@ -22,7 +22,10 @@ use crate::http::problem::{ApiError, ApiResult};
 use crate::mcp::Transport;
 use crate::tenancy::Scope;
 use crate::tenancy::keys::authenticate;
-use crate::upstream::target::{self, Target};
+use crate::upstream::{
+    self,
+    target::{self, Target},
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -35,6 +38,7 @@ pub fn routes() -> Router<AppState> {
 /// it is connected and speaks `transport`.
 async fn resolve(
     state: &AppState,
+    upstream: &upstream::Context,
     headers: &HeaderMap,
     raw_id: &str,
     transport: Transport,
@@ -46,5 +50,5 @@ async fn resolve(
         return Err(ApiError::MissingScope(Scope::Proxy.as_str()));
     }
     let id: Uuid = raw_id.parse().map_err(|_| ApiError::from(Error::NotFound("connector")))?;
-    Ok(target::resolve(state, key.tenant_id, id, transport).await?)
+    Ok(target::resolve(upstream, key.tenant_id, id, transport).await?)
 }

@@ -21,7 +21,8 @@ pub async fn mcp(
     mut incoming: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let target = resolve(&state, &incoming, &id, Transport::StreamableHttp).await?;
+    let upstream = state.upstream();
+    let target = resolve(&state, &upstream, &incoming, &id, Transport::StreamableHttp).await?;
     let (tenant_id, connector_id) = (target.tenant_id, target.connector_id);
     session::open_session_header(&state.keyring, tenant_id, connector_id, &mut incoming)?;
     // A GET opens the standalone stream, which lasts; everything else is a request.
@@ -34,7 +35,7 @@ pub async fn mcp(
     };
     let body = read_body(body, state.settings.proxy_max_body).await?;
     let url = target.url.clone();
-    let response = send(&state, target, method, &url, &incoming, body).await?;
+    let response = send(&upstream, target, method, &url, &incoming, body).await?;
     let mut relayed = relay(&state, response, Relay { transport: Transport::StreamableHttp, standalone });
     session::seal_session_header(&state.keyring, tenant_id, connector_id, relayed.headers_mut());
     Ok(relayed)

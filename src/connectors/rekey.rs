@@ -6,12 +6,21 @@
 use anyhow::Context as _;
 use sqlx::{PgConnection, PgPool};
 
-use crate::connectors::SecretField;
-use crate::connectors::store;
+use super::SecretField;
+use super::store;
 use crate::oauth::store::{self as oauth_store, client_secret_aad, verifier_aad};
 use crate::platform::crypto::{Keyring, Sealed};
 
 const BATCH: i64 = 500;
+
+/// Every encryption key id that sealed something still stored (sorted).
+pub async fn key_ids_in_use(db: &PgPool) -> sqlx::Result<Vec<String>> {
+    let mut ids = store::secret_key_ids(db).await?;
+    ids.extend(oauth_store::key_ids(db).await?);
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
 
 /// Re-seals everything not under the current key; returns how many values changed.
 /// Stops at the first value that does not open, naming it, so nothing is silently skipped.

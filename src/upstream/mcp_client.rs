@@ -1,10 +1,11 @@
 //! Speaking MCP to a connector's upstream as a client (rmcp), for syncs and direct calls.
 //!
-//! Every HTTP request of a session goes through the proxy's `forward::send`: the connector's
-//! credential is injected, an expired or rejected OAuth token is refreshed (single flight)
-//! and the request retried once, and the SSRF guard of `net.rs` applies. Streamable HTTP
+//! Every HTTP request of a session goes through [`super::send`], the proxy's own path: the
+//! connector's credential is injected, an expired or rejected OAuth token is refreshed
+//! (single flight) and the request retried once, and the SSRF guard of `platform::net`
+//! applies. Streamable HTTP
 //! upstreams use rmcp's own transport over [`ConnectorHttp`]; legacy SSE upstreams use
-//! [`super::sse_transport::LegacySse`]. Above the transport both share one code path.
+//! [`super::legacy_sse::LegacySse`]. Above the transport both share one code path.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,15 +29,14 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt as _};
 use sse_stream::Sse;
 use url::Url;
 
-use super::sse_transport::LegacySse;
+use super::legacy_sse::LegacySse;
+use super::target::Target;
+use super::{Context, send};
 use crate::error::{Error, Result};
-use crate::http::AppState;
 use crate::mcp::ServerInfo;
 use crate::mcp::Transport;
-use crate::platform::net::{next_chunk, read_capped};
+use crate::platform::net::read_capped;
 use crate::platform::sse;
-use crate::upstream::send;
-use crate::upstream::target::Target;
 
 const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
@@ -53,7 +53,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// rather than rmcp's flattened transport error.
 #[derive(Clone)]
 pub(crate) struct Link {
-    state: AppState,
+    ctx: Context,
     target: Arc<Target>,
     failure: Arc<Mutex<Option<Error>>>,
 }
@@ -75,7 +75,7 @@ impl Link {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<reqwest::Response, LinkError> {
-        send::send(&self.state, self.target.clone(), method, url, &headers, body)
+        send::send(&self.ctx, self.target.clone(), method, url, &headers, body)
             .await
             .map_err(|e| self.fail(e))
     }
@@ -98,27 +98,18 @@ impl Link {
     }
 }
 
-/// The events of an SSE body, parsed by our incremental parser (bounded lines), as rmcp's
+/// The events of an SSE body, read by our reader (bounded lines and events), as rmcp's
 /// event type. The stream ends after the first error.
-pub(crate) fn sse_events(response: reqwest::Response) -> BoxStream<'static, Result<Sse, SseError>> {
-    let state = Some((response, sse::Parser::default(), std::collections::VecDeque::new()));
-    futures_util::stream::unfold(state, |state| async move {
-        let (mut response, mut parser, mut queue) = state?;
-        loop {
-            if let Some(event) = queue.pop_front() {
-                let event: sse::Event = event;
+fn sse_events(response: reqwest::Response) -> BoxStream<'static, Result<Sse, SseError>> {
+    futures_util::stream::unfold(Some(sse::Reader::new(response)), |reader| async move {
+        let mut reader = reader?;
+        match reader.next().await {
+            Ok(Some(event)) => {
                 let sse = Sse { event: event.event, data: Some(event.data), id: event.id, retry: None };
-                return Some((Ok(sse), Some((response, parser, queue))));
+                Some((Ok(sse), Some(reader)))
             }
-            let failed = |e: Box<dyn std::error::Error + Send + Sync>| Some((Err(SseError::Body(e)), None));
-            match next_chunk(&mut response).await {
-                Ok(Some(chunk)) => match parser.push(&chunk) {
-                    Ok(events) => queue.extend(events),
-                    Err(e) => return failed(Box::new(e)),
-                },
-                Ok(None) => return None,
-                Err(e) => return failed(Box::new(e)),
-            }
+            Ok(None) => None,
+            Err(e) => Some((Err(SseError::Body(Box::new(e))), None)),
         }
     })
     .boxed()
@@ -265,17 +256,17 @@ impl StreamableHttpClient for ConnectorHttp {
 }
 
 /// Our side of a session: says who we are, and passes `notifications/tools/list_changed` on.
-pub struct CatalogClient {
+pub struct SessionHandler {
     on_list_changed: Box<dyn Fn() + Send + Sync>,
 }
 
-impl CatalogClient {
+impl SessionHandler {
     pub fn new(on_list_changed: impl Fn() + Send + Sync + 'static) -> Self {
         Self { on_list_changed: Box::new(on_list_changed) }
     }
 }
 
-impl ClientHandler for CatalogClient {
+impl ClientHandler for SessionHandler {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         (self.on_list_changed)();
     }
@@ -288,14 +279,14 @@ impl ClientHandler for CatalogClient {
 
 /// An initialised MCP session with a connector's upstream.
 pub struct Session {
-    service: RunningService<RoleClient, CatalogClient>,
+    service: RunningService<RoleClient, SessionHandler>,
     link: Link,
 }
 
 impl Session {
     /// Connects and runs `initialize` / `notifications/initialized`.
-    pub async fn open(state: &AppState, target: Arc<Target>, handler: CatalogClient) -> Result<Self> {
-        let link = Link { state: state.clone(), target, failure: Arc::default() };
+    pub async fn open(ctx: &Context, target: Arc<Target>, handler: SessionHandler) -> Result<Self> {
+        let link = Link { ctx: ctx.clone(), target, failure: Arc::default() };
         let started = match link.target.transport {
             Transport::StreamableHttp => {
                 let mut config = StreamableHttpClientTransportConfig::with_uri(link.url().as_str());

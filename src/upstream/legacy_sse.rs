@@ -4,7 +4,6 @@
 //! every answer and notification from the stream.
 
 use bytes::Bytes;
-use futures_util::StreamExt as _;
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use rmcp::RoleClient;
@@ -14,9 +13,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use super::client::{Link, LinkError, protocol_error, sse_events};
+use super::mcp_client::{Link, LinkError, protocol_error};
 use crate::error::{Error, Result};
-use crate::mcp::probe::message_endpoint;
+use crate::mcp::legacy::{EndpointError, wait_for_endpoint};
+use crate::platform::sse;
 
 /// Messages read from the stream but not yet taken by the session.
 const INBOX: usize = 32;
@@ -43,26 +43,18 @@ impl LegacySse {
                 format!("the upstream answered HTTP {} to the SSE GET", status.as_u16()),
             ));
         }
-        let mut events = sse_events(response);
-        let endpoint = loop {
-            match events.next().await {
-                Some(Ok(event)) if event.event.as_deref() == Some("endpoint") => {
-                    let data = event.data.unwrap_or_default();
-                    break message_endpoint(&url, &data).map_err(|e| protocol_error(e.to_string()))?;
-                }
-                Some(Ok(_)) => {} // nothing can be addressed to us before the endpoint
-                Some(Err(e)) => return Err(protocol_error(format!("the SSE stream failed: {e}"))),
-                None => return Err(protocol_error("the stream ended before the endpoint event".into())),
-            }
-        };
+        let mut events = sse::Reader::new(response);
+        let endpoint = wait_for_endpoint(&mut events, &url).await.map_err(|e| match e {
+            EndpointError::Read(e) => protocol_error(format!("the SSE stream failed: {e}")),
+            other => protocol_error(other.to_string()),
+        })?;
         let (tx, inbox) = mpsc::channel(INBOX);
         let reader = tokio::spawn(async move {
-            while let Some(Ok(event)) = events.next().await {
+            while let Ok(Some(event)) = events.next().await {
                 if event.event.as_deref().is_some_and(|e| e != "message") {
                     continue;
                 }
-                let Some(data) = event.data else { continue };
-                match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
+                match serde_json::from_str::<ServerJsonRpcMessage>(&event.data) {
                     Ok(message) => {
                         if tx.send(message).await.is_err() {
                             break; // the session is gone
