@@ -35,6 +35,31 @@ pub struct Settings {
     /// How long cached API keys and proxy targets are still served after the cache
     /// invalidation listener loses the database; zero = not at all.
     pub cache_outage_grace: Duration,
+    /// How long clients may take to send requests (slow or stalled clients).
+    pub http: HttpTimeouts,
+}
+
+/// Limits on slow clients; each `None` = no limit. They bound how long a client may take to
+/// *send*: a response, however long it streams (SSE), is never cut by them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    /// From the first byte of a request to the end of its headers.
+    pub header_read: Option<Duration>,
+    /// Longest silence while a handler waits for more of a request body (then 408).
+    pub body_idle: Option<Duration>,
+    /// How long a connection may wait for its next request (after accept, or after the
+    /// previous response ended) before it is closed.
+    pub keep_alive_idle: Option<Duration>,
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        Self {
+            header_read: Some(Duration::from_secs(10)),
+            body_idle: Some(Duration::from_secs(30)),
+            keep_alive_idle: Some(Duration::from_secs(75)),
+        }
+    }
 }
 
 /// When tokens are refreshed.
@@ -69,6 +94,7 @@ impl Default for Settings {
             shutdown: ShutdownPolicy::default(),
             metrics_listen: None,
             cache_outage_grace: crate::platform::cache::DEFAULT_OUTAGE_GRACE,
+            http: HttpTimeouts::default(),
         }
     }
 }

@@ -116,6 +116,9 @@ pub fn configuration(config: &Config, report: &mut Report) -> Option<(Settings, 
     let settings = (public_url.is_some() && allowlist.is_some() && admin.is_some())
         .then(|| config.settings())
         .and_then(|s| report.record("settings", s, describe_limits));
+    if let Some(s) = &settings {
+        report.push(Level::Ok, "client timeouts", describe_timeouts(s));
+    }
     if config.allow_private_networks {
         report.push(
             Level::Warn,
@@ -145,6 +148,20 @@ fn describe_limits(s: &Settings) -> String {
         humantime::format_duration(s.shutdown.delay),
         humantime::format_duration(s.shutdown.timeout),
         humantime::format_duration(s.tool_call_timeout),
+    )
+}
+
+fn describe_timeouts(s: &Settings) -> String {
+    let limit = |d: Option<std::time::Duration>| {
+        d.map_or("none".to_owned(), |d| humantime::format_duration(d).to_string())
+    };
+    format!(
+        "header read {}, request body idle {}, keep-alive idle {}; in a database outage cached keys and \
+         proxy targets are served for {}",
+        limit(s.http.header_read),
+        limit(s.http.body_idle),
+        limit(s.http.keep_alive_idle),
+        humantime::format_duration(s.cache_outage_grace),
     )
 }
 

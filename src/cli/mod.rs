@@ -13,7 +13,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use secrecy::SecretString;
 use url::Url;
 
-use crate::config::{LimitDefaults, Rate, RefreshPolicy, Settings, ShutdownPolicy};
+use crate::config::{HttpTimeouts, LimitDefaults, Rate, RefreshPolicy, Settings, ShutdownPolicy};
 use crate::tenancy::{Scope, parse_origin};
 
 #[derive(Debug, Parser)]
@@ -208,6 +208,18 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_CACHE_OUTAGE_GRACE", default_value = "30s", value_parser = parse_duration_or_zero, global = true)]
     pub cache_outage_grace: std::time::Duration,
 
+    /// Slow clients: longest from the first byte of a request to the end of its headers; `0` = no limit.
+    #[arg(long, env = "SWITCHBOARD_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration_or_zero, global = true)]
+    pub http_header_timeout: std::time::Duration,
+
+    /// Slow clients: longest pause while a request body is being read (then 408); `0` = no limit.
+    #[arg(long, env = "SWITCHBOARD_HTTP_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration_or_zero, global = true)]
+    pub http_body_idle_timeout: std::time::Duration,
+
+    /// How long a connection may wait for its next request before it is closed; `0` = no limit.
+    #[arg(long, env = "SWITCHBOARD_HTTP_IDLE_TIMEOUT", default_value = "75s", value_parser = parse_duration_or_zero, global = true)]
+    pub http_idle_timeout: std::time::Duration,
+
     /// On SIGTERM/SIGINT: how long in-flight requests may take once the listener is closed.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub shutdown_timeout: std::time::Duration,
@@ -242,6 +254,11 @@ impl Config {
             tool_call_timeout: self.tool_call_timeout,
             tool_resync_interval: (!self.tool_resync_interval.is_zero()).then_some(self.tool_resync_interval),
             cache_outage_grace: self.cache_outage_grace,
+            http: HttpTimeouts {
+                header_read: nonzero(self.http_header_timeout),
+                body_idle: nonzero(self.http_body_idle_timeout),
+                keep_alive_idle: nonzero(self.http_idle_timeout),
+            },
             ..Settings::default()
         })
     }
@@ -283,6 +300,10 @@ impl Config {
     pub fn presets_spec(&self) -> Option<&str> {
         self.presets.as_deref().or(self.presets_alias.as_deref())
     }
+}
+
+fn nonzero(d: std::time::Duration) -> Option<std::time::Duration> {
+    (!d.is_zero()).then_some(d)
 }
 
 /// A human duration (`90s`, `24h`), or a bare `0` meaning off.
@@ -328,6 +349,16 @@ mod tests {
             s.client_metadata_url().as_str(),
             "https://sb.example.com/api/v1/oauth/client-metadata.json"
         );
+    }
+
+    #[test]
+    fn slow_client_limits_default_sanely_and_zero_turns_one_off() {
+        let s = config(&[]).settings().unwrap();
+        assert_eq!(s.http, HttpTimeouts::default());
+        assert_eq!(s.cache_outage_grace, std::time::Duration::from_secs(30));
+        let s = config(&["--http-idle-timeout", "0", "--http-header-timeout", "5s"]).settings().unwrap();
+        assert_eq!(s.http.keep_alive_idle, None);
+        assert_eq!(s.http.header_read, Some(std::time::Duration::from_secs(5)));
     }
 
     #[test]

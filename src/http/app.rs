@@ -11,6 +11,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use uuid::Uuid;
 
+use super::conn;
 use super::metrics::{self, ScrapeCache};
 use crate::config::Settings;
 use crate::connectors::Presets;
@@ -142,18 +143,15 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Serves `app(state)` on `listener`, with the cache invalidation listener running alongside,
 /// until `shutdown` completes; then shuts down gracefully (see [`platform::shutdown`]): `/readyz`
 /// fails at once; after the configured delay the listener closes, standalone event streams
-/// end, and in-flight requests get until the configured timeout. Accepted sockets get
-/// TCP_NODELAY: without it, a reply written in several chunks (SSE) waits ~40 ms on Nagle's
-/// algorithm and delayed ACKs.
+/// end, and in-flight requests get until the configured timeout. Connections are accepted
+/// through [`conn::Listener`] (TCP_NODELAY, and the slow-client limits of
+/// `settings.http`; keep every connection-level option there).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt as _;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let listener = conn::Listener::new(listener, state.settings.http);
     let (signal, policy) = (state.shutdown.clone(), state.settings.shutdown);
     let stop_accepting = async move {
         shutdown.await;
@@ -167,7 +165,7 @@ pub async fn serve(
     let signal = state.shutdown.clone();
     // Turned into a service once: served as a bare `Router`, axum rebuilds its route tables
     // for every connection (~12 KiB each, held as long as the connection: SSE streams).
-    let service = app(state).with_state(()).into_make_service();
+    let service = app(state).with_state(()).into_make_service_with_connect_info::<conn::Connection>();
     let server = axum::serve(listener, service).with_graceful_shutdown(stop_accepting);
     let served = tokio::select! {
         result = server => result,
@@ -198,6 +196,8 @@ pub fn app(state: AppState) -> Router {
                 "handler panicked"
             ))))
         }))
+        // Sees the final answer (a 408 it makes is logged and counted like any other).
+        .layer(axum::middleware::from_fn(conn::guard_request))
         // Inside the request span (it names the connector there), outside the panic guard
         // (a panic is counted as the 500 it becomes).
         .layer(axum::middleware::from_fn(metrics::track_http))

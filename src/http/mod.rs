@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod app;
+pub mod conn;
 pub mod extract;
 pub mod metrics;
 pub mod problem;

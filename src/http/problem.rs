@@ -25,6 +25,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("the request body stopped arriving; send it without long pauses")]
+    RequestTimeout,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -90,6 +92,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -100,6 +103,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::RequestTimeout => "request_timeout",
         }
     }
 
@@ -198,6 +202,7 @@ mod tests {
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
             (ApiError::UnsupportedMediaType("json".into()), 415, "unsupported_media_type"),
+            (ApiError::RequestTimeout, 408, "request_timeout"),
         ];
         for (err, status, code) in http_only {
             let (s, c, _, response) = answer(err);

@@ -16,6 +16,7 @@ mod presets;
 mod proxy;
 mod secrets;
 mod service;
+mod slow_clients;
 mod tenancy;
 mod tools;
 mod worker;

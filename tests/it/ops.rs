@@ -380,6 +380,12 @@ async fn check_config_reports_each_problem_and_fails_on_any(db: PgPool) {
     assert!(text.contains("configuration OK"), "{text}");
     let (_, text) = check_config(&url, &[("SWITCHBOARD_TOOL_RESYNC_INTERVAL", "15m")]);
     assert!(text.contains("periodic tool resync 15m"), "{text}");
+    let (_, text) = check_config(
+        &url,
+        &[("SWITCHBOARD_HTTP_IDLE_TIMEOUT", "0"), ("SWITCHBOARD_CACHE_OUTAGE_GRACE", "1m")],
+    );
+    assert!(text.contains("header read 10s, request body idle 30s, keep-alive idle none"), "{text}");
+    assert!(text.contains("served for 1m"), "{text}");
 
     let (ok, text) = check_config(&url, &[("SWITCHBOARD_ENCRYPTION_KEYS", "k1:not-base64")]);
     assert!(!ok && text.contains("FAIL  keyring"), "{text}");

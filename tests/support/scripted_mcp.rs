@@ -1,7 +1,8 @@
 //! A hand-rolled Streamable HTTP MCP server whose answers a test can read exactly: it issues
-//! one fixed `Mcp-Session-Id`, records the session id every request arrived with, and answers
+//! one fixed `Mcp-Session-Id`, records the session id every request arrived with, answers
 //! the method `test/redirect` with a 307 pointing somewhere else (what a misbehaving or
-//! hijacked upstream could do).
+//! hijacked upstream could do), and `test/slow_stream` with an event stream of
+//! [`SLOW_EVENTS`] events [`SLOW_GAP`] apart.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
+
+/// `test/slow_stream`: how many events, how far apart.
+pub const SLOW_EVENTS: usize = 4;
+pub const SLOW_GAP: std::time::Duration = std::time::Duration::from_millis(1200);
 
 /// The session id this server gives out.
 pub const UPSTREAM_SESSION: &str = "upstream-session-1";
@@ -70,6 +75,7 @@ fn answer(log: &Mutex<Vec<(String, Option<String>)>>, headers: &HeaderMap, body:
             (StatusCode::TEMPORARY_REDIRECT, [("location", "http://127.0.0.1:1/elsewhere")], "")
                 .into_response()
         }
+        "test/slow_stream" => slow_stream(id),
         "tools/list" => {
             axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": {"tools": []}})).into_response()
         }
@@ -79,4 +85,24 @@ fn answer(log: &Mutex<Vec<(String, Option<String>)>>, headers: &HeaderMap, body:
         )
         .into_response(),
     }
+}
+
+fn slow_stream(id: Value) -> Response {
+    let events = futures_util::stream::unfold(0usize, move |n| {
+        let id = id.clone();
+        async move {
+            if n == SLOW_EVENTS {
+                return None;
+            }
+            tokio::time::sleep(SLOW_GAP).await;
+            let message = if n + 1 == SLOW_EVENTS {
+                json!({"jsonrpc": "2.0", "id": id, "result": {"events": SLOW_EVENTS}})
+            } else {
+                json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"data": n}})
+            };
+            let event = axum::response::sse::Event::default().data(message.to_string());
+            Some((Ok::<_, std::convert::Infallible>(event), n + 1))
+        }
+    });
+    axum::response::sse::Sse::new(events).into_response()
 }
