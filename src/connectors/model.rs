@@ -29,6 +29,20 @@ const MAX_SCOPE_LEN: usize = 256;
 
 pub type Metadata = BTreeMap<String, String>;
 
+/// The OpenAPI schema of a [`Metadata`] input, with the limits [`validate_metadata`] enforces.
+pub fn metadata_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let text = |min: usize, max: usize| {
+        ObjectBuilder::new().schema_type(Type::String).min_length(Some(min)).max_length(Some(max))
+    };
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .max_properties(Some(MAX_METADATA_KEYS))
+        .property_names(Some(text(1, MAX_METADATA_KEY_LEN)))
+        .additional_properties(Some(text(0, MAX_METADATA_VALUE_LEN)))
+        .build()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {

@@ -26,14 +26,19 @@ use crate::platform::crypto::Keyring;
 #[serde(deny_unknown_fields)]
 pub struct NewConnector {
     /// The upstream MCP server URL (http or https, at most 2048 characters).
+    #[schema(min_length = 1, max_length = 2048)]
     pub url: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// Defaults to `streamable_http` (or the matched preset's transport).
     pub transport: Option<Transport>,
     /// Free-form string map: at most 16 keys of up to 64 characters, values up to 512.
+    #[schema(schema_with = model::metadata_schema)]
     pub metadata: Option<Metadata>,
     /// Opaque id of the end user this connector belongs to, for filtering.
+    #[schema(max_length = 256)]
     pub owner: Option<String>,
     /// How to authenticate upstream; omit to discover it on connect.
     pub auth: Option<AuthInput>,
@@ -58,12 +63,14 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Optio
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorPatch {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// `null` clears the description.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
     /// Replaces the whole map.
+    #[schema(schema_with = model::metadata_schema)]
     pub metadata: Option<Metadata>,
     /// Replaces the static credential of a `bearer`, `basic` or `header` connector.
     pub auth: Option<AuthInput>,

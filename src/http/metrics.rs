@@ -32,7 +32,12 @@ pub fn router(state: AppState) -> Router {
     Router::new().route("/metrics", get(scrape)).with_state(state)
 }
 
-async fn scrape(State(state): State<AppState>) -> Response {
+/// Prometheus metrics (text format); on `SWITCHBOARD_METRICS_LISTEN` instead when that is set.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)),
+)]
+pub(crate) async fn scrape(State(state): State<AppState>) -> Response {
     gauge!(DB_POOL_SIZE).set(state.db.size() as f64);
     gauge!(DB_POOL_IDLE).set(state.db.num_idle() as f64);
     state.metrics_cache.count_connectors(&state.db).await;

@@ -84,18 +84,23 @@ pub struct Tenant {
 pub struct LimitOverrides {
     /// REST API requests per second.
     #[sqlx(rename = "limit_api_rps")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub api_rps: Option<i32>,
     /// REST API burst (requests admitted at once).
     #[sqlx(rename = "limit_api_burst")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub api_burst: Option<i32>,
     /// Proxy requests per second.
     #[sqlx(rename = "limit_proxy_rps")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub proxy_rps: Option<i32>,
     /// Proxy burst.
     #[sqlx(rename = "limit_proxy_burst")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub proxy_burst: Option<i32>,
     /// Concurrent standalone proxy streams (`GET …/mcp`, `GET …/sse`).
     #[sqlx(rename = "limit_proxy_streams")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub proxy_streams: Option<i32>,
 }
 

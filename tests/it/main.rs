@@ -10,6 +10,7 @@ mod input;
 mod interop;
 mod isolation;
 mod oauth;
+mod openapi;
 mod ops;
 mod outage;
 mod presets;

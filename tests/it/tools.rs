@@ -393,7 +393,8 @@ async fn nul_characters_are_refused_where_they_come_from(db: PgPool) {
     // From the caller: a 400 (query) or an unknown tool, never a database error.
     let res =
         app.request(Method::GET, &format!("/api/v1/connectors/{id}/tools?q=%00"), Some(&t.key)).send().await;
-    expect_problem(res.unwrap(), 400, "invalid_query").await;
+    let problem = expect_problem(res.unwrap(), 400, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "q");
     let res =
         app.request(Method::GET, &format!("/api/v1/connectors/{id}/tools/a%00b"), Some(&t.key)).send().await;
     assert_eq!(res.unwrap().status(), 404);

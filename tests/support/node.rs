@@ -9,14 +9,18 @@ use std::time::{Duration, Instant};
 /// a missing install is a failure, never a silent skip.
 pub fn interop_packages() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/node_modules");
+    required(dir, "run `npm ci --prefix interop` (or .ci/run)")
+}
+
+/// `path` if it exists; else `None` to skip the test, or, with `SWITCHBOARD_INTEROP=1`, a
+/// failure that says how to install it.
+pub fn required(path: PathBuf, install: &str) -> Option<PathBuf> {
     let required = std::env::var("SWITCHBOARD_INTEROP").is_ok_and(|v| v == "1");
-    match (dir.is_dir(), required) {
-        (true, _) => Some(dir),
-        (false, true) => {
-            panic!("SWITCHBOARD_INTEROP=1 but {} is missing: run `npm ci --prefix interop`", dir.display())
-        }
+    match (path.exists(), required) {
+        (true, _) => Some(path),
+        (false, true) => panic!("SWITCHBOARD_INTEROP=1 but {} is missing: {install}", path.display()),
         (false, false) => {
-            eprintln!("skipping interop test: run `npm ci --prefix interop` (or .ci/run) to enable it");
+            eprintln!("skipping: {} is missing; {install} to enable this test", path.display());
             None
         }
     }

@@ -28,6 +28,7 @@ pub struct ConnectRequest {
     /// Where to send the browser after an OAuth authorization; its origin must be allow-listed.
     pub redirect_url: Option<String>,
     /// Scopes to request instead of the connector's or the discovered ones.
+    #[schema(max_items = 50)]
     pub scopes: Option<Vec<String>>,
 }
 

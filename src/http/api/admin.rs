@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
 }
 
@@ -76,8 +77,10 @@ pub async fn create_tenant(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TenantListParams {
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -183,7 +186,8 @@ pub async fn create_tenant_key(
 
 /// Revoke any API key.
 #[utoipa::path(
-    delete, path = "/api/v1/admin/api-keys/{id}", tag = "admin", params(("id" = Uuid, Path)),
+    delete, path = "/api/v1/admin/api-keys/{id}", tag = "admin", operation_id = "admin_revoke_key",
+    params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = Problem)),
     security(("operator_token" = []))
 )]

@@ -29,8 +29,10 @@ pub fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// At least one of `read`, `write`, `proxy`, `admin`.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
     /// A label to tell keys apart.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
 }
 

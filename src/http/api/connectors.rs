@@ -240,6 +240,7 @@ pub async fn create_connector(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Only connectors in this status.
@@ -247,6 +248,7 @@ pub struct ListParams {
     /// Only connectors with this owner.
     owner: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// `next_cursor` from the previous page.
     cursor: Option<String>,
@@ -336,6 +338,7 @@ pub async fn delete_connector(
         (status = 200, body = ConnectorView, description = "`connected`, or `pending_authorization`"),
         (status = 400, body = Problem, description = "bad input, `redirect_url_not_allowed`, `destination_not_allowed`"),
         (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`client_registration_lost`: the registered OAuth client is gone"),
         (status = 422, body = Problem, description = "`credentials_rejected`, `pkce_unsupported`, `client_registration_unavailable`"),
         (status = 502, body = Problem, description = "the upstream or its authorization server failed"),
         (status = 504, body = Problem),
@@ -372,9 +375,11 @@ pub async fn disconnect_connector(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventParams {
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// `next_cursor` from the previous page.
     cursor: Option<String>,

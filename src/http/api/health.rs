@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::error::Error;
 use crate::http::AppState;
-use crate::http::problem::ApiResult;
+use crate::http::problem::{ApiResult, Problem};
 use crate::platform::db;
 
 pub fn routes() -> Router<AppState> {
@@ -17,6 +17,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The process is up.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)),
+)]
 pub(super) async fn healthz() -> axum::Json<Value> {
     axum::Json(json!({ "status": "ok" }))
 }
@@ -26,6 +30,14 @@ pub(super) async fn healthz() -> axum::Json<Value> {
 /// while warm proxy calls are still served from the caches; when the database answers but
 /// the cache invalidation listener has not reconnected yet, it is ready (the caches are
 /// bypassed meanwhile) and says so in `cache_invalidation`.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "`status: ready`, and `cache_invalidation`: `listening` or `reconnecting`", body = Object),
+        (status = 503, body = Problem, description = "`unavailable` (shutting down) or `database_unavailable`",
+         headers(("Retry-After" = u64))),
+    ),
+)]
 pub(super) async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
     if state.shutdown.is_draining() {
         return Err(Error::Unavailable("shutting down").into());

@@ -33,7 +33,24 @@ pub fn routes() -> Router<AppState> {
 /// Where authorization servers send the browser back. Answers with a 303 to the connect
 /// call's `redirect_url` (with `connector_id` and `status`, or `error` and
 /// `error_description`), or with a plain page when there was none.
-async fn callback(
+#[utoipa::path(
+    get, path = "/api/v1/oauth/callback", tag = "oauth",
+    params(
+        ("state" = Option<String>, Query, description = "The `state` of the authorization request"),
+        ("code" = Option<String>, Query, description = "The authorization code"),
+        ("error" = Option<String>, Query, description = "The authorization server's error code"),
+        ("error_description" = Option<String>, Query),
+        ("iss" = Option<String>, Query, description = "RFC 9207 issuer identifier"),
+    ),
+    responses(
+        (status = 303, description = "To the connect call's `redirect_url`, with the outcome in its query",
+         headers(("Location" = String))),
+        (status = 200, description = "Connected (no `redirect_url` was given)", content_type = "text/html", body = String),
+        (status = 400, description = "Authorization failed, or the state is unknown, used or expired (a page), or the query is malformed (a problem)",
+         content((String = "text/html"), (Problem = "application/problem+json"))),
+    ),
+)]
+pub(super) async fn callback(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<CallbackParams>,
 ) -> ApiResult<Response> {
@@ -98,7 +115,11 @@ fn page(outcome: &CallbackOutcome) -> Response {
 
 /// The Client ID Metadata Document: our client_id at authorization servers that support
 /// CIMD (a public client using PKCE).
-async fn client_metadata(State(state): State<AppState>) -> axum::Json<Value> {
+#[utoipa::path(
+    get, path = "/api/v1/oauth/client-metadata.json", tag = "oauth",
+    responses((status = 200, description = "The client metadata (RFC 7591 fields)", body = Object)),
+)]
+pub(super) async fn client_metadata(State(state): State<AppState>) -> axum::Json<Value> {
     let s = &state.settings;
     axum::Json(json!({
         "client_id": s.client_metadata_url(),
@@ -115,6 +136,7 @@ async fn client_metadata(State(state): State<AppState>) -> axum::Json<Value> {
 #[serde(deny_unknown_fields)]
 pub struct DiscoveryRequest {
     /// The MCP server URL to examine.
+    #[schema(min_length = 1, max_length = 2048)]
     pub url: String,
     #[serde(default)]
     pub transport: Transport,

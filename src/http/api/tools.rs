@@ -65,11 +65,13 @@ pub async fn sync_tools(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ToolListParams {
     /// Only tools whose name or description contains this (case-insensitive).
     q: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// `next_cursor` from the previous page.
     cursor: Option<String>,
@@ -169,6 +171,7 @@ pub async fn call_tool(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ToolCallParams {
     /// Only calls that ended like this.
@@ -178,6 +181,7 @@ pub struct ToolCallParams {
     /// Only calls made before this time (RFC 3339).
     until: Option<DateTime<Utc>>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// `next_cursor` from the previous page.
     cursor: Option<String>,

@@ -17,10 +17,11 @@ use url::Url;
 
 use super::relay::{Relay, admit, admit_stream, mark_streaming, read_body, relay, relay_body};
 use super::{resolve, session};
+
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::extract::ApiQuery;
-use crate::http::problem::{ApiError, ApiResult};
+use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::mcp::Transport;
 use crate::mcp::legacy::{is_endpoint, message_endpoint};
 use crate::platform::crypto::Keyring;
@@ -32,6 +33,20 @@ use crate::upstream::target::Target;
 /// Longest prefix of a stream we hold while waiting for the `endpoint` event.
 const MAX_PREAMBLE: usize = 64 * 1024;
 
+/// The legacy HTTP+SSE transport (2024-11-05): the upstream's event stream, its `endpoint`
+/// event pointing at our messages URL with a sealed session.
+#[utoipa::path(
+    get, path = "/api/v1/connectors/{id}/sse", tag = "proxy",
+    params(("id" = Uuid, Path, description = "The connector")),
+    responses(
+        (status = 200, description = "The upstream's event stream", content_type = "text/event-stream", body = String),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`connector_not_connected`, `wrong_transport`"),
+        (status = 502, body = Problem), (status = 504, body = Problem),
+        (status = "default", description = "Any other status is the upstream's own, relayed"),
+    ),
+    security(("api_key" = ["proxy"]))
+)]
 pub async fn open_stream(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -56,11 +71,26 @@ pub async fn open_stream(
     Ok((status, response_headers, relay_body(&state, Body::from_stream(rewritten), sse, how)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SessionQuery {
+    /// From the stream's `endpoint` event.
     session: String,
 }
 
+/// A message for a legacy SSE session, forwarded to the upstream's message URL.
+#[utoipa::path(
+    post, path = "/api/v1/connectors/{id}/messages", tag = "proxy",
+    params(("id" = Uuid, Path, description = "The connector"), SessionQuery),
+    request_body(content = Object, description = "A JSON-RPC message, forwarded byte for byte"),
+    responses(
+        (status = 202, description = "Accepted; the answer arrives on the stream"),
+        (status = 404, body = Problem, description = "No such connector, or a session not given out for it"),
+        (status = 409, body = Problem), (status = 502, body = Problem), (status = 504, body = Problem),
+        (status = "default", description = "Any other status is the upstream's own, relayed"),
+    ),
+    security(("api_key" = ["proxy"]))
+)]
 pub async fn post_message(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -2,11 +2,11 @@
 //! upstreams) with a tenant API key; Switchboard forwards to the upstream with the
 //! connector's credential injected (`upstream::send`), streaming both ways.
 
-mod legacy;
+pub(crate) mod legacy;
 mod metered;
 mod relay;
 mod session;
-mod streamable;
+pub(crate) mod streamable;
 
 use std::sync::Arc;
 
