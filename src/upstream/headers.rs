@@ -3,6 +3,8 @@
 //! headers stop here; every other end-to-end header — including the MCP ones
 //! (`Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID`, `Mcp-Method`, `Mcp-Name`,
 //! `Mcp-Param-*`) — passes untouched, so protocol versions we have never seen still work.
+//! (The proxy's HTTP layer seals `Mcp-Session-Id` for the caller and opens it on the way
+//! back, before and after this.)
 
 use reqwest::header::{HeaderMap, HeaderName};
 
