@@ -16,6 +16,7 @@ pub mod mcp;
 pub mod oauth;
 pub mod platform;
 pub mod rekey;
+pub mod rest;
 pub mod tenancy;
 pub mod upstream;
 pub mod worker;
