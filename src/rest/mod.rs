@@ -16,7 +16,10 @@ pub mod args;
 pub mod descriptor;
 pub mod headers;
 pub mod parse;
+pub mod request;
+pub mod response;
 pub mod rules;
+pub mod schema;
 pub mod validate;
 
 // The one place to re-point when field errors move out of the HTTP error type.
