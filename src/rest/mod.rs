@@ -15,6 +15,7 @@
 pub mod args;
 pub mod descriptor;
 pub mod headers;
+pub mod openapi;
 pub mod parse;
 pub mod request;
 pub mod response;
