@@ -103,6 +103,14 @@ mod tests {
     }
 
     #[test]
+    fn any_prefix_of_a_descriptor_is_an_answer_not_a_panic() {
+        let text = testdata::TICKET_SYSTEM;
+        for cut in (0..text.len()).filter(|&i| text.is_char_boundary(i)) {
+            let _ = load(&text[..cut], Format::Yaml);
+        }
+    }
+
+    #[test]
     fn every_url_is_listed_for_the_ssrf_guard() {
         let descriptor = testdata::ticket_system();
         let urls: Vec<(String, &str)> = descriptor.urls();

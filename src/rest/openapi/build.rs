@@ -42,7 +42,7 @@ fn select<'a>(api: &'a Api, options: &ImportOptions) -> Result<Vec<(&'a ApiOpera
     let mut selected = Vec::new();
     for op in &api.operations {
         let generated = || names::from_method_and_path(op.method.as_str(), &op.path);
-        let id = clean(op.operation_id.as_deref()).unwrap_or_else(generated);
+        let id = names::one_line(op.operation_id.as_deref(), MAX_NAME).unwrap_or_else(generated);
         let named = |list: &[String]| list.iter().any(|n| *n == id || op.tags.contains(n));
         if (!options.include.is_empty() && !named(&options.include)) || named(&options.exclude) {
             continue;
@@ -65,7 +65,7 @@ fn select<'a>(api: &'a Api, options: &ImportOptions) -> Result<Vec<(&'a ApiOpera
 
 /// Metadata and `mcp_config` from the document's `info`.
 fn skeleton(api: &Api) -> Descriptor {
-    let title = clean(Some(&api.title)).unwrap_or_else(|| "Imported API".into());
+    let title = names::one_line(Some(&api.title), MAX_NAME).unwrap_or_else(|| "Imported API".into());
     let description = clean(api.description.as_deref()).map(|d| truncate(&d, MAX_DESCRIPTION));
     let server_name = names::tool_name(&title.to_ascii_lowercase());
     Descriptor {
@@ -371,7 +371,8 @@ fn auth_from_scheme(key: &str, name: &str, scheme: &Scheme) -> Result<(AuthType,
     let (mut auth, header) = match scheme {
         Scheme::ApiKeyHeader { header } if headers::auth_header_allowed(header) => {
             let mut auth = AuthType::new(AuthKind::ApiKey);
-            auth.fields = vec![secret(key.to_owned(), name)];
+            let label = names::one_line(Some(name), MAX_NAME);
+            auth.fields = vec![secret(key.to_owned(), label.as_deref().unwrap_or("API key"))];
             (auth, Some(header.clone()))
         }
         Scheme::ApiKeyHeader { header } => return Err(format!("an API key in the `{header}` header")),
@@ -397,7 +398,7 @@ fn auth_from_scheme(key: &str, name: &str, scheme: &Scheme) -> Result<(AuthType,
         Scheme::Unsupported(why) => return Err(why.clone()),
     };
     auth.id = Some(key.to_owned());
-    auth.label = clean(Some(name)).map(|l| truncate(&l, MAX_NAME)).filter(|l| !rules::has_control(l));
+    auth.label = names::one_line(Some(name), MAX_NAME);
     Ok((auth, header))
 }
 

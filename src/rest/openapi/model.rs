@@ -69,7 +69,7 @@ pub enum Scheme {
 }
 
 /// Something the import skipped or guessed, and where.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Warning {
     pub at: String,
     pub message: String,

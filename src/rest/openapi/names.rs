@@ -11,6 +11,13 @@ pub fn clean(text: Option<&str>) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
+/// A name as a descriptor may hold it: [`clean`], on one line (control characters become
+/// spaces), at most `max` characters.
+pub fn one_line(text: Option<&str>, max: usize) -> Option<String> {
+    let text: String = clean(text)?.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    Some(truncate(&text, max))
+}
+
 /// At most `max` characters, an ellipsis marking a cut.
 pub fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max.saturating_sub(1)) {
@@ -84,6 +91,8 @@ mod tests {
     fn text_is_cleaned_and_cut_at_characters() {
         assert_eq!(clean(Some("  a\u{0}b \n")), Some("ab".into()));
         assert_eq!(clean(Some(" \n")), None);
+        assert_eq!(one_line(Some("Pet\tStore\napi"), 100), Some("Pet Store api".into()));
+        assert_eq!(one_line(Some("abcdef"), 4), Some("abc…".into()));
         assert_eq!(truncate("héllo world", 5), "héll…");
         assert_eq!(truncate("héllo", 5), "héllo");
         assert_eq!(truncate("héllo", 500).chars().count(), 5);

@@ -418,3 +418,30 @@ fn every_oas_example_imports_without_a_panic() {
         eprintln!("  {failure}");
     }
 }
+
+#[test]
+fn odd_text_in_titles_ids_and_scheme_names_still_makes_a_valid_draft() {
+    let components =
+        json!({"securitySchemes": {"key\tname": {"type": "apiKey", "in": "header", "name": "X-Key"}}});
+    let paths = json!({"/a": {"get": {
+        "operationId": "list\nall\u{0}", "summary": "  ", "security": [{"key\tname": []}], "responses": ok(),
+    }}});
+    let mut document = doc(paths, components);
+    document["info"]["title"] = json!("Line\none ".repeat(30));
+    let imported = import_json(document).unwrap();
+    let d = &imported.descriptor;
+    assert_eq!(validate(d), Ok(()));
+    assert_eq!(d.operations[0].operation_id, "list all");
+    assert_eq!(d.mcp_config.route_mappings[0].mcp_tool_name, "list_all");
+    assert!(d.metadata.name.chars().count() <= 100 && d.metadata.name.ends_with('…'));
+    assert_eq!(d.authentication[0].label.as_deref(), Some("key name"));
+}
+
+#[test]
+fn any_prefix_of_a_document_is_an_answer_not_a_panic() {
+    for text in [PETSTORE_30, SECURITY_31] {
+        for cut in (0..text.len()).step_by(89).filter(|&i| text.is_char_boundary(i)) {
+            let _ = import(&text[..cut], &ImportOptions::default());
+        }
+    }
+}
