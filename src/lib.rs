@@ -2,7 +2,7 @@
 //!
 //! The modules are layers, and imports point one way (docs/architecture.md, checked by
 //! `tests/architecture.rs`): [`http`] (all axum code; [`http::app`] builds the router the
-//! binary and the integration tests both serve) → [`catalog`] → [`upstream`] →
+//! binary and the integration tests both serve) → [`rest`] → [`catalog`] → [`upstream`] →
 //! [`connectors`] → [`oauth`], [`tenancy`] → [`mcp`] → [`config`], [`error`] →
 //! [`platform`]. [`cli`] and [`worker`] are entry points beside [`http`].
 
@@ -15,6 +15,7 @@ pub mod http;
 pub mod mcp;
 pub mod oauth;
 pub mod platform;
+pub mod rest;
 pub mod tenancy;
 pub mod upstream;
 pub mod worker;

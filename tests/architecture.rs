@@ -383,6 +383,12 @@ fn axum_is_used_only_in_http() {
 }
 
 #[test]
+fn clap_is_used_only_in_the_command_line() {
+    let outside = occurrences(&sources(), &["clap::"], |s| !matches!(s.top(), "cli" | "main"));
+    assert!(outside.is_empty(), "clap outside src/cli/ and main.rs:\n  {}\n", outside.join("\n  "));
+}
+
+#[test]
 fn http_clients_are_built_only_in_platform_net() {
     let mut built = Vec::new();
     for source in sources().iter().filter(|s| s.path != Path::new("platform/net.rs")) {

@@ -54,6 +54,14 @@ pub enum TenantsCommand {
     },
 }
 
+/// `--scopes` values, parsed here so that the domain's `Scope` knows nothing of clap.
+fn scope_arg(value: &str) -> Result<Scope, String> {
+    Scope::parse(value).ok_or_else(|| {
+        let names: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown scope `{value}` (one of: {})", names.join(", "))
+    })
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ApiKeysCommand {
     /// Create an API key for a tenant; the key is printed once.
@@ -61,7 +69,7 @@ pub enum ApiKeysCommand {
         #[arg(long)]
         tenant: uuid::Uuid,
         /// Comma-separated: read, write, proxy, admin.
-        #[arg(long, value_delimiter = ',', required = true)]
+        #[arg(long, value_delimiter = ',', required = true, value_parser = scope_arg)]
         scopes: Vec<Scope>,
         /// A label to tell keys apart.
         #[arg(long)]

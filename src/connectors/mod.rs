@@ -11,7 +11,7 @@ pub mod presets;
 pub mod refresh;
 pub mod rekey;
 pub mod service;
-pub(crate) mod store;
+mod store;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -30,7 +30,7 @@ use crate::platform::single_flight::KeyedLocks;
 pub use model::{AuthSettings, Connector, SecretField, Status};
 pub use presets::Presets;
 pub use service::{ConnectorPatch, NewConnector};
-pub use store::ListFilter;
+pub use store::{ConnectorEvent, ListFilter};
 
 /// The kind of the change notifications (migration 0005) that name a connector: every
 /// change to a connector or its secrets.

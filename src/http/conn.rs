@@ -1,4 +1,4 @@
-//! Slow and stalled clients (decision 0013). Three limits, all on what a client *sends*, none
+//! Slow and stalled clients (decision 0021). Three limits, all on what a client *sends*, none
 //! on what it receives, so a long-lived response (an SSE stream) is never cut:
 //! - *keep-alive idle*: a connection waiting for its next request (after accept, or after
 //!   the previous response ended) is closed after this long;

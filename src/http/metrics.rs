@@ -64,7 +64,7 @@ impl ScrapeCache {
             *at = Some(Instant::now());
         }
         let counted =
-            tokio::time::timeout(Duration::from_secs(2), crate::connectors::store::count_by_status(db));
+            tokio::time::timeout(Duration::from_secs(2), crate::connectors::service::count_by_status(db));
         match counted.await {
             Ok(Ok(rows)) => {
                 for status in Status::ALL {

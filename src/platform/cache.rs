@@ -11,7 +11,7 @@
 //!
 //! While the listener is not connected, notifications can be missed. Nothing new is stored
 //! then, and what is cached is served only for a bounded *outage grace* from the moment the
-//! connection was lost (decision 0012): a proxy request whose key and target are warm keeps
+//! connection was lost (decision 0020): a proxy request whose key and target are warm keeps
 //! working through a short database outage, and what it may miss is bounded by the grace.
 //! Once `LISTEN` is in place again every cache is emptied before it is used: a change
 //! committed while the listener was away was never announced to it, so nothing cached before

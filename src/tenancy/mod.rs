@@ -33,7 +33,7 @@ pub struct NotAnOrigin(String);
 pub const NOTIFY_KIND: &str = "api_key";
 
 /// What an API key may do. Scopes are independent: `write` does not imply `read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Read connectors and presets.
@@ -58,7 +58,7 @@ impl Scope {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|scope| scope.as_str() == s)
     }
 }

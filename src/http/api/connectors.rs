@@ -11,11 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{Page, page_params};
+use crate::connectors::ConnectorEvent;
 use crate::connectors::lifecycle::{self, ConnectRequest};
 use crate::connectors::model::{Health, Metadata, OAuthSettings, StatusReason};
 use crate::connectors::presets::PresetView;
 use crate::connectors::service::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::connectors::store::ConnectorEvent;
 use crate::connectors::{
     AuthSettings, Connector, ConnectorPatch, ListFilter, NewConnector, SecretField, Status,
 };

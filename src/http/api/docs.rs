@@ -6,7 +6,7 @@
 //! Problems are documented as `application/problem+json`, as they are served.
 //!
 //! The reference page is Swagger UI, served from the binary (`utoipa-swagger-ui`, vendored:
-//! no CDN, no network at build or run time; decision 0014).
+//! no CDN, no network at build or run time; decision 0022).
 
 use std::sync::OnceLock;
 
