@@ -17,21 +17,23 @@ use serde_json::{Value, json};
 pub const SLOW_EVENTS: usize = 4;
 pub const SLOW_GAP: std::time::Duration = std::time::Duration::from_millis(1200);
 
+/// (method, `Mcp-Session-Id` it came with) of every POST, in order.
+pub type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// The session id this server gives out.
 pub const UPSTREAM_SESSION: &str = "upstream-session-1";
 
 pub struct ScriptedMcp {
     pub addr: SocketAddr,
     pub url: String,
-    /// (method, `Mcp-Session-Id` it came with) of every POST.
-    pub seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    pub seen: Seen,
 }
 
 impl ScriptedMcp {
     pub async fn spawn() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+        let seen: Seen = Arc::default();
         let log = seen.clone();
         let router = Router::new().route(
             "/mcp",
