@@ -31,28 +31,21 @@ async fn document(app: &TestApp) -> Value {
 /// Every `(METHOD, path)` the router serves, read from the `.route(...)` calls of src/http:
 /// the modules nested under `/api/v1` in `api::router` get that prefix.
 fn served_routes() -> BTreeSet<(String, String)> {
-    let nested = [
-        "api/connectors.rs",
-        "api/tools.rs",
-        "api/oauth.rs",
-        "api/api_keys.rs",
-        "api/admin.rs",
-        "proxy/mod.rs",
+    const NESTED: &str = "/api/v1";
+    let files = [
+        ("api/connectors.rs", NESTED),
+        ("api/tools.rs", NESTED),
+        ("api/oauth.rs", NESTED),
+        ("api/api_keys.rs", NESTED),
+        ("api/admin.rs", NESTED),
+        ("proxy/mod.rs", NESTED),
+        ("api/health.rs", ""),
+        ("api/docs.rs", ""),
+        ("metrics.rs", ""),
     ];
     let mut routes = BTreeSet::new();
-    for file in [
-        "api/connectors.rs",
-        "api/tools.rs",
-        "api/oauth.rs",
-        "api/api_keys.rs",
-        "api/admin.rs",
-        "proxy/mod.rs",
-        "api/health.rs",
-        "api/docs.rs",
-        "metrics.rs",
-    ] {
+    for (file, prefix) in files {
         let source = std::fs::read_to_string(root().join("src/http").join(file)).unwrap();
-        let prefix = if nested.contains(&file) { "/api/v1" } else { "" };
         for call in source.split(".route(\"").skip(1) {
             let (path, rest) = call.split_once('"').unwrap();
             let end =
