@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("the binary", &["main"]),
     ("entry points: requests, commands, background loops", &["http", "cli", "worker"]),
-    ("tools Switchboard serves itself (next: MCP gateways, REST connectors)", &["gateway", "rest"]),
+    ("tools Switchboard serves itself (next: MCP gateways)", &["gateway"]),
     ("each connector's tools", &["catalog"]),
     ("the credentialed path to an upstream", &["upstream"]),
     ("connectors: model, credential, lifecycle, events", &["connectors"]),
     ("the OAuth client; tenants, keys and limits", &["oauth", "tenancy"]),
-    ("MCP protocol facts", &["mcp"]),
+    ("protocol and format facts: MCP; REST descriptors, OpenAPI import (pure)", &["mcp", "rest"]),
     ("plain settings; the domain error", &["config", "error"]),
     ("leaves", &["platform"]),
 ];
@@ -428,7 +428,9 @@ fn the_table_has_a_row_for_every_module_of_the_design() {
         assert!(rank(module).is_some(), "{module}");
     }
     let order = |a: &str, b: &str| rank(a).unwrap() < rank(b).unwrap();
-    assert!(order("http", "gateway") && order("gateway", "catalog") && order("rest", "catalog"));
+    // The REST core is pure (decision 0050): connectors validate descriptors on save and
+    // upstream calls REST APIs with it, so it sits below both.
+    assert!(order("http", "gateway") && order("gateway", "catalog") && order("connectors", "rest"));
     assert!(order("catalog", "upstream") && order("upstream", "connectors") && order("connectors", "oauth"));
     assert!(order("oauth", "mcp") && order("tenancy", "mcp") && order("mcp", "platform"));
 }

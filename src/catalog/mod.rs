@@ -3,6 +3,7 @@
 //! direct tool calls over REST, validated against the stored schema and logged
 //! ([`service`]).
 
+mod exec;
 pub mod model;
 pub mod service;
 pub mod store;

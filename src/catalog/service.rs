@@ -4,20 +4,16 @@
 
 use std::time::Instant;
 
-use rmcp::model::CallToolRequestParams;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::Context;
 use super::model::{CallRecord, CallStatus, check_arguments, truncated};
 use super::store::{self, CallFilter, ToolCallView, ToolDetail, ToolSummary};
-use super::sync::{schedule_resync, timed_out};
+use super::{Context, exec};
 use crate::connectors::service as connectors;
 use crate::error::{Error, Result};
 use crate::platform::page;
-use crate::upstream::mcp_client::{Session, SessionHandler};
-use crate::upstream::target;
 
 /// A page of a connector's tools by name; `q` filters on name and description.
 pub async fn list(
@@ -63,8 +59,10 @@ pub struct CallOutcome {
     pub duration_ms: u64,
 }
 
-/// Validates the arguments against the stored schema, then calls the tool upstream through
-/// the proxy's credential path, within the configured timeout. Every call is logged.
+/// Validates the arguments against the stored schema, then calls the tool: over MCP through
+/// the proxy's credential path, or as a REST request ([`exec`] chooses by kind), within the
+/// configured timeout. Every call is logged. The one entry point for direct calls and
+/// gateways alike.
 pub async fn call(
     ctx: &Context,
     caller: CallerRef,
@@ -94,7 +92,7 @@ pub async fn call(
         Err(errors) => Err((CallStatus::InvalidArguments, Error::Invalid(errors))),
         Ok(()) => match connector.require_connected() {
             Err(not_connected) => Err((CallStatus::UpstreamError, not_connected)),
-            Ok(()) => invoke(ctx, caller.tenant_id, id, name, arguments).await,
+            Ok(()) => exec::invoke(ctx, &connector, name, arguments).await,
         },
     };
     record.duration_ms = started.elapsed().as_millis() as i32;
@@ -115,37 +113,6 @@ pub async fn call(
         tracing::error!(connector_id = %id, tool = name, error = %err, "could not log a tool call");
     }
     answer
-}
-
-/// The `tools/call` itself; a list_changed seen meanwhile schedules a resync.
-async fn invoke(
-    ctx: &Context,
-    tenant_id: Uuid,
-    id: Uuid,
-    name: &str,
-    arguments: Map<String, Value>,
-) -> Result<Value, (CallStatus, Error)> {
-    let limit = ctx.upstream.connectors.settings.tool_call_timeout;
-    let resync = {
-        let ctx = ctx.clone();
-        move || schedule_resync(&ctx, tenant_id, id)
-    };
-    let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
-    let call = async {
-        let target = target::load(&ctx.upstream, tenant_id, id).await?;
-        let session = Session::open(&ctx.upstream, target, SessionHandler::new(resync)).await?;
-        let result = session.call_tool(params).await;
-        session.close().await;
-        result
-    };
-    match tokio::time::timeout(limit, call).await {
-        Err(_) => Err((CallStatus::Timeout, timed_out("the tool's result", limit))),
-        Ok(Err(e @ Error::UpstreamTimeout(_))) => Err((CallStatus::Timeout, e)),
-        Ok(Err(e)) => Err((CallStatus::UpstreamError, e)),
-        Ok(Ok(result)) => {
-            serde_json::to_value(result).map_err(|e| (CallStatus::UpstreamError, Error::Internal(e.into())))
-        }
-    }
 }
 
 /// A page of a connector's call log, newest first.

@@ -17,6 +17,7 @@ use super::Context;
 use super::model::{Diff, MAX_CATALOG_BYTES, MAX_TOOLS, SyncReport, Tool, json_has_nul};
 use super::store;
 use crate::connectors::events::{Change, Event};
+use crate::connectors::rest;
 use crate::connectors::service as connectors;
 use crate::error::{Error, Result};
 use crate::platform::shutdown::Shutdown;
@@ -61,9 +62,13 @@ pub async fn sync(ctx: &Context, tenant_id: Uuid, id: Uuid, trigger: Trigger) ->
     let flag = changed.clone();
     let handler = SessionHandler::new(move || flag.store(true, Ordering::Relaxed));
     let read_at = store::now(ctx.db()).await?;
-    let (tools, server_info) = tokio::time::timeout(SYNC_TIMEOUT, fetch(ctx, tenant_id, id, handler))
-        .await
-        .map_err(|_| timed_out("the tool list", SYNC_TIMEOUT))??;
+    let (tools, server_info) = match &connector.rest {
+        // A REST connector's tools are its descriptor's route mappings: nothing to ask.
+        Some(config) => (rest_tools(&config.descriptor), Some(rest::server_info(&config.descriptor))),
+        None => tokio::time::timeout(SYNC_TIMEOUT, fetch(ctx, tenant_id, id, handler))
+            .await
+            .map_err(|_| timed_out("the tool list", SYNC_TIMEOUT))??,
+    };
 
     let mut tx = ctx.db().begin().await?;
     let last_read =
@@ -103,6 +108,11 @@ pub async fn sync(ctx: &Context, tenant_id: Uuid, id: Uuid, trigger: Trigger) ->
         duration_ms,
         diff,
     })
+}
+
+/// The tools a descriptor's route mappings generate, as the catalog stores them.
+fn rest_tools(descriptor: &crate::rest::Descriptor) -> Vec<Tool> {
+    crate::rest::schema::tools(descriptor).iter().map(|t| Tool::from_mcp(t.to_mcp())).collect()
 }
 
 /// Opens a session and pages through `tools/list`, within the catalog bounds.
@@ -229,7 +239,7 @@ pub fn follow(ctx: Context, mut events: broadcast::Receiver<Event>) -> tokio::ta
     tokio::spawn(async move {
         loop {
             match events.recv().await {
-                Ok(event) if event.change == Change::Connected => {
+                Ok(event) if matches!(event.change, Change::Connected | Change::Reconfigured) => {
                     let ctx = ctx.clone();
                     tokio::spawn(async move {
                         run_sync(&ctx, event.tenant_id, event.connector_id, Trigger::Connect).await;

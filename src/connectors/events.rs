@@ -31,6 +31,8 @@ pub enum Change {
         code: String,
     },
     Deleted,
+    /// A connected REST connector's descriptor changed, and with it its tools.
+    Reconfigured,
 }
 
 #[derive(Debug, Clone)]

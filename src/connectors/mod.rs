@@ -10,6 +10,7 @@ pub mod model;
 pub mod presets;
 pub mod refresh;
 pub mod rekey;
+pub mod rest;
 pub mod service;
 mod store;
 pub mod tokens;
@@ -27,7 +28,7 @@ use crate::platform::crypto::Keyring;
 use crate::platform::net::Outbound;
 use crate::platform::single_flight::KeyedLocks;
 
-pub use model::{AuthSettings, Connector, SecretField, Status};
+pub use model::{AuthSettings, Connector, Kind, SecretField, Status};
 pub use presets::Presets;
 pub use service::{ConnectorPatch, NewConnector};
 pub use store::{ConnectorEvent, ListFilter};

@@ -124,6 +124,9 @@ pub enum SecretField {
     ClientSecret,
     AccessToken,
     RefreshToken,
+    /// A REST connector's credential: every field of its descriptor's `authentication`, as
+    /// one sealed JSON object (`{"api_key": "…"}`), so a rotation re-seals it like any other.
+    RestCredentials,
 }
 
 impl SecretField {
@@ -133,14 +136,16 @@ impl SecretField {
             SecretField::ClientSecret => "client_secret",
             SecretField::AccessToken => "access_token",
             SecretField::RefreshToken => "refresh_token",
+            SecretField::RestCredentials => "rest_credentials",
         }
     }
 
-    pub const ALL: [SecretField; 4] = [
+    pub const ALL: [SecretField; 5] = [
         SecretField::Credential,
         SecretField::ClientSecret,
         SecretField::AccessToken,
         SecretField::RefreshToken,
+        SecretField::RestCredentials,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -402,14 +407,51 @@ pub struct StatusReason {
     pub message: String,
 }
 
+/// What a connector connects to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A remote MCP server at `url`, proxied.
+    #[default]
+    Mcp,
+    /// A REST API described by a `descriptor`; Switchboard serves its operations as tools.
+    Rest,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mcp => "mcp",
+            Self::Rest => "rest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Mcp, Self::Rest].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A REST connector's configuration, stored in clear: the validated descriptor and which
+/// credential fields are set (their values are sealed as [`SecretField::RestCredentials`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestConfig {
+    pub descriptor: crate::rest::Descriptor,
+    #[serde(default)]
+    pub credential_fields: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Connector {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub name: String,
     pub description: Option<String>,
+    /// MCP: the upstream server. REST: the origin of the descriptor's first operation, for
+    /// display (each operation names its own endpoint).
     pub url: String,
     pub transport: Transport,
+    /// `Some` exactly for REST connectors.
+    pub rest: Option<RestConfig>,
     pub owner: Option<String>,
     pub metadata: Metadata,
     /// `None` until discovery decides (the caller sent no `auth`).
@@ -454,6 +496,10 @@ pub enum Health {
 }
 
 impl Connector {
+    pub fn kind(&self) -> Kind {
+        if self.rest.is_some() { Kind::Rest } else { Kind::Mcp }
+    }
+
     pub fn has_secret(&self, field: SecretField) -> bool {
         self.secret_fields.contains(&field)
     }

@@ -10,11 +10,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Context;
+use super::events::Change;
 use super::model::{
-    self, AuthInput, AuthSecrets, AuthSettings, Connector, Metadata, OAuthClientInput, OAuthSettings,
+    self, AuthInput, AuthSecrets, AuthSettings, Connector, Kind, Metadata, OAuthClientInput, OAuthSettings,
     SecretField, Status,
 };
 use super::presets::{Preset, Presets};
+use super::rest::{self, CredentialsInput};
 use super::store::{self, ConnectorEvent, ListFilter};
 use crate::error::{Error, Result, Validator};
 use crate::mcp::Transport;
@@ -25,9 +27,22 @@ use crate::platform::crypto::Keyring;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConnector {
-    /// The upstream MCP server URL (http or https, at most 2048 characters).
+    /// `mcp` (default): a remote MCP server at `url`. `rest`: a REST API described by
+    /// `descriptor`, whose route mappings Switchboard serves as tools.
+    #[serde(default)]
+    pub kind: Kind,
+    /// MCP connectors: the upstream MCP server URL (http or https, at most 2048 characters);
+    /// required. REST connectors: absent (each operation names its endpoint).
     #[schema(min_length = 1, max_length = 2048)]
-    pub url: String,
+    pub url: Option<String>,
+    /// REST connectors: the descriptor (seed 004), validated on save; every problem is listed.
+    #[schema(value_type = Option<crate::rest::Descriptor>)]
+    pub descriptor: Option<serde_json::Value>,
+    /// REST connectors: the credential fields of the descriptor's `authentication`, by key
+    /// (`{"api_key": "…"}`). Write-only: sealed, never returned (`credential_fields` says
+    /// which are set).
+    #[schema(value_type = Option<HashMap<String, String>>)]
+    pub credentials: Option<CredentialsInput>,
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[schema(max_length = 2000)]
@@ -74,6 +89,13 @@ pub struct ConnectorPatch {
     pub metadata: Option<Metadata>,
     /// Replaces the static credential of a `bearer`, `basic` or `header` connector.
     pub auth: Option<AuthInput>,
+    /// REST connectors: replaces the descriptor (validated like on create).
+    #[schema(value_type = Option<crate::rest::Descriptor>)]
+    pub descriptor: Option<serde_json::Value>,
+    /// REST connectors: sets the given credential fields; `null` clears one. Fields the
+    /// descriptor no longer declares are dropped.
+    #[schema(value_type = Option<HashMap<String, Option<String>>>)]
+    pub credentials: Option<CredentialsInput>,
 }
 
 /// Creates a connector; unless told not to, runs discovery first and returns its result.
@@ -83,6 +105,9 @@ pub async fn create(
     tenant_id: Uuid,
     mut input: NewConnector,
 ) -> Result<(Connector, Option<DiscoveryResult>)> {
+    if input.kind == Kind::Rest {
+        return Ok((create_rest(ctx, tenant_id, input).await?, None));
+    }
     let url = validate_new(&input)?;
     let preset = if input.match_preset { presets.find_by_url(&url) } else { None };
     if let Some(preset) = preset {
@@ -117,7 +142,19 @@ pub async fn create(
 /// Checks every field of a create request; the upstream URL when they all pass.
 fn validate_new(input: &NewConnector) -> Result<Url> {
     let mut v = Validator::default();
-    let url = model::validate_upstream_url(&mut v, "url", &input.url);
+    let url = match input.url.as_deref() {
+        Some(raw) => model::validate_upstream_url(&mut v, "url", raw),
+        None => {
+            v.push("url", "required for an MCP connector");
+            None
+        }
+    };
+    v.check(input.descriptor.is_none(), "descriptor", "only REST connectors (`kind: rest`) have one");
+    v.check(
+        input.credentials.is_none(),
+        "credentials",
+        "only for REST connectors; MCP connectors use `auth`",
+    );
     validate_display_fields(
         &mut v,
         input.name.as_deref(),
@@ -130,6 +167,77 @@ fn validate_new(input: &NewConnector) -> Result<Url> {
     }
     v.finish()?;
     Ok(url.expect("validated above"))
+}
+
+/// Creates a REST connector: the descriptor and credentials checked (every problem at once,
+/// nothing saved otherwise), the credentials sealed in the same transaction.
+async fn create_rest(ctx: &Context, tenant_id: Uuid, mut input: NewConnector) -> Result<Connector> {
+    let (url, descriptor) = validate_new_rest(&ctx.net, &mut input)?;
+    let changes = input.credentials.take().unwrap_or_default();
+    let credentials = rest::merge(&descriptor, Default::default(), changes);
+    input.name = input.name.take().or_else(|| Some(descriptor.metadata.name.clone()));
+    input.description = input.description.take().or_else(|| descriptor.metadata.description.clone());
+    let mut connector = new_connector(tenant_id, input, &url, None, None, Vec::new());
+    connector.rest = Some(rest::config(descriptor, &credentials));
+    let mut tx = ctx.db.begin().await?;
+    store::insert(&mut tx, &connector).await?;
+    store_rest_credentials(&mut tx, &ctx.keyring, &mut connector, &credentials).await?;
+    tx.commit().await?;
+    Ok(connector)
+}
+
+/// Checks every field of a REST create request; the display URL and the descriptor.
+fn validate_new_rest(
+    net: &crate::platform::net::Outbound,
+    input: &mut NewConnector,
+) -> Result<(Url, crate::rest::Descriptor)> {
+    let mut v = Validator::default();
+    v.check(input.url.is_none(), "url", "a REST connector's endpoints are in its descriptor");
+    v.check(
+        input.auth.is_none(),
+        "auth",
+        "a REST connector authenticates as its descriptor says: give `credentials`",
+    );
+    v.check(input.transport.is_none(), "transport", "only MCP connectors have a transport");
+    validate_display_fields(
+        &mut v,
+        input.name.as_deref(),
+        input.description.as_deref(),
+        input.metadata.as_ref(),
+    );
+    model::validate_text(&mut v, "owner", input.owner.as_deref(), model::MAX_OWNER_LEN);
+    let descriptor = match input.descriptor.take() {
+        Some(value) => rest::check_descriptor(net, value, &mut v),
+        None => {
+            v.push("descriptor", "required for a REST connector");
+            None
+        }
+    };
+    let url = descriptor.as_ref().and_then(|d| rest::display_url(d, &mut v));
+    if let (Some(descriptor), Some(credentials)) = (&descriptor, &input.credentials) {
+        rest::check_credentials(descriptor, credentials, &mut v);
+    }
+    v.finish()?;
+    Ok((url.expect("validated above"), descriptor.expect("validated above")))
+}
+
+/// Seals a REST connector's credentials, or deletes them when none is left.
+async fn store_rest_credentials(
+    db: &mut sqlx::PgConnection,
+    keyring: &Keyring,
+    connector: &mut Connector,
+    credentials: &crate::rest::request::Credentials,
+) -> Result<()> {
+    let field = SecretField::RestCredentials;
+    if credentials.is_empty() {
+        store::delete_secrets(db, connector.id, &[field]).await?;
+        connector.secret_fields.retain(|f| *f != field);
+        return Ok(());
+    }
+    let sealed = rest::seal(keyring, connector, credentials);
+    store::put_secret(db, connector.tenant_id, connector.id, field, &sealed).await?;
+    connector.note_secret(field);
+    Ok(())
 }
 
 /// A client credentials connector needs a client id: given, or from a preset.
@@ -159,6 +267,7 @@ fn new_connector(
         description: input.description,
         url: url.to_string(),
         transport: input.transport.unwrap_or_default(),
+        rest: None,
         owner: input.owner,
         metadata: input.metadata.unwrap_or_default(),
         auth,
@@ -272,7 +381,12 @@ pub async fn list(
     Ok(crate::platform::page::split(rows, limit, |c| c.id))
 }
 
-pub async fn update(ctx: &Context, tenant_id: Uuid, id: Uuid, patch: ConnectorPatch) -> Result<Connector> {
+pub async fn update(
+    ctx: &Context,
+    tenant_id: Uuid,
+    id: Uuid,
+    mut patch: ConnectorPatch,
+) -> Result<Connector> {
     let mut v = Validator::default();
     let description = patch.description.as_ref().and_then(|d| d.as_deref());
     validate_display_fields(&mut v, patch.name.as_deref(), description, patch.metadata.as_ref());
@@ -283,6 +397,11 @@ pub async fn update(ctx: &Context, tenant_id: Uuid, id: Uuid, patch: ConnectorPa
             "only bearer, basic or header credentials can be replaced",
         );
         auth.validate(&mut v, "auth");
+    }
+    let descriptor =
+        patch.descriptor.take().and_then(|value| rest::check_descriptor(&ctx.net, value, &mut v));
+    if let (Some(descriptor), Some(credentials)) = (&descriptor, &patch.credentials) {
+        rest::check_credentials(descriptor, credentials, &mut v);
     }
     v.finish()?;
 
@@ -309,11 +428,53 @@ pub async fn update(ctx: &Context, tenant_id: Uuid, id: Uuid, patch: ConnectorPa
         connector.auth = Some(settings);
         seal_and_store(&mut tx, &ctx.keyring, &connector, &secrets).await?;
     }
+    let reconfigured = descriptor.is_some();
+    if reconfigured || patch.credentials.is_some() {
+        update_rest(&mut tx, &ctx.keyring, &mut connector, descriptor, patch.credentials.unwrap_or_default())
+            .await?;
+    }
     store::update(&mut tx, &connector).await?;
     let updated =
         store::get(&mut *tx, tenant_id, id).await?.context("connector vanished inside its transaction")?;
-    ctx.commit(tx, id).await?;
+    if reconfigured && updated.status == Status::Connected {
+        // Its tools come from the descriptor: the catalog re-reads them, and the answer waits
+        // (boundedly) so a client reading the tools next sees the new ones.
+        let delivery = ctx.commit_change(tx, &updated, Change::Reconfigured).await?;
+        delivery.handled_within(super::lifecycle::SETTLE_WAIT).await;
+    } else {
+        ctx.commit(tx, id).await?;
+    }
     Ok(updated)
+}
+
+/// A PATCH of a REST connector's descriptor or credentials, inside its transaction.
+async fn update_rest(
+    tx: &mut sqlx::PgConnection,
+    keyring: &Keyring,
+    connector: &mut Connector,
+    descriptor: Option<crate::rest::Descriptor>,
+    changes: CredentialsInput,
+) -> Result<()> {
+    let Some(config) = connector.rest.take() else {
+        return Err(Error::conflict(
+            "not_a_rest_connector",
+            "only REST connectors have a descriptor and credentials; MCP connectors use `auth`",
+        ));
+    };
+    let descriptor = descriptor.unwrap_or(config.descriptor);
+    let mut v = Validator::default();
+    rest::check_credentials(&descriptor, &changes, &mut v);
+    let url = rest::display_url(&descriptor, &mut v);
+    v.finish()?;
+    let stored = match open_secret(&mut *tx, keyring, connector, SecretField::RestCredentials).await? {
+        Some(secret) => rest::parse(&secret)?,
+        None => Default::default(),
+    };
+    let credentials = rest::merge(&descriptor, stored, changes);
+    store_rest_credentials(tx, keyring, connector, &credentials).await?;
+    connector.url = url.expect("validated above").to_string();
+    connector.rest = Some(rest::config(descriptor, &credentials));
+    Ok(())
 }
 
 /// Deletes a connector after revoking its tokens (best effort).
@@ -349,6 +510,9 @@ pub async fn open_credential(
     keyring: &Keyring,
     connector: &Connector,
 ) -> Result<Option<SecretString>> {
+    if connector.rest.is_some() {
+        return open_secret(db, keyring, connector, SecretField::RestCredentials).await;
+    }
     match super::credential::secret_field(connector.auth.as_ref()) {
         Some(field) => open_secret(db, keyring, connector, field).await,
         None => Ok(None),

@@ -13,7 +13,7 @@ use crate::platform::crypto::Sealed;
 /// The select list for [`ConnectorRow`], as a macro so queries stay `&'static str`.
 macro_rules! connector_columns {
     () => {
-        "c.id, c.tenant_id, c.name, c.description, c.url, c.transport, c.owner, c.metadata, c.auth, \
+        "c.id, c.tenant_id, c.name, c.description, c.url, c.transport, c.rest, c.owner, c.metadata, c.auth, \
          c.preset_id, c.status, c.status_code, c.status_message, c.created_at, c.updated_at, \
          c.server_info, c.oauth_grant, c.token_expires_at, c.authorization_url, c.authorization_expires_at, \
          c.next_refresh_at, c.last_refreshed_at, c.refresh_attempts, c.last_refresh_error, c.tools_synced_at, \
@@ -29,6 +29,7 @@ struct ConnectorRow {
     description: Option<String>,
     url: String,
     transport: String,
+    rest: Option<serde_json::Value>,
     owner: Option<String>,
     metadata: serde_json::Value,
     auth: Option<serde_json::Value>,
@@ -66,6 +67,7 @@ impl TryFrom<ConnectorRow> for Connector {
             description: row.description,
             url: row.url,
             transport: Transport::parse(&row.transport).context("unknown transport in database")?,
+            rest: row.rest.map(serde_json::from_value).transpose().context("connector rest config")?,
             owner: row.owner,
             metadata: serde_json::from_value(row.metadata).context("connector metadata")?,
             auth: row.auth.map(serde_json::from_value).transpose().context("connector auth")?,
@@ -91,6 +93,10 @@ impl TryFrom<ConnectorRow> for Connector {
     }
 }
 
+fn rest_json(c: &Connector) -> anyhow::Result<Option<serde_json::Value>> {
+    c.rest.as_ref().map(serde_json::to_value).transpose().context("serialising the rest config")
+}
+
 fn auth_json(auth: &Option<AuthSettings>) -> anyhow::Result<Option<serde_json::Value>> {
     auth.as_ref().map(serde_json::to_value).transpose().context("serialising auth")
 }
@@ -98,8 +104,8 @@ fn auth_json(auth: &Option<AuthSettings>) -> anyhow::Result<Option<serde_json::V
 pub async fn insert(db: &mut PgConnection, c: &Connector) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO connectors (id, tenant_id, name, description, url, transport, owner, metadata,
-                                 auth, preset_id, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+                                 auth, preset_id, status, created_at, updated_at, kind, rest)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)",
     )
     .bind(c.id)
     .bind(c.tenant_id)
@@ -113,6 +119,8 @@ pub async fn insert(db: &mut PgConnection, c: &Connector) -> anyhow::Result<()> 
     .bind(&c.preset_id)
     .bind(c.status.as_str())
     .bind(c.created_at)
+    .bind(c.kind().as_str())
+    .bind(rest_json(c)?)
     .execute(db)
     .await?;
     Ok(())
@@ -121,7 +129,8 @@ pub async fn insert(db: &mut PgConnection, c: &Connector) -> anyhow::Result<()> 
 /// Writes the fields a PATCH may change.
 pub async fn update(db: &mut PgConnection, c: &Connector) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE connectors SET name = $3, description = $4, metadata = $5, auth = $6, updated_at = now()
+        "UPDATE connectors SET name = $3, description = $4, metadata = $5, auth = $6, rest = $7,
+                url = $8, updated_at = now()
          WHERE tenant_id = $1 AND id = $2",
     )
     .bind(c.tenant_id)
@@ -130,6 +139,8 @@ pub async fn update(db: &mut PgConnection, c: &Connector) -> anyhow::Result<()> 
     .bind(&c.description)
     .bind(serde_json::to_value(&c.metadata)?)
     .bind(auth_json(&c.auth)?)
+    .bind(rest_json(c)?)
+    .bind(&c.url)
     .execute(db)
     .await?;
     Ok(())

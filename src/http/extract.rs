@@ -36,17 +36,68 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         let axum::Json(document) = axum::Json::<Value>::from_request(req, state).await?;
-        let mut v = Validator::default();
-        nul_in_json(&document, &mut String::new(), &mut v);
-        v.finish()?;
-        let value = serde_path_to_error::deserialize(document).map_err(|e| {
-            Error::rejected(
-                "invalid_json",
-                format!("Failed to deserialize the JSON body into the target type: {e}"),
-            )
-        })?;
-        Ok(Self(value))
+        Ok(Self(from_document(document)?))
     }
+}
+
+/// A parsed body as `T`, after the NUL rule.
+fn from_document<T: serde::de::DeserializeOwned>(document: Value) -> Result<T, ApiError> {
+    let mut v = Validator::default();
+    nul_in_json(&document, &mut String::new(), &mut v);
+    v.finish()?;
+    let value = serde_path_to_error::deserialize(document).map_err(|e| {
+        Error::rejected(
+            "invalid_json",
+            format!("Failed to deserialize the JSON body into the target type: {e}"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// Like [`ApiJson`], but a body sent as YAML (`application/yaml`, `application/x-yaml`,
+/// `text/yaml`) is read as YAML — REST descriptors and OpenAPI documents are mostly written in
+/// it. YAML is read by the descriptor reader (`rest::parse`): bounded nodes and alias
+/// expansion, no duplicate keys, then the same NUL rule and decoding as JSON.
+pub struct JsonOrYaml<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonOrYaml<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        if !is_yaml(req.headers()) {
+            let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
+            return Ok(Self(value));
+        }
+        let document = read_yaml(req, state).await?;
+        Ok(Self(from_document(document)?))
+    }
+}
+
+/// Whether the body is declared as YAML.
+pub fn is_yaml(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    matches!(media.as_str(), "application/yaml" | "application/x-yaml" | "text/yaml")
+}
+
+/// The body as text (within the body limit); 400 `invalid_body` when it is not UTF-8.
+pub async fn read_text<S: Send + Sync>(req: axum::extract::Request, state: &S) -> Result<String, ApiError> {
+    let bytes =
+        axum::body::Bytes::from_request(req, state).await.map_err(|rejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            _ => Error::rejected("invalid_body", rejection.body_text()).into(),
+        })?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Error::rejected("invalid_body", "the body is not UTF-8").into())
+}
+
+async fn read_yaml<S: Send + Sync>(req: axum::extract::Request, state: &S) -> Result<Value, ApiError> {
+    let text = read_text(req, state).await?;
+    let limit = text.len().max(1);
+    crate::rest::parse::read_value(&text, crate::rest::Format::Yaml, limit)
+        .map_err(|e| Error::rejected("invalid_yaml", e.to_string()).into())
 }
 
 const NUL: &str = "must not contain NUL characters";

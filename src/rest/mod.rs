@@ -39,13 +39,24 @@ pub use parse::Format;
 pub fn load(text: &str, format: Format) -> Result<Descriptor, Vec<FieldError>> {
     let value = parse::read_value(text, format, parse::MAX_DESCRIPTOR_BYTES)
         .map_err(|e| vec![FieldError::new("descriptor", e.to_string())])?;
+    match read(value)? {
+        (descriptor, errors) if errors.is_empty() => Ok(descriptor),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// Decodes a descriptor already read into JSON (a request body's `descriptor` field) and
+/// validates it. `Err` is a shape error alone; `Ok` is the descriptor with every unknown key
+/// and broken rule, so a caller can run checks of its own (the SSRF guard) on a descriptor
+/// that breaks rules and still report everything at once.
+pub fn read(value: serde_json::Value) -> Result<(Descriptor, Vec<FieldError>), Vec<FieldError>> {
     let decoded = parse::decode::<Descriptor>(value).map_err(|e| vec![e])?;
     let mut errors: Vec<FieldError> =
         decoded.unknown_fields.iter().map(|path| FieldError::new(path.clone(), "unknown field")).collect();
     if let Err(more) = validate::validate(&decoded.value) {
         errors.extend(more);
     }
-    if errors.is_empty() { Ok(decoded.value) } else { Err(errors) }
+    Ok((decoded.value, errors))
 }
 
 #[cfg(test)]

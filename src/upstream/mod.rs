@@ -8,7 +8,9 @@
 pub mod headers;
 mod legacy_sse;
 pub mod mcp_client;
+pub mod rest;
 pub mod send;
+mod store;
 pub mod target;
 
 use std::sync::Arc;

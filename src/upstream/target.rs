@@ -11,6 +11,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::Context;
+use super::rest::RestTarget;
 use crate::connectors::{Connector, Status, credential, service};
 use crate::error::{Error, Result};
 use crate::mcp::Transport;
@@ -37,11 +38,18 @@ pub struct Target {
     /// OAuth connectors: the access token in `credential`, to name it when asking for a refresh.
     pub access_token: Option<SecretString>,
     pub token_expires_at: Option<DateTime<Utc>>,
+    /// REST connectors: the generated tools and the opened credentials (seed 004's cached
+    /// server), dropped with the rest of the target on any change to the connector.
+    pub rest: Option<RestTarget>,
 }
 
 impl Target {
     /// The target of `connector`, whose credential's secret (when connected) is `secret`.
-    fn of(connector: Connector, secret: Option<SecretString>) -> Result<Self> {
+    fn of(mut connector: Connector, mut secret: Option<SecretString>) -> Result<Self> {
+        let rest = match connector.rest.take() {
+            Some(config) => Some(RestTarget::new(config.descriptor, secret.take().as_ref())?),
+            None => None,
+        };
         let auth = connector.auth.as_ref();
         let (credential, access_token) = if connector.status != Status::Connected {
             // Never used: `check_usable` refuses the connector. Cached all the same, so
@@ -60,6 +68,7 @@ impl Target {
             credential,
             access_token,
             token_expires_at: connector.token_expires_at,
+            rest,
         })
     }
 
@@ -74,6 +83,12 @@ impl Target {
     /// Fails unless the connector is connected and speaks `transport`.
     fn check_usable(&self, transport: Transport) -> Result<()> {
         let connector_id = self.connector_id;
+        if self.rest.is_some() {
+            return Err(Error::conflict(
+                "rest_connector_not_proxied",
+                "this is a REST connector: call its tools directly or through a gateway; serving it as an MCP endpoint is not available yet",
+            ));
+        }
         self.status.require_connected(connector_id)?;
         if self.transport != transport {
             return Err(Error::WrongTransport { connector_id, transport: self.transport.as_str() });
@@ -85,14 +100,19 @@ impl Target {
 /// The connector `id` of `tenant_id` as a target, from the cache when it is there; fails
 /// unless it is connected and speaks `transport`.
 pub async fn resolve(ctx: &Context, tenant_id: Uuid, id: Uuid, transport: Transport) -> Result<Arc<Target>> {
-    let target = match ctx.targets.get(&id) {
-        Some(target) if target.tenant_id == tenant_id => target,
-        // Another tenant's connector: the same answer as a missing one.
-        Some(_) => return Err(Error::NotFound("connector")),
-        None => load(ctx, tenant_id, id).await?,
-    };
+    // Another tenant's connector: the same answer as a missing one.
+    let target = get(ctx, tenant_id, id).await?;
     target.check_usable(transport)?;
     Ok(target)
+}
+
+/// The connector `id` of `tenant_id` as a target, from the cache when it is there.
+pub async fn get(ctx: &Context, tenant_id: Uuid, id: Uuid) -> Result<Arc<Target>> {
+    match ctx.targets.get(&id) {
+        Some(target) if target.tenant_id == tenant_id => Ok(target),
+        Some(_) => Err(Error::NotFound("connector")),
+        None => load(ctx, tenant_id, id).await,
+    }
 }
 
 /// Reads the connector, opens its credential, and caches the result.

@@ -15,6 +15,8 @@ mod ops;
 mod outage;
 mod presets;
 mod proxy;
+mod rest;
+mod rest_openapi;
 mod secrets;
 mod service;
 mod slow_clients;

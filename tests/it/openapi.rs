@@ -35,6 +35,7 @@ fn served_routes() -> BTreeSet<(String, String)> {
     let files = [
         ("api/connectors.rs", NESTED),
         ("api/tools.rs", NESTED),
+        ("api/descriptors.rs", NESTED),
         ("api/oauth.rs", NESTED),
         ("api/api_keys.rs", NESTED),
         ("api/admin.rs", NESTED),

@@ -10,6 +10,7 @@ pub mod mcp_server;
 pub mod node;
 pub mod private_pg;
 pub mod raw_mcp;
+pub mod rest_api;
 pub mod scripted_mcp;
 
 use std::net::SocketAddr;

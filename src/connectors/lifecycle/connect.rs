@@ -34,6 +34,9 @@ pub struct ConnectRequest {
 
 pub async fn connect(ctx: &Context, tenant_id: Uuid, id: Uuid, req: ConnectRequest) -> Result<Connector> {
     let connector = get(&ctx.db, tenant_id, id).await?;
+    if connector.rest.is_some() {
+        return lifecycle::rest::connect(ctx, connector).await;
+    }
     let redirect_url = match &req.redirect_url {
         Some(raw) => Some(lifecycle::authorize::allowed_redirect_url(ctx, tenant_id, raw).await?),
         None => None,

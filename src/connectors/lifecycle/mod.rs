@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod callback;
 pub mod connect;
 pub mod disconnect;
+pub mod rest;
 
 use std::time::Duration;
 

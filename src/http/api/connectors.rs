@@ -1,7 +1,8 @@
 //! `/api/v1/connectors`: create, list, read, update, delete, and presets.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::handler::Handler as _;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -17,23 +18,29 @@ use crate::connectors::model::{Health, Metadata, OAuthSettings, StatusReason};
 use crate::connectors::presets::PresetView;
 use crate::connectors::service::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::connectors::{
-    AuthSettings, Connector, ConnectorPatch, ListFilter, NewConnector, SecretField, Status,
+    AuthSettings, Connector, ConnectorPatch, Kind, ListFilter, NewConnector, SecretField, Status,
 };
 use crate::http::AppState;
 use crate::http::extract::Caller;
-use crate::http::extract::{ApiJson, ApiQuery, OptionalJson, PathId};
+use crate::http::extract::{ApiQuery, JsonOrYaml, OptionalJson, PathId};
 use crate::http::problem::ApiResult;
 use crate::http::problem::Problem;
 use crate::mcp::{ServerInfo, Transport};
 use crate::oauth::TokenEndpointAuthMethod;
 use crate::oauth::discovery::DiscoveryResult;
+use crate::rest::Descriptor;
 use crate::tenancy::Scope;
 
-pub fn routes() -> Router<AppState> {
+/// `max_json_body`: the body limit of other routes; a create or PATCH may carry a REST
+/// descriptor (at most 1 MiB) besides.
+pub fn routes(max_json_body: usize) -> Router<AppState> {
+    let with_descriptor = DefaultBodyLimit::max(max_json_body + crate::rest::parse::MAX_DESCRIPTOR_BYTES);
+    let create = create_connector.layer(with_descriptor);
+    let update = update_connector.layer(with_descriptor);
     Router::new()
-        .route("/connectors", get(list_connectors).post(create_connector))
+        .route("/connectors", get(list_connectors).post(create))
         .route("/connectors/presets", get(list_presets))
-        .route("/connectors/{id}", get(get_connector).patch(update_connector).delete(delete_connector))
+        .route("/connectors/{id}", get(get_connector).patch(update).delete(delete_connector))
         .route("/connectors/{id}/connect", post(connect_connector))
         .route("/connectors/{id}/disconnect", post(disconnect_connector))
         .route("/connectors/{id}/events", get(list_events))
@@ -131,14 +138,22 @@ impl AuthView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectorView {
     pub id: Uuid,
+    pub kind: Kind,
     pub name: String,
     pub description: Option<String>,
+    /// MCP: the upstream server. REST: the origin of the descriptor's first operation.
     pub url: String,
     pub transport: Transport,
     pub owner: Option<String>,
     pub metadata: Metadata,
-    /// `null` when the auth mode will be discovered on connect.
+    /// `null` when the auth mode will be discovered on connect (and for REST connectors).
     pub auth: Option<AuthView>,
+    /// REST connectors: the descriptor as saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub descriptor: Option<Descriptor>,
+    /// REST connectors: which credential fields are set (never their values).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_fields: Option<Vec<String>>,
     /// The preset this connector was matched to on creation, if any.
     pub preset_id: Option<String>,
     pub status: Status,
@@ -181,9 +196,15 @@ impl From<Connector> for ConnectorView {
             last_refresh_error: c.refresh.last_error.clone(),
         });
         let auth = c.auth.as_ref().map(|a| AuthView::of(a, &c));
+        let kind = c.kind();
         let disconnect_reason = if c.status == Status::Disconnected { c.status_reason } else { None };
+        let (descriptor, credential_fields) = match c.rest {
+            Some(rest) => (Some(rest.descriptor), Some(rest.credential_fields)),
+            None => (None, None),
+        };
         Self {
             id: c.id,
+            kind,
             name: c.name,
             description: c.description,
             url: c.url,
@@ -191,6 +212,8 @@ impl From<Connector> for ConnectorView {
             owner: c.owner,
             metadata: c.metadata,
             auth,
+            descriptor,
+            credential_fields,
             preset_id: c.preset_id,
             status: c.status,
             disconnect_reason,
@@ -219,7 +242,10 @@ pub struct CreatedConnector {
 /// Create a connector.
 #[utoipa::path(
     post, path = "/api/v1/connectors", tag = "connectors",
-    request_body = NewConnector,
+    request_body(
+        description = "JSON, or YAML with `Content-Type: application/yaml` (a REST descriptor is often written in YAML)",
+        content((NewConnector = "application/json"), (NewConnector = "application/yaml")),
+    ),
     responses(
         (status = 201, body = CreatedConnector),
         (status = 400, body = Problem, description = "Invalid input; `errors` names every bad field"),
@@ -230,7 +256,7 @@ pub struct CreatedConnector {
 pub async fn create_connector(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(input): ApiJson<NewConnector>,
+    JsonOrYaml(input): JsonOrYaml<NewConnector>,
 ) -> ApiResult<impl IntoResponse> {
     caller.require(Scope::Write)?;
     let (connector, discovery_result) =
@@ -292,13 +318,18 @@ pub async fn get_connector(
     Ok(axum::Json(service::get(&state.db, caller.tenant_id, id).await?.into()))
 }
 
-/// Change name, description, metadata, or the static credential.
+/// Change name, description, metadata, the static credential, or a REST connector's
+/// descriptor and credentials.
 #[utoipa::path(
     patch, path = "/api/v1/connectors/{id}", tag = "connectors",
-    params(("id" = Uuid, Path)), request_body = ConnectorPatch,
+    params(("id" = Uuid, Path)),
+    request_body(
+        description = "JSON, or YAML with `Content-Type: application/yaml`",
+        content((ConnectorPatch = "application/json"), (ConnectorPatch = "application/yaml")),
+    ),
     responses(
         (status = 200, body = ConnectorView), (status = 400, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "`auth_not_replaceable`: not a static-credential connector"),
+        (status = 409, body = Problem, description = "`auth_not_replaceable`: not a static-credential connector; `not_a_rest_connector`: a descriptor or credentials for an MCP connector"),
     ),
     security(("api_key" = ["write"]))
 )]
@@ -306,7 +337,7 @@ pub async fn update_connector(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    ApiJson(patch): ApiJson<ConnectorPatch>,
+    JsonOrYaml(patch): JsonOrYaml<ConnectorPatch>,
 ) -> ApiResult<axum::Json<ConnectorView>> {
     caller.require(Scope::Write)?;
     Ok(axum::Json(service::update(&state.connectors(), caller.tenant_id, id, patch).await?.into()))
@@ -331,6 +362,7 @@ pub async fn delete_connector(
 
 /// Connect: probe static credentials, run a client credentials grant, or start an OAuth
 /// authorization (then the answer is `pending_authorization` with an `authorization_url`).
+/// A REST connector runs its descriptor's test endpoints with its credentials.
 #[utoipa::path(
     post, path = "/api/v1/connectors/{id}/connect", tag = "connectors",
     params(("id" = Uuid, Path)), request_body(content = Option<ConnectRequest>),
@@ -339,7 +371,7 @@ pub async fn delete_connector(
         (status = 400, body = Problem, description = "bad input, `redirect_url_not_allowed`, `destination_not_allowed`"),
         (status = 404, body = Problem),
         (status = 409, body = Problem, description = "`client_registration_lost`: the registered OAuth client is gone"),
-        (status = 422, body = Problem, description = "`credentials_rejected`, `pkce_unsupported`, `client_registration_unavailable`"),
+        (status = 422, body = Problem, description = "`credentials_rejected`, `credentials_missing`, `pkce_unsupported`, `client_registration_unavailable`, `rest_oauth2_unsupported`"),
         (status = 502, body = Problem, description = "the upstream or its authorization server failed"),
         (status = 504, body = Problem),
     ),

@@ -22,7 +22,7 @@ use utoipa::openapi::{Content, ContentBuilder, ObjectBuilder, Ref, RefOr, Respon
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{admin, api_keys, connectors, health, oauth, tools};
+use super::{admin, api_keys, connectors, descriptors, health, oauth, tools};
 use crate::catalog::model::CallStatus;
 use crate::http::proxy::{legacy, streamable};
 use crate::http::{AppState, metrics};
@@ -34,7 +34,7 @@ use crate::http::{AppState, metrics};
         connectors::create_connector, connectors::list_connectors, connectors::get_connector,
         connectors::update_connector, connectors::delete_connector, connectors::list_presets,
         connectors::connect_connector, connectors::disconnect_connector, oauth::discover_url,
-        connectors::list_events,
+        connectors::list_events, descriptors::from_openapi,
         tools::sync_tools, tools::list_tools, tools::get_tool, tools::call_tool, tools::list_tool_calls,
         api_keys::list_keys, api_keys::create_key, api_keys::revoke_key,
         admin::create_tenant, admin::list_tenants, admin::get_tenant, admin::list_tenant_keys,
@@ -46,7 +46,7 @@ use crate::http::{AppState, metrics};
     components(schemas(CallStatus)),
     modifiers(&SecuritySchemes, &StandardResponses),
     tags(
-        (name = "connectors", description = "Remote MCP servers and how to reach them"),
+        (name = "connectors", description = "Remote MCP servers and REST APIs, and how to reach them"),
         (name = "tools", description = "Each connector's tool catalog, and direct tool calls"),
         (name = "proxy", description = "MCP pass-through to a connector's upstream, credential injected"),
         (name = "oauth", description = "Where authorization servers and browsers come back to"),

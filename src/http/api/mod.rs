@@ -4,6 +4,7 @@
 mod admin;
 mod api_keys;
 mod connectors;
+mod descriptors;
 mod docs;
 mod health;
 mod oauth;
@@ -30,7 +31,8 @@ pub fn router(state: AppState) -> Router {
         .nest(
             "/api/v1",
             Router::new()
-                .merge(connectors::routes())
+                .merge(connectors::routes(max_body))
+                .merge(descriptors::routes())
                 .merge(tools::routes())
                 .merge(oauth::routes())
                 .merge(super::proxy::routes())

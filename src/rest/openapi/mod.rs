@@ -74,6 +74,19 @@ pub enum ImportError {
     Draft(Vec<FieldError>),
 }
 
+impl From<ImportError> for crate::error::Error {
+    fn from(err: ImportError) -> Self {
+        match err {
+            ImportError::Parse(e) => Self::rejected("invalid_document", e.to_string()),
+            ImportError::Draft(errors) => {
+                // The builder leaves out what breaks a rule; a draft that still does is a bug.
+                Self::Internal(anyhow::anyhow!("an OpenAPI draft does not validate: {errors:?}"))
+            }
+            other => Self::unprocessable("openapi_not_importable", other.to_string()),
+        }
+    }
+}
+
 /// Imports `text` (JSON or YAML, told apart by its first character).
 pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, ImportError> {
     let value = parse::read_value(text, Format::sniff(text), MAX_OPENAPI_BYTES)?;

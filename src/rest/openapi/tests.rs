@@ -341,10 +341,13 @@ fn a_yaml_bomb_is_refused() {
 
 // --- the whole @readme/oas-examples package, when installed ------------------------------
 
+/// `OAS_EXAMPLES_DIR`, else the interop install; with `SWITCHBOARD_INTEROP=1` a missing
+/// package is a failure, not a skip.
 fn examples_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("OAS_EXAMPLES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/scratch/oas/node_modules/@readme/oas-examples"));
+    let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/node_modules/@readme/oas-examples");
+    let dir = std::env::var_os("OAS_EXAMPLES_DIR").map(PathBuf::from).unwrap_or(installed);
+    let required = std::env::var("SWITCHBOARD_INTEROP").is_ok_and(|v| v == "1");
+    assert!(dir.is_dir() || !required, "SWITCHBOARD_INTEROP=1 but {} is missing", dir.display());
     dir.is_dir().then_some(dir)
 }
 
