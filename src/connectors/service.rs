@@ -155,13 +155,7 @@ fn validate_new(input: &NewConnector) -> Result<Url> {
         "credentials",
         "only for REST connectors; MCP connectors use `auth`",
     );
-    validate_display_fields(
-        &mut v,
-        input.name.as_deref(),
-        input.description.as_deref(),
-        input.metadata.as_ref(),
-    );
-    model::validate_text(&mut v, "owner", input.owner.as_deref(), model::MAX_OWNER_LEN);
+    validate_shared(&mut v, input);
     if let Some(auth) = &input.auth {
         auth.validate(&mut v, "auth");
     }
@@ -199,13 +193,7 @@ fn validate_new_rest(
         "a REST connector authenticates as its descriptor says: give `credentials`",
     );
     v.check(input.transport.is_none(), "transport", "only MCP connectors have a transport");
-    validate_display_fields(
-        &mut v,
-        input.name.as_deref(),
-        input.description.as_deref(),
-        input.metadata.as_ref(),
-    );
-    model::validate_text(&mut v, "owner", input.owner.as_deref(), model::MAX_OWNER_LEN);
+    validate_shared(&mut v, input);
     let descriptor = match input.descriptor.take() {
         Some(value) => rest::check_descriptor(net, value, &mut v),
         None => {
@@ -238,6 +226,12 @@ async fn store_rest_credentials(
     store::put_secret(db, connector.tenant_id, connector.id, field, &sealed).await?;
     connector.note_secret(field);
     Ok(())
+}
+
+/// The fields every kind of create request shares: display fields and owner.
+fn validate_shared(v: &mut Validator, input: &NewConnector) {
+    validate_display_fields(v, input.name.as_deref(), input.description.as_deref(), input.metadata.as_ref());
+    model::validate_text(v, "owner", input.owner.as_deref(), model::MAX_OWNER_LEN);
 }
 
 /// A client credentials connector needs a client id: given, or from a preset.
