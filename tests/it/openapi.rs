@@ -35,10 +35,12 @@ fn served_routes() -> BTreeSet<(String, String)> {
     let files = [
         ("api/connectors.rs", NESTED),
         ("api/tools.rs", NESTED),
+        ("api/gateways.rs", NESTED),
         ("api/oauth.rs", NESTED),
         ("api/api_keys.rs", NESTED),
         ("api/admin.rs", NESTED),
         ("proxy/mod.rs", NESTED),
+        ("mcp_server/mod.rs", NESTED),
         ("api/health.rs", ""),
         ("api/docs.rs", ""),
         ("metrics.rs", ""),

@@ -5,6 +5,7 @@ mod admin;
 mod api_keys;
 mod connectors;
 mod docs;
+mod gateways;
 mod health;
 mod oauth;
 mod tools;
@@ -32,8 +33,10 @@ pub fn router(state: AppState) -> Router {
             Router::new()
                 .merge(connectors::routes())
                 .merge(tools::routes())
+                .merge(gateways::routes())
                 .merge(oauth::routes())
                 .merge(super::proxy::routes())
+                .merge(super::mcp_server::routes())
                 .merge(api_keys::routes())
                 .merge(admin::routes()),
         )
