@@ -1,11 +1,16 @@
-// The TypeScript SDK v1 client (@modelcontextprotocol/sdk) against a Switchboard gateway:
-// connect, list tools, make each call. Prints one JSON line.
+// A TypeScript SDK client against a Switchboard gateway: `v1` is @modelcontextprotocol/sdk,
+// `v2` is @modelcontextprotocol/client. Connect, list tools, make each call; prints one JSON line.
 //
-// usage: node gateway_client.mjs <url> <key> <header|query> <calls-json: [[tool, arguments], ...]>
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// usage: node gateway_client.mjs <v1|v2> <url> <key> <header|query> <calls-json: [[tool, arguments], ...]>
+const [sdk, url, key, where, calls] = process.argv.slice(2);
+const { Client, StreamableHTTPClientTransport } =
+  sdk === "v2"
+    ? await import("@modelcontextprotocol/client")
+    : {
+        ...(await import("@modelcontextprotocol/sdk/client/index.js")),
+        ...(await import("@modelcontextprotocol/sdk/client/streamableHttp.js")),
+      };
 
-const [url, key, where, calls] = process.argv.slice(2);
 const target = new URL(url);
 const options = {};
 if (where === "query") {
@@ -13,7 +18,7 @@ if (where === "query") {
 } else {
   options.requestInit = { headers: { authorization: `Bearer ${key}` } };
 }
-const client = new Client({ name: "switchboard-gateway-interop-v1", version: "1.0.0" });
+const client = new Client({ name: `switchboard-gateway-interop-${sdk}`, version: "1.0.0" });
 const transport = new StreamableHTTPClientTransport(target, options);
 await client.connect(transport);
 const tools = await client.listTools();
@@ -24,8 +29,9 @@ for (const [name, args] of JSON.parse(calls)) {
 console.log(
   JSON.stringify({
     session: transport.sessionId ?? null,
-    server: client.getServerVersion()?.name,
-    instructions: client.getInstructions() ?? null,
+    protocol: transport.protocolVersion ?? null,
+    server: client.getServerVersion?.()?.name ?? null,
+    instructions: client.getInstructions?.() ?? null,
     tools: tools.tools.map((t) => t.name).sort(),
     results,
   }),

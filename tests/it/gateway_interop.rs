@@ -86,11 +86,12 @@ async fn sdk_clients_of_both_languages_and_eras_use_two_upstreams_through_one_ga
         json!([["everything_echo", {"message": "hello everything"}], ["say", {"message": "hello rmcp"}]])
             .to_string();
 
-    let node = |file: &str, where_: &str| {
+    let node = |sdk: &str, where_: &str| {
         (
             std::path::PathBuf::from("node"),
             vec![
-                root().join("interop").join(file).display().to_string(),
+                root().join("interop/gateway_client.mjs").display().to_string(),
+                sdk.into(),
                 url.clone(),
                 key.clone(),
                 where_.into(),
@@ -100,8 +101,8 @@ async fn sdk_clients_of_both_languages_and_eras_use_two_upstreams_through_one_ga
     };
     let mut runs = Vec::new();
     for where_ in ["header", "query"] {
-        runs.push((format!("ts-v1/{where_}"), node("gateway_client.mjs", where_)));
-        runs.push((format!("ts-v2/{where_}"), node("gateway_client_v2.mjs", where_)));
+        runs.push((format!("ts-v1/{where_}"), node("v1", where_)));
+        runs.push((format!("ts-v2/{where_}"), node("v2", where_)));
         for mode in ["auto", "legacy"] {
             let args = vec![
                 root().join("interop/gateway_client.py").display().to_string(),
