@@ -27,6 +27,8 @@ pub struct Settings {
     pub tool_call_timeout: Duration,
     /// Periodic tool resync; `None` = off.
     pub tool_resync_interval: Option<Duration>,
+    /// Gateway call logs older than this are purged by the worker (whole days).
+    pub gateway_log_retention: Duration,
     /// Default per-tenant rate limits.
     pub limits: LimitDefaults,
     pub shutdown: ShutdownPolicy,
@@ -90,6 +92,7 @@ impl Default for Settings {
             proxy_max_body: 4 * 1024 * 1024,
             tool_call_timeout: Duration::from_secs(60),
             tool_resync_interval: None,
+            gateway_log_retention: Duration::from_secs(30 * 86_400),
             limits: LimitDefaults::default(),
             shutdown: ShutdownPolicy::default(),
             metrics_listen: None,

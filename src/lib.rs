@@ -2,7 +2,7 @@
 //!
 //! The modules are layers, and imports point one way (docs/architecture.md, checked by
 //! `tests/architecture.rs`): [`http`] (all axum code; [`http::app`] builds the router the
-//! binary and the integration tests both serve) → [`rest`] → [`catalog`] → [`upstream`] →
+//! binary and the integration tests both serve) → [`gateway`], [`rest`] → [`catalog`] → [`upstream`] →
 //! [`connectors`] → [`oauth`], [`tenancy`] → [`mcp`] → [`config`], [`error`] →
 //! [`platform`]. [`cli`] and [`worker`] are entry points beside [`http`].
 
@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod connectors;
 pub mod error;
+pub mod gateway;
 pub mod http;
 pub mod mcp;
 pub mod oauth;

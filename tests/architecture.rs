@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("the binary", &["main"]),
     ("entry points: requests, commands, background loops", &["http", "cli", "worker"]),
-    ("tools Switchboard serves itself (next: MCP gateways)", &["gateway"]),
+    ("tools Switchboard serves itself: MCP gateways", &["gateway"]),
     ("each connector's tools", &["catalog"]),
     ("the credentialed path to an upstream", &["upstream"]),
     ("connectors: model, credential, lifecycle, events", &["connectors"]),

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::model::{CallRecord, CallStatus, check_arguments, truncated};
 use super::store::{self, CallFilter, ToolCallView, ToolDetail, ToolSummary};
 use super::{Context, exec};
+use crate::connectors::Connector;
 use crate::connectors::service as connectors;
 use crate::error::{Error, Result};
 use crate::platform::page;
@@ -59,10 +60,8 @@ pub struct CallOutcome {
     pub duration_ms: u64,
 }
 
-/// Validates the arguments against the stored schema, then calls the tool: over MCP through
-/// the proxy's credential path, or as a REST request ([`exec`] chooses by kind), within the
-/// configured timeout. Every call is logged. The one entry point for direct calls and
-/// gateways alike.
+/// Validates the arguments against the stored schema, then calls the tool upstream through
+/// the proxy's credential path, within the configured timeout. Every call is logged.
 pub async fn call(
     ctx: &Context,
     caller: CallerRef,
@@ -70,8 +69,7 @@ pub async fn call(
     name: &str,
     arguments: Map<String, Value>,
 ) -> Result<CallOutcome> {
-    let connector = connectors::get(ctx.db(), caller.tenant_id, id).await?;
-    let tool = store::get(ctx.db(), caller.tenant_id, id, name).await?.ok_or(Error::NotFound("tool"))?;
+    let callable = find_callable(ctx.db(), caller.tenant_id, id, name).await?;
     let log_payloads = crate::tenancy::service::logs_tool_payloads(ctx.db(), caller.tenant_id).await?;
     let started = Instant::now();
     let arguments_text = Value::Object(arguments.clone()).to_string();
@@ -88,13 +86,7 @@ pub async fn call(
         arguments: log_payloads.then(|| truncated(arguments_text)),
         result: None,
     };
-    let outcome = match check_arguments(&tool.input_schema, &arguments) {
-        Err(errors) => Err((CallStatus::InvalidArguments, Error::Invalid(errors))),
-        Ok(()) => match connector.require_connected() {
-            Err(not_connected) => Err((CallStatus::UpstreamError, not_connected)),
-            Ok(()) => exec::invoke(ctx, &connector, name, arguments).await,
-        },
-    };
+    let outcome = execute(ctx, &callable, arguments).await;
     record.duration_ms = started.elapsed().as_millis() as i32;
     let answer = match outcome {
         Ok(result) => {
@@ -113,6 +105,36 @@ pub async fn call(
         tracing::error!(connector_id = %id, tool = name, error = %err, "could not log a tool call");
     }
     answer
+}
+
+/// A tool of a connector's catalog, found and ready to be called.
+pub struct Callable {
+    connector: Connector,
+    tool: ToolDetail,
+}
+
+/// The connector and its catalog entry for `name` (404 when either is unknown in the tenant).
+pub async fn find_callable(db: &PgPool, tenant_id: Uuid, id: Uuid, name: &str) -> Result<Callable> {
+    let connector = connectors::get(db, tenant_id, id).await?;
+    let tool = store::get(db, tenant_id, id, name).await?.ok_or(Error::NotFound("tool"))?;
+    Ok(Callable { connector, tool })
+}
+
+/// Checks the arguments against the stored schema and the connector's status, then calls the
+/// tool upstream. Not logged here: the REST direct call and the gateway each keep their log.
+pub async fn execute(
+    ctx: &Context,
+    callable: &Callable,
+    arguments: Map<String, Value>,
+) -> Result<Value, (CallStatus, Error)> {
+    let Callable { connector, tool } = callable;
+    match check_arguments(&tool.input_schema, &arguments) {
+        Err(errors) => Err((CallStatus::InvalidArguments, Error::Invalid(errors))),
+        Ok(()) => match connector.require_connected() {
+            Err(not_connected) => Err((CallStatus::UpstreamError, not_connected)),
+            Ok(()) => exec::invoke(ctx, connector, &tool.summary.name, arguments).await,
+        },
+    }
 }
 
 /// A page of a connector's call log, newest first.

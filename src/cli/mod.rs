@@ -179,6 +179,10 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_TOOL_RESYNC_INTERVAL", default_value = "0", value_parser = parse_duration_or_zero, global = true)]
     pub tool_resync_interval: std::time::Duration,
 
+    /// Keep gateway call logs this long (whole days; the worker purges older ones).
+    #[arg(long, env = "SWITCHBOARD_GATEWAY_LOG_RETENTION", default_value = "30days", value_parser = humantime::parse_duration, global = true)]
+    pub gateway_log_retention: std::time::Duration,
+
     /// Log format: `text` (default) or `json`.
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
@@ -262,6 +266,7 @@ impl Config {
             tool_call_timeout: self.tool_call_timeout,
             tool_resync_interval: (!self.tool_resync_interval.is_zero()).then_some(self.tool_resync_interval),
             cache_outage_grace: self.cache_outage_grace,
+            gateway_log_retention: self.gateway_log_retention,
             http: HttpTimeouts {
                 header_read: nonzero(self.http_header_timeout),
                 body_idle: nonzero(self.http_body_idle_timeout),

@@ -26,14 +26,15 @@ use crate::platform::single_flight::KeyedLocks;
 use crate::tenancy::limits::RateLimits;
 use crate::tenancy::{ApiKey, KeyCache};
 use crate::upstream::target::{Target, TargetCache, target_cache};
-use crate::{catalog, connectors, platform, upstream};
+use crate::{catalog, connectors, gateway, platform, upstream};
 
-/// The hot path's caches — API keys by hash, proxy targets by connector — and the hub that
+/// The hot path's caches — API keys and gateway keys by hash, proxy targets by connector — and the hub that
 /// keeps them true (see [`platform::cache`]).
 pub struct Caches {
     pub hub: Arc<Invalidation>,
     pub keys: Arc<KeyCache>,
     pub targets: Arc<TargetCache>,
+    pub gateway_keys: Arc<crate::gateway::KeyCache>,
 }
 
 impl Default for Caches {
@@ -46,7 +47,12 @@ impl Caches {
     /// Caches that serve what they hold for `outage_grace` after the listener is lost.
     pub fn new(outage_grace: std::time::Duration) -> Self {
         let hub = Arc::new(Invalidation::new(outage_grace));
-        Self { keys: KeyCache::new(&hub), targets: target_cache(&hub), hub }
+        Self {
+            keys: KeyCache::new(&hub),
+            targets: target_cache(&hub),
+            gateway_keys: crate::gateway::KeyCache::new(&hub),
+            hub,
+        }
     }
 
     /// Whether the caches are fresh: the invalidation listener is connected.
@@ -136,6 +142,11 @@ impl AppState {
     pub fn catalog(&self) -> catalog::Context {
         catalog::Context { upstream: self.upstream(), resyncs: self.catalog.clone() }
     }
+
+    /// What gateways need.
+    pub fn gateway(&self) -> gateway::Context {
+        gateway::Context { catalog: self.catalog(), keys: self.caches.gateway_keys.clone() }
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -215,6 +226,7 @@ pub fn app(state: AppState) -> Router {
                         request_id,
                         tenant_id = tracing::field::Empty,
                         connector_id = tracing::field::Empty,
+                        gateway_id = tracing::field::Empty,
                     )
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),

@@ -1,12 +1,14 @@
 //! Everything HTTP, and the only place axum is used: the app (state, router, layers,
 //! serving), extractors, the mapping of errors to problem responses, the REST handlers
-//! (`api/`) and the MCP pass-through (`proxy/`). Handlers parse, check scopes, call one
+//! (`api/`), the MCP pass-through (`proxy/`) and the MCP endpoints Switchboard serves itself
+//! (`mcp_server/`: gateways). Handlers parse, check scopes, call one
 //! service function and shape the view; nothing below imports this module.
 
 pub mod api;
 pub mod app;
 pub mod conn;
 pub mod extract;
+pub mod mcp_server;
 pub mod metrics;
 pub mod problem;
 pub mod proxy;

@@ -196,10 +196,18 @@ pub struct NewApiKey {
 }
 
 pub fn generate_api_key() -> NewApiKey {
+    generate_key(API_KEY_PREFIX)
+}
+
+/// Gateway keys (`gk_…`) are made like API keys; the prefix tells a client which it holds.
+pub const GATEWAY_KEY_PREFIX: &str = "gk_";
+
+/// A key of `kind` (`sk_`, `gk_`) followed by 43 random base62 characters.
+pub fn generate_key(kind: &str) -> NewApiKey {
     let random: String =
         rand::rng().sample_iter(Alphanumeric).take(API_KEY_RANDOM_CHARS).map(char::from).collect();
-    let key = format!("{API_KEY_PREFIX}{random}");
-    let prefix = key[..API_KEY_PREFIX.len() + API_KEY_DISPLAY_CHARS].to_owned();
+    let key = format!("{kind}{random}");
+    let prefix = key[..kind.len() + API_KEY_DISPLAY_CHARS].to_owned();
     NewApiKey { hash: hash_api_key(&key), secret: SecretString::from(key), prefix }
 }
 

@@ -1,4 +1,5 @@
-//! The background worker: expires pending authorizations and keeps OAuth tokens fresh; and,
+//! The background worker: expires pending authorizations, keeps OAuth tokens fresh and purges
+//! gateway call logs past their retention; and,
 //! when configured, resyncs tool catalogs ([`resync`]). It runs on every replica (unless
 //! `SWITCHBOARD_WORKER=false`); replicas split the work by claiming batches with
 //! `FOR UPDATE SKIP LOCKED` and short leases, and every refresh is single-flight per
@@ -44,6 +45,8 @@ pub struct TickReport {
     pub disconnected: usize,
     pub retrying: usize,
     pub errors: usize,
+    /// Gateway call log rows past the retention period, deleted.
+    pub purged_gateway_calls: u64,
 }
 
 /// Runs the worker every `interval` until the process starts shutting down; a pass under
@@ -73,7 +76,10 @@ pub fn spawn(ctx: Context, interval: Duration) -> tokio::task::JoinHandle<()> {
 pub async fn tick(ctx: &Context) -> Result<TickReport> {
     let expired = expire_overdue(&ctx.connectors).await?;
     metrics::counter!(EXPIRED_AUTHORIZATIONS).increment(expired as u64);
-    let mut report = TickReport { expired_authorizations: expired, ..TickReport::default() };
+    let retention = ctx.connectors.settings.gateway_log_retention;
+    let purged_gateway_calls = crate::gateway::logs::purge(&ctx.connectors.db, retention).await?;
+    let mut report =
+        TickReport { expired_authorizations: expired, purged_gateway_calls, ..TickReport::default() };
     loop {
         let claimed = refresh::claim_due(&ctx.connectors.db, BATCH, LEASE).await?;
         metrics::histogram!(WORKER_BATCH).record(claimed.len() as f64);

@@ -22,8 +22,10 @@ use utoipa::openapi::{Content, ContentBuilder, ObjectBuilder, Ref, RefOr, Respon
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{admin, api_keys, connectors, descriptors, health, oauth, tools};
+use super::{admin, api_keys, connectors, descriptors, gateways, health, oauth, tools};
 use crate::catalog::model::CallStatus;
+use crate::gateway::model::CallOutcome;
+use crate::http::mcp_server::gateway;
 use crate::http::proxy::{legacy, streamable};
 use crate::http::{AppState, metrics};
 
@@ -36,18 +38,23 @@ use crate::http::{AppState, metrics};
         connectors::connect_connector, connectors::disconnect_connector, oauth::discover_url,
         connectors::list_events, descriptors::from_openapi,
         tools::sync_tools, tools::list_tools, tools::get_tool, tools::call_tool, tools::list_tool_calls,
+        gateways::create_gateway, gateways::list_gateways, gateways::get_gateway, gateways::update_gateway,
+        gateways::delete_gateway, gateways::add_gateway_tool, gateways::add_all_gateway_tools, gateways::list_gateway_tools,
+        gateways::get_gateway_tool, gateways::update_gateway_tool, gateways::delete_gateway_tool, gateways::create_gateway_key,
+        gateways::list_gateway_keys, gateways::revoke_gateway_key, gateways::list_gateway_logs,
         api_keys::list_keys, api_keys::create_key, api_keys::revoke_key,
         admin::create_tenant, admin::list_tenants, admin::get_tenant, admin::list_tenant_keys,
         admin::create_tenant_key, admin::revoke_key, admin::update_tenant,
-        streamable::mcp, legacy::open_stream, legacy::post_message,
+        streamable::mcp, gateway::gateway_mcp, legacy::open_stream, legacy::post_message,
         oauth::callback, oauth::client_metadata,
         health::healthz, health::readyz, metrics::scrape, openapi_json,
     ),
-    components(schemas(CallStatus)),
+    components(schemas(CallStatus, CallOutcome)),
     modifiers(&SecuritySchemes, &StandardResponses),
     tags(
         (name = "connectors", description = "Remote MCP servers and REST APIs, and how to reach them"),
         (name = "tools", description = "Each connector's tool catalog, and direct tool calls"),
+        (name = "gateways", description = "MCP gateways: curated tools from many connectors behind one MCP endpoint"),
         (name = "proxy", description = "MCP pass-through to a connector's upstream, credential injected"),
         (name = "oauth", description = "Where authorization servers and browsers come back to"),
         (name = "api-keys", description = "A tenant's own API keys (admin scope)"),
@@ -68,6 +75,10 @@ impl Modify for SecuritySchemes {
             )
         };
         components.add_security_scheme("api_key", bearer("Tenant API key: `Authorization: Bearer sk_...`"));
+        components.add_security_scheme(
+            "gateway_key",
+            bearer("Gateway key: `Authorization: Bearer gk_...` (or `?apiKey=gk_...`)"),
+        );
         components.add_security_scheme("operator_token", bearer("Operator token (SWITCHBOARD_ADMIN_TOKEN)"));
     }
 }

@@ -6,6 +6,7 @@ mod api_keys;
 mod connectors;
 mod descriptors;
 mod docs;
+mod gateways;
 mod health;
 mod oauth;
 mod tools;
@@ -34,8 +35,10 @@ pub fn router(state: AppState) -> Router {
                 .merge(connectors::routes(max_body))
                 .merge(descriptors::routes())
                 .merge(tools::routes())
+                .merge(gateways::routes())
                 .merge(oauth::routes())
                 .merge(super::proxy::routes())
+                .merge(super::mcp_server::routes())
                 .merge(api_keys::routes())
                 .merge(admin::routes()),
         )

@@ -5,7 +5,7 @@
 pub(crate) mod legacy;
 mod metered;
 mod relay;
-mod session;
+pub(crate) mod session;
 pub(crate) mod streamable;
 
 use std::sync::Arc;

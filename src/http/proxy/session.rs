@@ -23,14 +23,28 @@ const SESSION_HEADER: &str = "mcp-session-id";
 enum Kind {
     LegacyEndpoint,
     McpSession,
+    /// A session id a gateway's MCP endpoint gave out (bound to the gateway, not a connector).
+    GatewaySession,
 }
 
-fn aad(kind: Kind, tenant_id: Uuid, connector_id: Uuid) -> Vec<u8> {
-    let what = match kind {
-        Kind::LegacyEndpoint => "proxy-session",
-        Kind::McpSession => "mcp-session-id",
+fn aad(kind: Kind, tenant_id: Uuid, owner_id: Uuid) -> Vec<u8> {
+    let (owner, what) = match kind {
+        Kind::LegacyEndpoint => ("connector", "proxy-session"),
+        Kind::McpSession => ("connector", "mcp-session-id"),
+        Kind::GatewaySession => ("gateway", "mcp-session-id"),
     };
-    format!("switchboard/v1/{tenant_id}/connector/{connector_id}/{what}").into_bytes()
+    format!("switchboard/v1/{tenant_id}/{owner}/{owner_id}/{what}").into_bytes()
+}
+
+/// A fresh 2025-era session id for a gateway: a random id sealed to the tenant and gateway.
+/// Nothing is stored: any replica can tell it is one this gateway gave out.
+pub fn seal_gateway_session(keyring: &Keyring, tenant_id: Uuid, gateway_id: Uuid) -> String {
+    seal(keyring, Kind::GatewaySession, tenant_id, gateway_id, Uuid::new_v4().as_bytes())
+}
+
+/// Whether `token` is a session id this gateway gave out.
+pub fn gateway_session_opens(keyring: &Keyring, tenant_id: Uuid, gateway_id: Uuid, token: &str) -> bool {
+    open(keyring, Kind::GatewaySession, tenant_id, gateway_id, token).is_some()
 }
 
 /// `key_id.base64url(nonce || ciphertext || tag)`: visible ASCII, fit for a header or a query.
@@ -127,5 +141,20 @@ mod tests {
         assert_eq!(open_endpoint(&keyring, t, c, sealed.to_str().unwrap()), None);
         let mut none = HeaderMap::new();
         assert!(open_session_header(&keyring, t, c, &mut none).is_ok(), "no session id is fine");
+    }
+
+    #[test]
+    fn gateway_sessions_open_only_for_their_gateway() {
+        let keyring = Keyring::parse(&Keyring::generate_entry("k")).unwrap();
+        let (t, g) = (Uuid::now_v7(), Uuid::now_v7());
+        let token = seal_gateway_session(&keyring, t, g);
+        assert!(gateway_session_opens(&keyring, t, g, &token));
+        assert!(!gateway_session_opens(&keyring, t, Uuid::now_v7(), &token));
+        assert!(!gateway_session_opens(&keyring, Uuid::now_v7(), g, &token));
+        // A connector's session id is no gateway's, even with the same ids.
+        let mut headers = HeaderMap::new();
+        headers.insert(SESSION_HEADER, HeaderValue::from_static("upstream"));
+        seal_session_header(&keyring, t, g, &mut headers);
+        assert!(!gateway_session_opens(&keyring, t, g, headers[SESSION_HEADER].to_str().unwrap()));
     }
 }

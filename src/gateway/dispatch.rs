@@ -1,0 +1,115 @@
+//! What an MCP client of a gateway can do: list the enabled tools under their aliases, and
+//! call one, which goes to the connector's tool through the catalog's call path and is
+//! logged. Failures past finding the tool are tool results with `isError: true` and a clear
+//! text (MCP 2025-11-25, "Error Handling": the model can read and react to them), never a
+//! protocol error that would stop the client.
+
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::Context;
+use super::model::{CallOutcome, Gateway, GatewayTool, MAX_TOOLS};
+use super::store::{self, CallRow};
+use crate::catalog::model::truncated;
+use crate::catalog::service as catalog;
+use crate::error::{Error, Result};
+
+/// Who is calling: a gateway key, or a tenant API key with the `proxy` scope.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub gateway_key_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
+}
+
+/// Every enabled tool the catalog still lists, by alias.
+pub async fn exposed_tools(ctx: &Context, gateway: &Gateway) -> Result<Vec<GatewayTool>> {
+    Ok(store::list_tools(ctx.db(), gateway.id, true, None, MAX_TOOLS).await?)
+}
+
+/// Calls the tool exposed as `alias`; `Err` only when no enabled tool has that alias (the
+/// MCP layer answers that as the protocol says: an unknown tool).
+pub async fn call(
+    ctx: &Context,
+    caller: Caller,
+    gateway: &Gateway,
+    alias: &str,
+    arguments: Map<String, Value>,
+) -> Result<Value> {
+    let started = Instant::now();
+    let log_payloads = crate::tenancy::service::logs_tool_payloads(ctx.db(), gateway.tenant_id).await?;
+    let arguments_text = log_payloads.then(|| truncated(Value::Object(arguments.clone()).to_string()));
+    let tool = store::tool_by_alias(ctx.db(), gateway.id, alias).await?.filter(|t| t.enabled);
+    let mut row = CallRow {
+        tenant_id: gateway.tenant_id,
+        gateway_id: gateway.id,
+        alias,
+        connector_id: tool.as_ref().map(|t| t.connector_id),
+        tool_name: tool.as_ref().map(|t| t.tool.as_str()),
+        gateway_key_id: caller.gateway_key_id,
+        api_key_id: caller.api_key_id,
+        status: CallOutcome::Error.as_str(),
+        duration_ms: 0,
+        error: None,
+        arguments: arguments_text,
+        result: None,
+    };
+    let answer = match &tool {
+        None => Err(Error::NotFound("tool")),
+        Some(tool) => Ok(run(ctx, gateway, tool, arguments).await),
+    };
+    row.duration_ms = started.elapsed().as_millis() as i32;
+    match &answer {
+        Err(err) => row.error = Some(err.to_string()),
+        Ok(result) => {
+            let is_error = result.get("isError").and_then(Value::as_bool).unwrap_or(false);
+            if is_error {
+                row.error = Some(error_text(result));
+            } else {
+                row.status = CallOutcome::Success.as_str();
+            }
+            row.result = log_payloads.then(|| truncated(result.to_string()));
+        }
+    }
+    super::logs::record(ctx.db(), &row).await;
+    answer
+}
+
+/// The upstream's result unchanged, or a tool error saying why there is none.
+async fn run(ctx: &Context, gateway: &Gateway, tool: &GatewayTool, arguments: Map<String, Value>) -> Value {
+    let callable =
+        match catalog::find_callable(ctx.db(), gateway.tenant_id, tool.connector_id, &tool.tool).await {
+            Ok(callable) => callable,
+            Err(err) => return tool_error(&format!("this tool is unavailable: {err}")),
+        };
+    match catalog::execute(&ctx.catalog, &callable, arguments).await {
+        Ok(result) => result,
+        Err((_, Error::Invalid(errors))) => {
+            let problems: Vec<String> =
+                errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+            tool_error(&format!("invalid arguments: {}", problems.join("; ")))
+        }
+        Err((_, err @ Error::Internal(_))) => {
+            tracing::error!(alias = %tool.alias, error = %err, "gateway call failed");
+            tool_error("the call failed inside Switchboard")
+        }
+        Err((_, err)) => tool_error(&format!("{} ({})", err, err.code())),
+    }
+}
+
+fn tool_error(text: &str) -> Value {
+    json!({"content": [{"type": "text", "text": text}], "isError": true})
+}
+
+/// The text of a tool error, for the log.
+fn error_text(result: &Value) -> String {
+    let texts: Vec<&str> = result["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("text").and_then(Value::as_str))
+        .collect();
+    let text = texts.join("\n");
+    if text.is_empty() { "the tool reported an error".into() } else { truncated(text) }
+}

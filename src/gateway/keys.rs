@@ -1,0 +1,114 @@
+//! Gateway keys (`gk_…`): issued once, kept as a SHA-256, revoked on every replica within
+//! the invalidation hub's delay (their table announces changes, migration 0008), and looked
+//! up at request time through an in-process cache.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::model::{Gateway, GatewayKey, MAX_NAME};
+use super::store::{self, NewKey};
+use crate::error::{Error, Result, Validator};
+use crate::platform::cache::{Cache, Invalidate, Invalidation};
+use crate::platform::crypto::{GATEWAY_KEY_PREFIX, generate_key, hash_api_key};
+
+/// The kind gateway keys are announced under (the trigger of migration 0008).
+pub const NOTIFY_KIND: &str = "gateway_key";
+
+/// A new key: `secret` is shown to its owner once.
+pub struct IssuedKey {
+    pub key: GatewayKey,
+    pub secret: SecretString,
+}
+
+pub async fn issue(
+    db: &PgPool,
+    gateway: &Gateway,
+    name: Option<&str>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<IssuedKey> {
+    let mut v = Validator::default();
+    v.check(
+        name.is_none_or(|n| !n.is_empty() && n.len() <= MAX_NAME),
+        "name",
+        format!("1 to {MAX_NAME} characters"),
+    );
+    v.check(expires_at.is_none_or(|at| at > Utc::now()), "expires_at", "must be in the future");
+    v.finish()?;
+    let new = generate_key(GATEWAY_KEY_PREFIX);
+    let row = NewKey { id: Uuid::now_v7(), gateway, name, prefix: &new.prefix, hash: &new.hash, expires_at };
+    let key = store::insert_key(db, &row).await?;
+    Ok(IssuedKey { key, secret: new.secret })
+}
+
+pub async fn list(db: &PgPool, gateway: &Gateway) -> Result<Vec<GatewayKey>> {
+    Ok(store::list_keys(db, gateway.id).await?)
+}
+
+/// Revokes the key here at once, and on other replicas when they hear of it.
+pub async fn revoke(db: &PgPool, hub: &Invalidation, gateway: &Gateway, id: Uuid) -> Result<()> {
+    if !store::revoke_key(db, gateway.id, id).await? {
+        return Err(Error::NotFound("gateway key"));
+    }
+    hub.forget(NOTIFY_KIND, id);
+    Ok(())
+}
+
+/// An active gateway key and the slug of the gateway it opens.
+#[derive(Debug)]
+pub struct ActiveKey {
+    pub key: GatewayKey,
+    pub slug: String,
+}
+
+/// Active gateway keys by the SHA-256 of the key; a change to a key drops it by its id.
+pub struct KeyCache(Cache<[u8; 32], Arc<ActiveKey>>);
+
+impl KeyCache {
+    pub fn new(hub: &Invalidation) -> Arc<Self> {
+        let cache = Arc::new(Self(Cache::new(hub.liveness())));
+        hub.register(NOTIFY_KIND, cache.clone());
+        cache
+    }
+}
+
+impl Invalidate for KeyCache {
+    fn forget(&self, id: Uuid) {
+        self.0.retain(|_, active| active.key.id != id);
+    }
+
+    fn clear(&self) {
+        self.0.clear();
+    }
+}
+
+/// Whether `token` looks like a gateway key (rather than a tenant API key).
+pub fn is_gateway_key(token: &str) -> bool {
+    token.starts_with(GATEWAY_KEY_PREFIX)
+}
+
+/// The active, unexpired key `token` names (cached by hash; unknown keys are not cached).
+pub async fn authenticate(db: &PgPool, keys: &KeyCache, token: &str) -> Result<Arc<ActiveKey>> {
+    const UNKNOWN: Error = Error::Unauthenticated("unknown, revoked or expired gateway key");
+    if !is_gateway_key(token) {
+        return Err(UNKNOWN);
+    }
+    let hash = hash_api_key(token);
+    let active = match keys.0.get(&hash) {
+        Some(active) => active,
+        None => {
+            let ticket = keys.0.ticket();
+            let (key, slug) = store::find_active_key(db, &hash).await?.ok_or(UNKNOWN)?;
+            let active = Arc::new(ActiveKey { key, slug });
+            keys.0.put(ticket, hash, active.clone());
+            active
+        }
+    };
+    if active.key.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(UNKNOWN);
+    }
+    Ok(active)
+}

@@ -1,0 +1,31 @@
+//! MCP gateways: one MCP endpoint per gateway that exposes tools picked from a tenant's
+//! connectors under aliases ([`service`]), reached with gateway keys ([`keys`]), every call
+//! dispatched through the catalog's call path and logged ([`dispatch`], [`logs`]). The MCP
+//! protocol itself is served in `http::mcp_server`.
+
+pub mod dispatch;
+pub mod keys;
+pub mod logs;
+pub mod model;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::catalog;
+pub use keys::KeyCache;
+
+/// What the gateway needs: the catalog's call path, and this process's gateway key cache.
+#[derive(Clone)]
+pub struct Context {
+    pub catalog: catalog::Context,
+    pub keys: Arc<KeyCache>,
+}
+
+impl Context {
+    pub fn db(&self) -> &PgPool {
+        &self.catalog.upstream.connectors.db
+    }
+}

@@ -1,0 +1,396 @@
+//! SQL for gateways, their tools, keys and call log. Every read of a gateway names the
+//! tenant, so another tenant's gateway finds nothing.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use super::model::{Gateway, GatewayCall, GatewayFields, GatewayKey, GatewayTool, ToolChanges};
+
+macro_rules! gateway_columns {
+    () => {
+        "id, tenant_id, slug, name, description, instructions, created_at, updated_at"
+    };
+}
+
+pub async fn insert_gateway(
+    db: &PgPool,
+    id: Uuid,
+    tenant_id: Uuid,
+    f: &GatewayFields,
+) -> sqlx::Result<Gateway> {
+    sqlx::query_as(concat!(
+        "INSERT INTO gateways (id, tenant_id, slug, name, description, instructions)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+        gateway_columns!()
+    ))
+    .bind(id)
+    .bind(tenant_id)
+    .bind(&f.slug)
+    .bind(&f.name)
+    .bind(f.description.clone().flatten())
+    .bind(f.instructions.clone().flatten())
+    .fetch_one(db)
+    .await
+}
+
+pub async fn list_gateways(
+    db: &PgPool,
+    tenant_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<Gateway>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        gateway_columns!(),
+        " FROM gateways WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
+    ))
+    .bind(tenant_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn get_gateway(db: &PgPool, tenant_id: Uuid, id: Uuid) -> sqlx::Result<Option<Gateway>> {
+    sqlx::query_as(concat!("SELECT ", gateway_columns!(), " FROM gateways WHERE tenant_id = $1 AND id = $2"))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn gateway_by_slug(db: &PgPool, tenant_id: Uuid, slug: &str) -> sqlx::Result<Option<Gateway>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        gateway_columns!(),
+        " FROM gateways WHERE tenant_id = $1 AND slug = $2"
+    ))
+    .bind(tenant_id)
+    .bind(slug)
+    .fetch_optional(db)
+    .await
+}
+
+/// Applies the given fields; `None` when there is no such gateway in the tenant.
+pub async fn update_gateway(
+    db: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+    f: &GatewayFields,
+) -> sqlx::Result<Option<Gateway>> {
+    sqlx::query_as(concat!(
+        "UPDATE gateways SET slug = COALESCE($3, slug), name = COALESCE($4, name),
+                description = CASE WHEN $5 THEN $6 ELSE description END,
+                instructions = CASE WHEN $7 THEN $8 ELSE instructions END, updated_at = now()
+         WHERE tenant_id = $1 AND id = $2 RETURNING ",
+        gateway_columns!()
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .bind(&f.slug)
+    .bind(&f.name)
+    .bind(f.description.is_some())
+    .bind(f.description.clone().flatten())
+    .bind(f.instructions.is_some())
+    .bind(f.instructions.clone().flatten())
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn delete_gateway(db: &PgPool, tenant_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM gateways WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A gateway tool joined with its catalog entry and its connector's status.
+macro_rules! tool_select {
+    () => {
+        "SELECT g.id, g.gateway_id, g.connector_id, g.tool_name AS tool, g.alias, g.enabled, g.description,
+                t.description AS upstream_description, t.input_schema, t.output_schema, t.title,
+                t.annotations, c.status = 'connected' AS connected, g.created_at, g.updated_at
+         FROM gateway_tools g JOIN connectors c ON c.id = g.connector_id
+         LEFT JOIN tools t ON t.connector_id = g.connector_id AND t.name = g.tool_name "
+    };
+}
+
+pub struct NewTool<'a> {
+    pub id: Uuid,
+    pub gateway_id: Uuid,
+    pub connector_id: Uuid,
+    pub tool: &'a str,
+    pub alias: &'a str,
+    pub enabled: bool,
+}
+
+pub async fn insert_tool(db: &PgPool, t: &NewTool<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO gateway_tools (id, gateway_id, connector_id, tool_name, alias, enabled)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(t.id)
+    .bind(t.gateway_id)
+    .bind(t.connector_id)
+    .bind(t.tool)
+    .bind(t.alias)
+    .bind(t.enabled)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Adds every catalog tool of a connector not in the gateway yet, each under its own name,
+/// skipping those whose name is already an alias there. Returns how many were added.
+pub async fn insert_all_tools(
+    db: impl PgExecutor<'_>,
+    gateway_id: Uuid,
+    connector_id: Uuid,
+    enabled: bool,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "INSERT INTO gateway_tools (id, gateway_id, connector_id, tool_name, alias, enabled)
+         SELECT gen_random_uuid(), $1, t.connector_id, t.name, t.name, $3 FROM tools t
+         WHERE t.connector_id = $2
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(gateway_id)
+    .bind(connector_id)
+    .bind(enabled)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn count_tools(db: impl PgExecutor<'_>, gateway_id: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM gateway_tools WHERE gateway_id = $1")
+        .bind(gateway_id)
+        .fetch_one(db)
+        .await
+}
+
+/// A page of a gateway's tools by alias; `enabled_only` for what MCP clients see.
+pub async fn list_tools(
+    db: &PgPool,
+    gateway_id: Uuid,
+    enabled_only: bool,
+    after: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<GatewayTool>> {
+    sqlx::query_as(concat!(
+        tool_select!(),
+        "WHERE g.gateway_id = $1 AND (NOT $2 OR (g.enabled AND t.name IS NOT NULL))
+           AND ($3::text IS NULL OR g.alias > $3) ORDER BY g.alias LIMIT $4"
+    ))
+    .bind(gateway_id)
+    .bind(enabled_only)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn get_tool(db: &PgPool, gateway_id: Uuid, id: Uuid) -> sqlx::Result<Option<GatewayTool>> {
+    sqlx::query_as(concat!(tool_select!(), "WHERE g.gateway_id = $1 AND g.id = $2"))
+        .bind(gateway_id)
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn tool_by_alias(db: &PgPool, gateway_id: Uuid, alias: &str) -> sqlx::Result<Option<GatewayTool>> {
+    sqlx::query_as(concat!(tool_select!(), "WHERE g.gateway_id = $1 AND g.alias = $2"))
+        .bind(gateway_id)
+        .bind(alias)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn update_tool(db: &PgPool, gateway_id: Uuid, id: Uuid, c: &ToolChanges) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE gateway_tools SET alias = COALESCE($3, alias), enabled = COALESCE($4, enabled),
+                description = CASE WHEN $5 THEN $6 ELSE description END, updated_at = now()
+         WHERE gateway_id = $1 AND id = $2",
+    )
+    .bind(gateway_id)
+    .bind(id)
+    .bind(&c.alias)
+    .bind(c.enabled)
+    .bind(c.description.is_some())
+    .bind(c.description.clone().flatten())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn delete_tool(db: &PgPool, gateway_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM gateway_tools WHERE gateway_id = $1 AND id = $2")
+        .bind(gateway_id)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+macro_rules! key_columns {
+    () => {
+        "id, gateway_id, tenant_id, name, prefix, expires_at, created_at, revoked_at"
+    };
+}
+
+pub struct NewKey<'a> {
+    pub id: Uuid,
+    pub gateway: &'a Gateway,
+    pub name: Option<&'a str>,
+    pub prefix: &'a str,
+    pub hash: &'a [u8],
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert_key(db: &PgPool, k: &NewKey<'_>) -> sqlx::Result<GatewayKey> {
+    sqlx::query_as(concat!(
+        "INSERT INTO gateway_keys (id, gateway_id, tenant_id, name, prefix, key_hash, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        key_columns!()
+    ))
+    .bind(k.id)
+    .bind(k.gateway.id)
+    .bind(k.gateway.tenant_id)
+    .bind(k.name)
+    .bind(k.prefix)
+    .bind(k.hash)
+    .bind(k.expires_at)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn list_keys(db: &PgPool, gateway_id: Uuid) -> sqlx::Result<Vec<GatewayKey>> {
+    sqlx::query_as(concat!("SELECT ", key_columns!(), " FROM gateway_keys WHERE gateway_id = $1 ORDER BY id"))
+        .bind(gateway_id)
+        .fetch_all(db)
+        .await
+}
+
+pub async fn revoke_key(db: &PgPool, gateway_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE gateway_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE gateway_id = $1 AND id = $2",
+    )
+    .bind(gateway_id)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(sqlx::FromRow)]
+struct ActiveKeyRow {
+    #[sqlx(flatten)]
+    key: GatewayKey,
+    slug: String,
+}
+
+/// The unrevoked key with this hash and the slug of its gateway (expiry is the caller's
+/// check: a cached key expires too).
+pub async fn find_active_key(db: &PgPool, hash: &[u8]) -> sqlx::Result<Option<(GatewayKey, String)>> {
+    let row: Option<ActiveKeyRow> = sqlx::query_as(
+        "SELECT k.id, k.gateway_id, k.tenant_id, k.name, k.prefix, k.expires_at, k.created_at, k.revoked_at,
+                g.slug
+         FROM gateway_keys k JOIN gateways g ON g.id = k.gateway_id
+         WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+    )
+    .bind(hash)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.key, r.slug)))
+}
+
+pub struct CallRow<'a> {
+    pub tenant_id: Uuid,
+    pub gateway_id: Uuid,
+    pub alias: &'a str,
+    pub connector_id: Option<Uuid>,
+    pub tool_name: Option<&'a str>,
+    pub gateway_key_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
+    pub status: &'static str,
+    pub duration_ms: i32,
+    pub error: Option<String>,
+    pub arguments: Option<String>,
+    pub result: Option<String>,
+}
+
+pub async fn insert_call(db: impl PgExecutor<'_>, r: &CallRow<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO gateway_calls (id, tenant_id, gateway_id, alias, connector_id, tool_name, gateway_key_id,
+                                    api_key_id, status, duration_ms, error, arguments, result)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(r.tenant_id)
+    .bind(r.gateway_id)
+    .bind(r.alias)
+    .bind(r.connector_id)
+    .bind(r.tool_name)
+    .bind(r.gateway_key_id)
+    .bind(r.api_key_id)
+    .bind(r.status)
+    .bind(r.duration_ms)
+    .bind(&r.error)
+    .bind(&r.arguments)
+    .bind(&r.result)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Filters of the call log; `before` is the cursor (ids are time-ordered).
+#[derive(Debug, Clone, Copy)]
+pub struct CallFilter<'a> {
+    pub status: Option<&'static str>,
+    pub tool: Option<&'a str>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub before: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// A page of a gateway's calls, newest first; `tool` matches the alias or the upstream name.
+pub async fn list_calls(db: &PgPool, gateway_id: Uuid, f: CallFilter<'_>) -> sqlx::Result<Vec<GatewayCall>> {
+    sqlx::query_as(
+        "SELECT id, alias, connector_id, tool_name, gateway_key_id, api_key_id, status, duration_ms, error,
+                arguments, result, created_at
+         FROM gateway_calls
+         WHERE gateway_id = $1
+           AND ($2::text IS NULL OR status = $2)
+           AND ($3::text IS NULL OR alias = $3 OR tool_name = $3)
+           AND ($4::timestamptz IS NULL OR created_at >= $4)
+           AND ($5::timestamptz IS NULL OR created_at < $5)
+           AND ($6::uuid IS NULL OR id < $6)
+         ORDER BY id DESC LIMIT $7",
+    )
+    .bind(gateway_id)
+    .bind(f.status)
+    .bind(f.tool)
+    .bind(f.since)
+    .bind(f.until)
+    .bind(f.before)
+    .bind(f.limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Deletes up to `batch` calls older than `days` days; returns how many went.
+pub async fn purge_calls(db: &PgPool, days: i32, batch: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM gateway_calls WHERE id IN (
+             SELECT id FROM gateway_calls WHERE created_at < now() - make_interval(days => $1) LIMIT $2)",
+    )
+    .bind(days)
+    .bind(batch)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

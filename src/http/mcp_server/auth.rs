@@ -1,0 +1,101 @@
+//! Who may use a gateway's MCP endpoint: the bearer of one of *its* keys (`gk_…`), or of a
+//! tenant API key with the `proxy` scope, sent as `Authorization: Bearer` or, for clients
+//! that cannot set headers, as `?apiKey=` / `?api_key=`. The key is taken out of the request
+//! before anything else sees it (rmcp, its logs): only the path is ever logged.
+
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Uri};
+
+use crate::error::Error;
+use crate::gateway::dispatch::Caller;
+use crate::gateway::model::Gateway;
+use crate::gateway::{keys, service};
+use crate::http::AppState;
+use crate::http::extract::{admit, bearer_token};
+use crate::http::problem::{ApiError, ApiResult};
+use crate::tenancy::Scope;
+use crate::tenancy::limits::Surface;
+
+const QUERY_KEYS: [&str; 2] = ["apiKey", "api_key"];
+
+/// The key of the request, removed from it: the header wins over the query.
+pub fn take_credential(parts: &mut Parts) -> Option<String> {
+    let from_header = bearer_token(&parts.headers).map(str::to_owned);
+    parts.headers.remove(AUTHORIZATION);
+    let from_query = strip_query_key(&mut parts.uri);
+    from_header.or(from_query)
+}
+
+/// Takes `apiKey` / `api_key` out of the URI's query; returns its value.
+fn strip_query_key(uri: &mut Uri) -> Option<String> {
+    let query = uri.query()?;
+    let mut found = None;
+    let mut kept = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if QUERY_KEYS.contains(&name.as_ref()) {
+            found.get_or_insert_with(|| value.into_owned());
+        } else {
+            kept.append_pair(&name, &value);
+        }
+    }
+    let kept = kept.finish();
+    let path_and_query =
+        if kept.is_empty() { uri.path().to_owned() } else { format!("{}?{kept}", uri.path()) };
+    let mut builder = Uri::builder().path_and_query(path_and_query);
+    if let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) {
+        builder = builder.scheme(scheme.clone()).authority(authority.clone());
+    }
+    if let Ok(stripped) = builder.build() {
+        *uri = stripped;
+    }
+    found
+}
+
+/// The gateway `slug` names for this credential, and who is calling; counted against the
+/// tenant's proxy rate limit. A gateway key opens only its own gateway (any other → 401).
+pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> ApiResult<(Gateway, Caller)> {
+    const MISSING: Error =
+        Error::Unauthenticated("send a gateway key as `Authorization: Bearer gk_...` or `?apiKey=`");
+    let token = token.ok_or(MISSING)?;
+    let (gateway, caller) = if keys::is_gateway_key(token) {
+        let active = keys::authenticate(&state.db, &state.caches.gateway_keys, token).await?;
+        if active.slug != slug {
+            return Err(Error::Unauthenticated("this key belongs to another gateway").into());
+        }
+        let gateway = service::get(&state.db, active.key.tenant_id, active.key.gateway_id).await?;
+        (gateway, Caller { gateway_key_id: Some(active.key.id), api_key_id: None })
+    } else {
+        let key = crate::tenancy::keys::authenticate(&state.db, &state.caches.keys, token).await?;
+        if !key.scopes.contains(&Scope::Proxy) {
+            return Err(ApiError::MissingScope(Scope::Proxy.as_str()));
+        }
+        let gateway = service::by_slug(&state.db, key.tenant_id, slug).await?;
+        (gateway, Caller { gateway_key_id: None, api_key_id: Some(key.id) })
+    };
+    tracing::Span::current().record("gateway_id", tracing::field::display(gateway.id));
+    admit(state, gateway.tenant_id, Surface::Proxy).await?;
+    Ok((gateway, caller))
+}
+
+/// Whether the request carries a session id at all.
+pub fn session_id(headers: &HeaderMap) -> Option<&str> {
+    headers.get("mcp-session-id").and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_leaves_the_query_and_everything_else_stays() {
+        let mut uri: Uri = "/api/v1/gateways/g/mcp?x=1&apiKey=gk_secret&y=a%20b".parse().unwrap();
+        assert_eq!(strip_query_key(&mut uri).as_deref(), Some("gk_secret"));
+        assert_eq!(uri.to_string(), "/api/v1/gateways/g/mcp?x=1&y=a+b");
+        let mut uri: Uri = "/m?api_key=gk_other".parse().unwrap();
+        assert_eq!(strip_query_key(&mut uri).as_deref(), Some("gk_other"));
+        assert_eq!(uri.to_string(), "/m");
+        let mut uri: Uri = "/m".parse().unwrap();
+        assert_eq!(strip_query_key(&mut uri), None);
+    }
+}
