@@ -38,7 +38,11 @@ pub async fn run(setup: &Setup) {
 
 fn control(args: &[&str]) {
     let status = Command::new("callgrind_control").args(args).output().expect("callgrind_control runs");
-    assert!(status.status.success(), "callgrind_control {args:?}: {}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "callgrind_control {args:?}: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
 }
 
 /// The `summary:` total of the dump whose trigger names `tag`.
@@ -50,7 +54,11 @@ fn dumped_instructions(dir: &std::path::Path, tag: &str) -> f64 {
             continue;
         }
         // One dump per thread when threads are separated; summed either way.
-        total += text.lines().find_map(|l| l.strip_prefix("summary:")).and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(0.0);
+        total += text
+            .lines()
+            .find_map(|l| l.strip_prefix("summary:"))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
     }
     total
 }

@@ -100,7 +100,15 @@ async fn throughput(setup: &Setup) {
         None => None,
     };
     let mut endpoints = vec![
-        (Endpoint { label: "direct", url: setup.upstream.url.clone(), key: "upstream".into(), tool: "echo" }, None),
+        (
+            Endpoint {
+                label: "direct",
+                url: setup.upstream.url.clone(),
+                key: "upstream".into(),
+                tool: "echo",
+            },
+            None,
+        ),
         (Endpoint { label: "Switchboard", url: proxied_url, key, tool: "echo" }, Some(&proxy)),
     ];
     if let Some(peer) = &peer {
@@ -124,7 +132,9 @@ async fn throughput(setup: &Setup) {
         for _ in 0..rounds {
             for (i, (endpoint, process)) in endpoints.iter().enumerate() {
                 let (seen, cpu) = (setup.upstream.seen().len(), process.map(|p| p.cpu_seconds()));
-                let run = load(&clients[i], endpoint.tool, total).await.unwrap_or_else(|e| fail(endpoint.label, &e));
+                let run = load(&clients[i], endpoint.tool, total)
+                    .await
+                    .unwrap_or_else(|e| fail(endpoint.label, &e));
                 rows[i].0.push(run);
                 rows[i].1 += setup.upstream.seen().len() - seen;
                 rows[i].2 += process.map_or(0.0, |p| p.cpu_seconds()) - cpu.unwrap_or(0.0);
@@ -148,7 +158,9 @@ async fn throughput(setup: &Setup) {
 
 fn print_table(labels: &[&str], table: &[Vec<Row>]) {
     println!();
-    println!("| | c=1 req/s | ratio | p50 | p50 over | p99 over | c=32 req/s | ratio | p50 over | p99 over | upstream req/call | proxy CPU µs/call (c=1, c=32) |");
+    println!(
+        "| | c=1 req/s | ratio | p50 | p50 over | p99 over | c=32 req/s | ratio | p50 over | p99 over | upstream req/call | proxy CPU µs/call (c=1, c=32) |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
     for (i, label) in labels.iter().enumerate() {
@@ -159,11 +171,16 @@ fn print_table(labels: &[&str], table: &[Vec<Row>]) {
             if c == 0 {
                 line += &format!("| {:.0} µs ", us(row.p50));
             }
-            line += &format!("| {:+.0} µs | {:+.0} µs ", us(row.p50) - us(direct.p50), us(row.p99) - us(direct.p99));
+            line += &format!(
+                "| {:+.0} µs | {:+.0} µs ",
+                us(row.p50) - us(direct.p50),
+                us(row.p99) - us(direct.p99)
+            );
         }
         let cpu: Vec<String> =
             table.iter().map(|rows| rows[i].cpu_per_call.map_or("-".into(), |c| format!("{c:.0}"))).collect();
-        let per_call: Vec<String> = table.iter().map(|rows| format!("{:.2}", rows[i].upstream_per_call)).collect();
+        let per_call: Vec<String> =
+            table.iter().map(|rows| format!("{:.2}", rows[i].upstream_per_call)).collect();
         println!("{line}| {} | {} |", per_call.join(" / "), cpu.join(" / "));
     }
 }

@@ -86,7 +86,8 @@ async fn standalone(client: &reqwest::Client, url: &str, key: &str, n: usize) ->
         };
         async move {
             mcp.initialize().await;
-            let res = mcp.request(reqwest::Method::GET).header("accept", "text/event-stream").send().await.unwrap();
+            let res =
+                mcp.request(reqwest::Method::GET).header("accept", "text/event-stream").send().await.unwrap();
             assert_eq!(res.status(), 200, "GET /mcp");
             res
         }
