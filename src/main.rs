@@ -13,12 +13,6 @@ use switchboard::platform::metrics::upkeep;
 use switchboard::tenancy::service as tenancy;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc rather than the system allocator (decision 0014): the proxy allocates a little
-/// for every request and every connection, from two worker threads, and glibc's malloc was
-/// ~13% of its profile under load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.config.log_format);
