@@ -139,12 +139,17 @@ pub struct LimitDefaults {
     pub proxy_streams: u32,
 }
 
+/// Sized so that a busy agent fleet does not meet them (README, "Sizing rate limits"): they
+/// stop one runaway tenant from taking a whole replica, they do not shape normal traffic.
+/// The proxy's rate is about what one 2-core replica serves in all; its burst covers an
+/// agent fanning a plan out into parallel tool calls; every MCP session may hold a
+/// standalone stream.
 impl Default for LimitDefaults {
     fn default() -> Self {
         Self {
             api: Rate { per_second: 50, burst: 100 },
-            proxy: Rate { per_second: 200, burst: 400 },
-            proxy_streams: 100,
+            proxy: Rate { per_second: 2000, burst: 5000 },
+            proxy_streams: 1000,
         }
     }
 }

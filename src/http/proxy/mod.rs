@@ -8,6 +8,8 @@ mod relay;
 pub(crate) mod session;
 pub(crate) mod streamable;
 
+pub use relay::Relayed;
+
 use std::sync::Arc;
 
 use axum::Router;

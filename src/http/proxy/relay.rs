@@ -54,8 +54,15 @@ pub fn relay(state: &AppState, response: reqwest::Response, how: Relay) -> Respo
     let (parts, body) = http::Response::from(response).into_parts();
     let mut headers = headers::caller_response(&parts.headers);
     let sse = mark_streaming(&mut headers);
-    (parts.status, headers, relay_body(state, Body::new(body), sse, how)).into_response()
+    let mut relayed = (parts.status, headers, relay_body(state, Body::new(body), sse, how)).into_response();
+    relayed.extensions_mut().insert(Relayed);
+    relayed
 }
+
+/// Marks a response as the upstream's answer, relayed (the request log puts successful ones
+/// at DEBUG).
+#[derive(Clone, Copy)]
+pub struct Relayed;
 
 /// A relayed body that counts its bytes, holds the stream gauge and slot while open, and —
 /// for a standalone stream — ends cleanly when the process stops (callers reconnect to
