@@ -112,14 +112,29 @@ fn unsuccessful(response: &Response) -> ProbeOutcome {
 }
 
 async fn streamable(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<ProbeOutcome, ProbeError> {
-    match discover(net, url, auth).await? {
-        Some(outcome) => Ok(outcome),
-        None => initialize(net, url, auth).await,
+    // A modern server may refuse our version while listing it: retry once, as the spec asks.
+    for _ in 0..2 {
+        match discover(net, url, auth).await? {
+            Discovered::Done(outcome) => return Ok(outcome),
+            Discovered::Legacy => return initialize(net, url, auth).await,
+            Discovered::Retry => {}
+        }
     }
+    Err(ProbeError::Protocol(format!(
+        "server/discover kept refusing {MODERN_PROTOCOL_VERSION}, which it lists"
+    )))
 }
 
-/// `server/discover`, or `None` when the answer says the server is legacy.
-async fn discover(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<Option<ProbeOutcome>, ProbeError> {
+/// What a `server/discover` answer means.
+enum Discovered {
+    Done(ProbeOutcome),
+    /// Not a modern server: fall back to `initialize`.
+    Legacy,
+    /// -32022 naming the version we sent among the supported ones.
+    Retry,
+}
+
+async fn discover(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<Discovered, ProbeError> {
     let request = net
         .request(Method::POST, url)?
         .headers(auth.clone())
@@ -130,16 +145,19 @@ async fn discover(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<Option<
     let response = net.send(request).await?;
     let status = response.status();
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN || status.is_server_error() {
-        return Ok(Some(unsuccessful(&response)));
+        return Ok(Discovered::Done(unsuccessful(&response)));
     }
     let message = answer(response).await?;
     if let Some(result) = message.as_ref().filter(|_| status.is_success()).and_then(|m| m.get("result")) {
-        return discover_result(result).map(|info| Some(ProbeOutcome::Ready(info)));
+        return discover_result(result).map(|info| Discovered::Done(ProbeOutcome::Ready(info)));
     }
     match message.as_ref().and_then(|m| m.get("error")).and_then(era::modern_rejection) {
-        Some(rejection) if rejection.lists_legacy_version() => Ok(None),
+        Some(rejection) if rejection.supported.iter().any(|v| v == MODERN_PROTOCOL_VERSION) => {
+            Ok(Discovered::Retry)
+        }
+        Some(rejection) if rejection.lists_legacy_version() => Ok(Discovered::Legacy),
         Some(rejection) => Err(ProbeError::Protocol(format!("server/discover was refused: {rejection}"))),
-        None => Ok(None),
+        None => Ok(Discovered::Legacy),
     }
 }
 
