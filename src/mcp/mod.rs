@@ -1,6 +1,7 @@
-//! MCP protocol facts: the transports, what a server says about itself, the `initialize`
-//! probe, and the legacy SSE endpoint rule.
+//! MCP protocol facts: the transports, the two eras, what a server says about itself, the
+//! connect probe, and the legacy SSE endpoint rule.
 
+pub mod era;
 pub mod legacy;
 pub mod probe;
 
@@ -30,16 +31,22 @@ impl Transport {
     }
 }
 
-/// What an upstream said about itself in its `initialize` result.
+/// What an upstream said about itself, in its `server/discover` or `initialize` result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ServerInfo {
     pub name: Option<String>,
     pub title: Option<String>,
     pub version: Option<String>,
+    /// The revision spoken with it: `2026-07-28` (modern) or what `initialize` agreed on.
     pub protocol_version: Option<String>,
     #[schema(value_type = Object)]
     pub capabilities: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
 }
 
-/// The protocol revision we offer in `initialize`; servers answer with the one they speak.
-pub const PROTOCOL_VERSION: &str = "2025-11-25";
+/// The modern revision we try first (`server/discover`).
+pub const MODERN_PROTOCOL_VERSION: &str = "2026-07-28";
+/// The revision we offer in `initialize` when a server turns out to be legacy; never rmcp's
+/// `LATEST`, which has no `initialize`.
+pub const LEGACY_PROTOCOL_VERSION: &str = "2025-11-25";

@@ -1,8 +1,11 @@
-//! The MCP `initialize` probe: does the upstream answer, and does it want credentials?
+//! The MCP connect probe: does the upstream answer, in which era, and does it want credentials?
 //!
-//! Streamable HTTP: POST `initialize`, read a JSON or SSE answer. Legacy HTTP+SSE: GET the
-//! stream, wait for the `endpoint` event (same origin only), POST `initialize` there, and
-//! read the answer from the stream. A server-issued session is ended right after.
+//! Streamable HTTP: POST `server/discover` at 2026-07-28 (with its `_meta` and headers); a
+//! 4xx whose body is not a recognized modern JSON-RPC error means a legacy server, so POST
+//! `initialize` (2025-11-25) instead, as the 2026-07-28 transport's "Backward Compatibility"
+//! says. Either answer may be JSON or SSE. Legacy HTTP+SSE (2024-11-05 only): GET the stream,
+//! wait for the `endpoint` event (same origin only), POST `initialize` there, and read the
+//! answer from the stream. A server-issued session is ended right after.
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
@@ -10,12 +13,12 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::legacy::{EndpointError, wait_for_endpoint};
-use super::{PROTOCOL_VERSION, ServerInfo, Transport};
+use super::{LEGACY_PROTOCOL_VERSION, MODERN_PROTOCOL_VERSION, ServerInfo, Transport, era};
 use crate::platform::challenge::{self, Challenge};
 use crate::platform::net::{MAX_CONTROL_BODY, NetError, Outbound, read_capped};
 use crate::platform::sse::{self, ReadError};
 
-const INITIALIZE_ID: i64 = 1;
+const PROBE_ID: i64 = 1;
 const SESSION_HEADER: &str = "mcp-session-id";
 
 #[derive(Debug)]
@@ -32,7 +35,7 @@ pub enum ProbeOutcome {
 pub enum ProbeError {
     #[error(transparent)]
     Net(#[from] NetError),
-    #[error("the server's answer to initialize was not valid MCP: {0}")]
+    #[error("the server's answer to the probe was not valid MCP: {0}")]
     Protocol(String),
 }
 
@@ -54,21 +57,39 @@ impl From<EndpointError> for ProbeError {
     }
 }
 
+fn client_info() -> Value {
+    json!({ "name": "switchboard", "version": env!("CARGO_PKG_VERSION") })
+}
+
 fn initialize_request() -> Value {
     json!({
         "jsonrpc": "2.0",
-        "id": INITIALIZE_ID,
+        "id": PROBE_ID,
         "method": "initialize",
         "params": {
-            "protocolVersion": PROTOCOL_VERSION,
+            "protocolVersion": LEGACY_PROTOCOL_VERSION,
             "capabilities": {},
-            "clientInfo": { "name": "switchboard", "version": env!("CARGO_PKG_VERSION") }
+            "clientInfo": client_info()
         }
     })
 }
 
+/// A modern request is self-contained: its `_meta` says who we are and what we speak.
+fn discover_request() -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": PROBE_ID,
+        "method": "server/discover",
+        "params": { "_meta": {
+            era::META_PROTOCOL_VERSION: MODERN_PROTOCOL_VERSION,
+            era::META_CLIENT_INFO: client_info(),
+            era::META_CLIENT_CAPABILITIES: {}
+        }}
+    })
+}
+
 /// Runs the probe with `auth` (credential headers, possibly empty) on every request.
-pub async fn initialize(
+pub async fn probe(
     net: &Outbound,
     url: &Url,
     transport: Transport,
@@ -80,41 +101,121 @@ pub async fn initialize(
     }
 }
 
-fn unsuccessful(response: &Response) -> Option<ProbeOutcome> {
+/// The outcome of a non-success status that the body cannot explain.
+fn unsuccessful(response: &Response) -> ProbeOutcome {
     let status = response.status();
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         let values = response.headers().get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok());
-        return Some(ProbeOutcome::AuthRequired { status, challenges: challenge::parse(values) });
+        return ProbeOutcome::AuthRequired { status, challenges: challenge::parse(values) };
     }
-    (!status.is_success()).then_some(ProbeOutcome::Refused { status })
+    ProbeOutcome::Refused { status }
 }
 
 async fn streamable(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<ProbeOutcome, ProbeError> {
+    // A modern server may refuse our version while listing it: retry once, as the spec asks.
+    for _ in 0..2 {
+        match discover(net, url, auth).await? {
+            Discovered::Done(outcome) => return Ok(outcome),
+            Discovered::Legacy => return initialize(net, url, auth).await,
+            Discovered::Retry => {}
+        }
+    }
+    Err(ProbeError::Protocol(format!(
+        "server/discover kept refusing {MODERN_PROTOCOL_VERSION}, which it lists"
+    )))
+}
+
+/// What a `server/discover` answer means.
+enum Discovered {
+    Done(ProbeOutcome),
+    /// Not a modern server: fall back to `initialize`.
+    Legacy,
+    /// -32022 naming the version we sent among the supported ones.
+    Retry,
+}
+
+async fn discover(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<Discovered, ProbeError> {
+    let request = net
+        .request(Method::POST, url)?
+        .headers(auth.clone())
+        .header(ACCEPT, "application/json, text/event-stream")
+        .header(era::PROTOCOL_VERSION_HEADER, MODERN_PROTOCOL_VERSION)
+        .header(era::METHOD_HEADER, "server/discover")
+        .json(&discover_request());
+    let response = net.send(request).await?;
+    let status = response.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN || status.is_server_error() {
+        return Ok(Discovered::Done(unsuccessful(&response)));
+    }
+    let message = answer(response).await?;
+    if let Some(result) = message.as_ref().filter(|_| status.is_success()).and_then(|m| m.get("result")) {
+        return discover_result(result).map(|info| Discovered::Done(ProbeOutcome::Ready(info)));
+    }
+    match message.as_ref().and_then(|m| m.get("error")).and_then(era::modern_rejection) {
+        Some(rejection) if rejection.supported.iter().any(|v| v == MODERN_PROTOCOL_VERSION) => {
+            Ok(Discovered::Retry)
+        }
+        Some(rejection) if rejection.lists_legacy_version() => Ok(Discovered::Legacy),
+        Some(rejection) => Err(ProbeError::Protocol(format!("server/discover was refused: {rejection}"))),
+        None => Ok(Discovered::Legacy),
+    }
+}
+
+/// What a modern server says about itself; we speak one modern revision, so it must list it.
+fn discover_result(result: &Value) -> Result<ServerInfo, ProbeError> {
+    let supported = result.get("supportedVersions").and_then(Value::as_array);
+    if !supported.is_some_and(|v| v.iter().any(|v| v == MODERN_PROTOCOL_VERSION)) {
+        return Err(ProbeError::Protocol(format!(
+            "server/discover lists no version we speak ({MODERN_PROTOCOL_VERSION})"
+        )));
+    }
+    let meta_info = result.get("_meta").and_then(|m| m.get(era::META_SERVER_INFO));
+    Ok(server_info(result, meta_info.or(result.get("serverInfo")), Some(MODERN_PROTOCOL_VERSION.into())))
+}
+
+async fn initialize(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<ProbeOutcome, ProbeError> {
     let request = net
         .request(Method::POST, url)?
         .headers(auth.clone())
         .header(ACCEPT, "application/json, text/event-stream")
         .json(&initialize_request());
     let response = net.send(request).await?;
-    if let Some(outcome) = unsuccessful(&response) {
-        return Ok(outcome);
+    let status = response.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        return Ok(unsuccessful(&response));
     }
     let session = response.headers().get(SESSION_HEADER).cloned();
-    let is_sse = content_type(&response).starts_with("text/event-stream");
-    let result = if is_sse {
-        let mut events = sse::Reader::new(response);
-        events.limit(MAX_CONTROL_BODY);
-        read_result_from_stream(&mut events).await?
-    } else {
-        let body = read_capped(response, MAX_CONTROL_BODY).await?;
-        let message: Value =
-            serde_json::from_slice(&body).map_err(|e| ProbeError::Protocol(e.to_string()))?;
-        initialize_result(&message)?.ok_or_else(|| ProbeError::Protocol("no initialize result".into()))?
-    };
+    let message = answer(response).await?;
+    if !status.is_success() {
+        // A JSON-RPC error says more than the status (e.g. the versions a modern-only server speaks).
+        return match message.as_ref().and_then(|m| m.get("error")) {
+            Some(error) => Err(rpc_failure("initialize", error)),
+            None => Ok(ProbeOutcome::Refused { status }),
+        };
+    }
+    let message = message.ok_or_else(|| ProbeError::Protocol("no initialize result".into()))?;
+    let result = initialize_result(&message)?;
     if let Some(session) = session {
         end_session(net, url, auth, session);
     }
     Ok(ProbeOutcome::Ready(result))
+}
+
+/// The JSON-RPC message answering our request, from a JSON body or an SSE stream; `None` if
+/// the body holds none (empty, not JSON, another id).
+async fn answer(response: Response) -> Result<Option<Value>, ProbeError> {
+    if content_type(&response).starts_with("text/event-stream") {
+        let mut events = sse::Reader::new(response);
+        events.limit(MAX_CONTROL_BODY);
+        return message_from_stream(&mut events).await.map(Some);
+    }
+    let body = read_capped(response, MAX_CONTROL_BODY).await?;
+    let message = serde_json::from_slice::<Value>(&body).ok();
+    Ok(message.filter(is_ours))
+}
+
+fn is_ours(message: &Value) -> bool {
+    message.get("id").and_then(Value::as_i64) == Some(PROBE_ID)
 }
 
 /// Ends the session the probe opened, in the background: best effort, never awaited.
@@ -136,53 +237,60 @@ fn content_type(response: &Response) -> String {
         .to_ascii_lowercase()
 }
 
-/// Reads SSE events until the `initialize` response arrives.
-async fn read_result_from_stream(events: &mut sse::Reader) -> Result<ServerInfo, ProbeError> {
+/// Reads SSE events until the response to our request arrives.
+async fn message_from_stream(events: &mut sse::Reader) -> Result<Value, ProbeError> {
     while let Some(event) = events.next().await? {
-        if let Some(info) = result_in_event(&event)? {
-            return Ok(info);
+        if event.event.as_deref().is_some_and(|e| e != "message") {
+            continue;
+        }
+        // Not JSON, or another id: not our response.
+        if let Some(message) = serde_json::from_str::<Value>(&event.data).ok().filter(is_ours) {
+            return Ok(message);
         }
     }
-    Err(ProbeError::Protocol("the stream ended before the initialize result".into()))
+    Err(ProbeError::Protocol("the stream ended before the answer".into()))
 }
 
-fn result_in_event(event: &sse::Event) -> Result<Option<ServerInfo>, ProbeError> {
-    if event.event.as_deref().is_some_and(|e| e != "message") {
-        return Ok(None);
-    }
-    match serde_json::from_str::<Value>(&event.data) {
-        Ok(message) => initialize_result(&message),
-        Err(_) => Ok(None), // not JSON: not our response
-    }
-}
-
-/// The server info from a JSON-RPC message if it is the response to our `initialize`.
-fn initialize_result(message: &Value) -> Result<Option<ServerInfo>, ProbeError> {
-    if message.get("id").and_then(Value::as_i64) != Some(INITIALIZE_ID) {
-        return Ok(None);
-    }
+/// The server info in our request's `initialize` response.
+fn initialize_result(message: &Value) -> Result<ServerInfo, ProbeError> {
     if let Some(error) = message.get("error") {
-        let text = error.get("message").and_then(Value::as_str).unwrap_or("unknown error");
-        return Err(ProbeError::Protocol(format!("initialize failed: {text}")));
+        return Err(rpc_failure("initialize", error));
     }
     let result =
         message.get("result").ok_or_else(|| ProbeError::Protocol("response has no result".into()))?;
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
-    let info = result.get("serverInfo");
-    Ok(Some(ServerInfo {
-        name: text(info.and_then(|i| i.get("name"))),
-        title: text(info.and_then(|i| i.get("title"))),
-        version: text(info.and_then(|i| i.get("version"))),
-        protocol_version: text(result.get("protocolVersion")),
+    Ok(server_info(result, result.get("serverInfo"), text(result.get("protocolVersion"))))
+}
+
+fn rpc_failure(what: &str, error: &Value) -> ProbeError {
+    let text = error.get("message").and_then(Value::as_str).unwrap_or("unknown error");
+    match error.get("code").and_then(Value::as_i64) {
+        Some(code) => ProbeError::Protocol(format!("{what} failed: {code} {text}")),
+        None => ProbeError::Protocol(format!("{what} failed: {text}")),
+    }
+}
+
+fn server_info(
+    result: &Value,
+    implementation: Option<&Value>,
+    protocol_version: Option<String>,
+) -> ServerInfo {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    ServerInfo {
+        name: text(implementation.and_then(|i| i.get("name"))),
+        title: text(implementation.and_then(|i| i.get("title"))),
+        version: text(implementation.and_then(|i| i.get("version"))),
+        protocol_version,
         capabilities: result.get("capabilities").cloned().unwrap_or_else(|| json!({})),
-    }))
+        instructions: text(result.get("instructions")),
+    }
 }
 
 async fn legacy_sse(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<ProbeOutcome, ProbeError> {
     let request = net.request(Method::GET, url)?.headers(auth.clone()).header(ACCEPT, "text/event-stream");
     let stream = net.send(request).await?;
-    if let Some(outcome) = unsuccessful(&stream) {
-        return Ok(outcome);
+    if !stream.status().is_success() {
+        return Ok(unsuccessful(&stream));
     }
     let mut events = sse::Reader::new(stream);
     let endpoint = wait_for_endpoint(&mut events, url).await?;
@@ -192,7 +300,8 @@ async fn legacy_sse(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<Probe
         return Ok(ProbeOutcome::Refused { status: posted.status });
     }
     events.limit(MAX_CONTROL_BODY);
-    read_result_from_stream(&mut events).await.map(ProbeOutcome::Ready)
+    let message = message_from_stream(&mut events).await?;
+    initialize_result(&message).map(ProbeOutcome::Ready)
 }
 
 #[cfg(test)]
@@ -203,13 +312,25 @@ mod tests {
     fn initialize_results_are_read_and_errors_reported() {
         let ok = json!({"jsonrpc": "2.0", "id": 1, "result": {"protocolVersion": "2025-06-18",
             "capabilities": {"tools": {}}, "serverInfo": {"name": "demo", "version": "1.2"}}});
-        let info = initialize_result(&ok).unwrap().unwrap();
+        let info = initialize_result(&ok).unwrap();
         assert_eq!(
             (info.name.as_deref(), info.protocol_version.as_deref()),
             (Some("demo"), Some("2025-06-18"))
         );
-        assert!(initialize_result(&json!({"jsonrpc": "2.0", "id": 9, "result": {}})).unwrap().is_none());
+        assert!(!is_ours(&json!({"jsonrpc": "2.0", "id": 9, "result": {}})));
         let err = json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32600, "message": "nope"}});
-        assert!(initialize_result(&err).unwrap_err().to_string().contains("nope"));
+        assert!(initialize_result(&err).unwrap_err().to_string().contains("-32600 nope"));
+    }
+
+    #[test]
+    fn discover_results_name_the_server_in_meta_and_must_list_our_version() {
+        let result = json!({"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}},
+            "instructions": "be nice", "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "m", "version": "2"}}});
+        let info = discover_result(&result).unwrap();
+        assert_eq!(info.name.as_deref(), Some("m"));
+        assert_eq!(info.protocol_version.as_deref(), Some("2026-07-28"));
+        assert_eq!(info.instructions.as_deref(), Some("be nice"));
+        let other = json!({"supportedVersions": ["2027-01-01"], "capabilities": {}});
+        assert!(discover_result(&other).unwrap_err().to_string().contains("no version we speak"));
     }
 }

@@ -106,7 +106,7 @@ struct AuthServerMetadata {
 /// the result (`error`, `warnings`).
 pub async fn discover(net: &Outbound, url: &Url, transport: Transport) -> Result<DiscoveryResult, NetError> {
     let mut result = DiscoveryResult::default();
-    let challenge = match probe::initialize(net, url, transport, &Default::default()).await {
+    let challenge = match probe::probe(net, url, transport, &Default::default()).await {
         Ok(ProbeOutcome::Ready(info)) => {
             result.requires_auth = Some(false);
             result.server_info = Some(info);

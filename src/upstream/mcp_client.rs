@@ -17,15 +17,15 @@ use futures_util::stream::BoxStream;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation, JsonRpcMessage,
-    ServerJsonRpcMessage,
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientJsonRpcMessage,
+    ClientRequest, ErrorData, Implementation, JsonRpcMessage, ProtocolVersion, ServerJsonRpcMessage,
 };
 use rmcp::service::{NotificationContext, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpClientTransport, StreamableHttpClientTransportConfig,
     StreamableHttpError, StreamableHttpPostResponse,
 };
-use rmcp::{ClientHandler, RoleClient, ServiceExt as _};
+use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt as _, RoleClient, ServiceExt as _};
 use sse_stream::Sse;
 use url::Url;
 
@@ -120,6 +120,37 @@ fn content_type(response: &reqwest::Response) -> String {
     value.unwrap_or_default().to_ascii_lowercase()
 }
 
+/// The answer to a `server/discover` that a 4xx refused (other than 401/403, which the
+/// credential path handles), as a JSON-RPC error rmcp can classify: the server's own error
+/// if it sent one, else `invalid_request`, which rmcp's lifecycle reads as "legacy server,
+/// fall back to `initialize`" (the 2026-07-28 transport's "Backward Compatibility"). Our
+/// request's id is put on it: a legacy server's rejection cannot echo it (it sends `null`).
+/// rmcp's own HTTP clients do the same (`legacy_discover_response`, private to rmcp).
+fn discover_rejection(
+    message: &ClientJsonRpcMessage,
+    status: StatusCode,
+    error: Option<ErrorData>,
+) -> Option<ServerJsonRpcMessage> {
+    let JsonRpcMessage::Request(request) = message else { return None };
+    let discover = matches!(request.request, ClientRequest::DiscoverRequest(_));
+    if !discover || !status.is_client_error() {
+        return None;
+    }
+    let refused = format!("server/discover refused with HTTP {}", status.as_u16());
+    let error = error.unwrap_or_else(|| ErrorData::invalid_request(refused, None));
+    Some(ServerJsonRpcMessage::error(error, Some(request.id.clone())))
+}
+
+/// A JSON-RPC error from an error status, answering `message` when the server could not
+/// say which request it answers (`id: null`).
+fn error_message(message: &ClientJsonRpcMessage, error: ErrorData) -> ServerJsonRpcMessage {
+    let id = match message {
+        JsonRpcMessage::Request(request) => Some(request.id.clone()),
+        _ => None,
+    };
+    ServerJsonRpcMessage::error(error, id)
+}
+
 fn unexpected(text: String) -> StreamableHttpError<LinkError> {
     StreamableHttpError::UnexpectedServerResponse(text.into())
 }
@@ -188,9 +219,16 @@ impl StreamableHttpClient for ConnectorHttp {
         if !status.is_success() {
             // A JSON-RPC error in an error status is still the server's answer.
             let body = self.read(response, MAX_ERROR_BODY).await.unwrap_or_default();
-            return match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
-                Ok(error @ JsonRpcMessage::Error(_)) => Ok(StreamableHttpPostResponse::Json(error, session)),
-                _ => Err(unexpected(format!("the upstream answered HTTP {}", status.as_u16()))),
+            let error = match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
+                Ok(JsonRpcMessage::Error(error)) => Some(error.error),
+                _ => None,
+            };
+            if let Some(rejection) = discover_rejection(&message, status, error.clone()) {
+                return Ok(StreamableHttpPostResponse::Json(rejection, None));
+            }
+            return match error {
+                Some(error) => Ok(StreamableHttpPostResponse::Json(error_message(&message, error), session)),
+                None => Err(unexpected(format!("the upstream answered HTTP {}", status.as_u16()))),
             };
         }
         let kind = content_type(&response);
@@ -273,7 +311,20 @@ impl ClientHandler for SessionHandler {
 
     fn get_info(&self) -> ClientConfig {
         let us = Implementation::new("switchboard", env!("CARGO_PKG_VERSION"));
-        ClientConfig::new(ClientCapabilities::default(), us)
+        // Named explicitly: the default is rmcp's LATEST, which has no `initialize`.
+        ClientConfig::new(ClientCapabilities::default(), us).with_protocol_version(legacy_version())
+    }
+}
+
+fn legacy_version() -> ProtocolVersion {
+    ProtocolVersion::V_2025_11_25
+}
+
+/// `server/discover` at 2026-07-28 first, `initialize` at 2025-11-25 for a legacy server.
+fn both_eras() -> ClientLifecycleMode {
+    ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: Some(legacy_version()),
     }
 }
 
@@ -284,7 +335,8 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connects and runs `initialize` / `notifications/initialized`.
+    /// Connects: `server/discover`, or for a legacy server `initialize` /
+    /// `notifications/initialized` (HTTP+SSE servers are legacy by definition).
     pub async fn open(ctx: &Context, target: Arc<Target>, handler: SessionHandler) -> Result<Self> {
         let link = Link { ctx: ctx.clone(), target, failure: Arc::default() };
         let started = match link.target.transport {
@@ -294,7 +346,7 @@ impl Session {
                 config.reinit_on_expired_session = false;
                 let transport =
                     StreamableHttpClientTransport::with_client(ConnectorHttp { link: link.clone() }, config);
-                handler.serve(transport).await
+                handler.serve_with_lifecycle(transport, both_eras()).await
             }
             Transport::Sse => {
                 let transport = LegacySse::connect(link.clone()).await?;
@@ -302,7 +354,7 @@ impl Session {
             }
         };
         let service = started.map_err(|e| {
-            link.take_failure().unwrap_or_else(|| protocol_error(format!("initialize failed: {e}")))
+            link.take_failure().unwrap_or_else(|| protocol_error(format!("connecting failed: {e}")))
         })?;
         Ok(Self { service, link })
     }
@@ -326,6 +378,7 @@ impl Session {
             version: implementation.map(|i| i.version.clone()),
             protocol_version: Some(info.protocol_version.to_string()),
             capabilities: serde_json::to_value(&info.capabilities).unwrap_or_default(),
+            instructions: info.instructions.clone(),
         })
     }
 

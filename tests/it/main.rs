@@ -4,8 +4,10 @@
 mod support;
 
 mod cli;
+mod conformance;
 mod connect;
 mod connectors;
+mod eras;
 mod gateway;
 mod gateway_interop;
 mod gateway_mcp;

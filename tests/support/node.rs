@@ -1,8 +1,10 @@
 //! Third-party MCP servers from npm (installed under `interop/` by `.ci/run`), run as child
 //! processes on free local ports for interop tests.
 
+use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The interop packages, or `None` to skip. With `SWITCHBOARD_INTEROP=1` (set by `.ci/run`)
@@ -31,9 +33,10 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A node process, killed when dropped.
+/// A node process, killed when dropped. Its stdout is kept, line by line.
 pub struct NodeServer {
     child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl NodeServer {
@@ -45,12 +48,20 @@ impl NodeServer {
         ready_url: &str,
     ) -> Self {
         let mut command = Command::new("node");
-        command.arg(script).args(args).stdout(Stdio::null()).stderr(Stdio::null());
+        command.arg(script).args(args).stdout(Stdio::piped()).stderr(Stdio::null());
         for (k, v) in env {
             command.env(k, v);
         }
-        let child = command.spawn().expect("node is installed");
-        let server = Self { child };
+        let mut child = command.spawn().expect("node is installed");
+        let stdout = Arc::<Mutex<Vec<String>>>::default();
+        let (pipe, lines) = (child.stdout.take().expect("piped"), stdout.clone());
+        // Read on a thread of its own, so that a chatty server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let server = Self { child, stdout };
         let deadline = Instant::now() + Duration::from_secs(20);
         let client = reqwest::Client::new();
         loop {
@@ -60,6 +71,14 @@ impl NodeServer {
             assert!(Instant::now() < deadline, "{} did not start", script.display());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+impl NodeServer {
+    /// The lines of its stdout that are JSON (what `interop/modern_server.mjs` logs).
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        let lines = self.stdout.lock().unwrap();
+        lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 }
 

@@ -39,7 +39,7 @@ pub const SETTLE_WAIT: Duration = Duration::from_secs(3);
 
 /// Probes with credentials; any failure leaves the connector as it was.
 async fn probe_upstream(ctx: &Context, c: &Connector, url: &Url, headers: &HeaderMap) -> Result<ServerInfo> {
-    probe_answer(probe::initialize(&ctx.net, url, c.transport, headers).await)
+    probe_answer(probe::probe(&ctx.net, url, c.transport, headers).await)
 }
 
 /// What a probe's answer means for a connect.

@@ -164,7 +164,10 @@ pub struct ConnectorView {
     pub authorization_expires_at: Option<DateTime<Utc>>,
     /// When the current OAuth access token expires, if known.
     pub token_expires_at: Option<DateTime<Utc>>,
-    /// What the upstream reported in its last successful `initialize`.
+    /// The MCP revision last spoken with the upstream: `2026-07-28` (modern, found with
+    /// `server/discover`) or the legacy revision `initialize` agreed on, e.g. `2025-11-25`.
+    pub protocol_version: Option<String>,
+    /// What the upstream reported in its last successful `server/discover` or `initialize`.
     pub server_info: Option<ServerInfo>,
     /// `degraded` when the access token has expired and refreshes keep failing transiently.
     pub health: Health,
@@ -220,6 +223,7 @@ impl From<Connector> for ConnectorView {
             authorization_url: c.authorization_url,
             authorization_expires_at: c.authorization_expires_at,
             token_expires_at: c.token_expires_at,
+            protocol_version: c.server_info.as_ref().and_then(|i| i.protocol_version.clone()),
             server_info: c.server_info,
             health,
             refresh,
