@@ -146,6 +146,7 @@ pub fn server_info(descriptor: &Descriptor) -> ServerInfo {
         version: metadata.version.clone(),
         protocol_version: None,
         capabilities: json!({ "tools": {} }),
+        instructions: None,
     }
 }
 
