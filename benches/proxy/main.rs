@@ -14,7 +14,7 @@
 //! `BENCH_LOG` switchboard's log filter, `BENCH_SWITCHBOARD` the binary (an earlier build).
 
 #[path = "../../tests/support/mod.rs"]
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 mod support;
 
 mod callgrind;

@@ -425,10 +425,6 @@ impl Kind {
             Self::Rest => "rest",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Mcp, Self::Rest].into_iter().find(|k| k.as_str() == s)
-    }
 }
 
 /// A REST connector's configuration, stored in clear: the validated descriptor and which

@@ -3,7 +3,7 @@
 //! Switchboard call, all reported at once), credentials are checked against the descriptor's
 //! fields and sealed as one value, and a built request is sent through the guarded client.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
@@ -60,6 +60,33 @@ pub fn display_url(descriptor: &Descriptor, v: &mut Validator) -> Option<Url> {
     let first = descriptor.urls().into_iter().find_map(|(_, template)| probe_url(template));
     v.check(first.is_some(), "descriptor.operations", "a REST connector needs at least one operation");
     first.and_then(|url| Url::parse(&url.origin().ascii_serialization()).ok())
+}
+
+/// The origins (scheme, host, port) of every URL the descriptor calls.
+pub fn origins(descriptor: &Descriptor) -> BTreeSet<String> {
+    let urls = descriptor.urls().into_iter().filter_map(|(_, template)| probe_url(template));
+    urls.map(|url| url.origin().ascii_serialization()).collect()
+}
+
+/// Stored credentials never follow a connector to a host its old descriptor did not call: a
+/// key with write scope could otherwise send them to a server of its own. A new descriptor
+/// that calls other hosts needs every stored credential given again (or cleared).
+pub fn check_credentials_follow(
+    old: &Descriptor,
+    new: &Descriptor,
+    stored: &Credentials,
+    changes: &CredentialsInput,
+    v: &mut Validator,
+) {
+    if origins(new).is_subset(&origins(old)) {
+        return;
+    }
+    for key in stored.keys().filter(|key| !changes.contains_key(*key)) {
+        v.push(
+            format!("credentials.{key}"),
+            "the new descriptor calls hosts the old one did not: give this credential again",
+        );
+    }
 }
 
 /// Every credential key names a field of the descriptor's `authentication`, and every value

@@ -455,15 +455,18 @@ async fn update_rest(
             "only REST connectors have a descriptor and credentials; MCP connectors use `auth`",
         ));
     };
-    let descriptor = descriptor.unwrap_or(config.descriptor);
-    let mut v = Validator::default();
-    rest::check_credentials(&descriptor, &changes, &mut v);
-    let url = rest::display_url(&descriptor, &mut v);
-    v.finish()?;
     let stored = match open_secret(&mut *tx, keyring, connector, SecretField::RestCredentials).await? {
         Some(secret) => rest::parse(&secret)?,
         None => Default::default(),
     };
+    let mut v = Validator::default();
+    if let Some(new) = &descriptor {
+        rest::check_credentials_follow(&config.descriptor, new, &stored, &changes, &mut v);
+    }
+    let descriptor = descriptor.unwrap_or(config.descriptor);
+    rest::check_credentials(&descriptor, &changes, &mut v);
+    let url = rest::display_url(&descriptor, &mut v);
+    v.finish()?;
     let credentials = rest::merge(&descriptor, stored, changes);
     store_rest_credentials(tx, keyring, connector, &credentials).await?;
     connector.url = url.expect("validated above").to_string();

@@ -57,11 +57,11 @@ pub async fn revoke(db: &PgPool, hub: &Invalidation, gateway: &Gateway, id: Uuid
     Ok(())
 }
 
-/// An active gateway key and the slug of the gateway it opens.
+/// An active gateway key. Which URL it opens is checked against the gateway as it is now
+/// (a renamed slug must not keep a cached key working at the old URL).
 #[derive(Debug)]
 pub struct ActiveKey {
     pub key: GatewayKey,
-    pub slug: String,
 }
 
 /// Active gateway keys by the SHA-256 of the key; a change to a key drops it by its id.
@@ -101,8 +101,8 @@ pub async fn authenticate(db: &PgPool, keys: &KeyCache, token: &str) -> Result<A
         Some(active) => active,
         None => {
             let ticket = keys.0.ticket();
-            let (key, slug) = store::find_active_key(db, &hash).await?.ok_or(UNKNOWN)?;
-            let active = Arc::new(ActiveKey { key, slug });
+            let key = store::find_active_key(db, &hash).await?.ok_or(UNKNOWN)?;
+            let active = Arc::new(ActiveKey { key });
             keys.0.put(ticket, hash, active.clone());
             active
         }

@@ -10,18 +10,15 @@ pub mod model;
 pub mod service;
 pub mod store;
 
-use std::sync::Arc;
-
 use sqlx::PgPool;
 
 use crate::catalog;
 pub use keys::KeyCache;
 
-/// What the gateway needs: the catalog's call path, and this process's gateway key cache.
+/// What the gateway needs: the catalog's call path.
 #[derive(Clone)]
 pub struct Context {
     pub catalog: catalog::Context,
-    pub keys: Arc<KeyCache>,
 }
 
 impl Context {

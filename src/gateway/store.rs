@@ -285,26 +285,15 @@ pub async fn revoke_key(db: &PgPool, gateway_id: Uuid, id: Uuid) -> sqlx::Result
     Ok(done.rows_affected() == 1)
 }
 
-#[derive(sqlx::FromRow)]
-struct ActiveKeyRow {
-    #[sqlx(flatten)]
-    key: GatewayKey,
-    slug: String,
-}
-
-/// The unrevoked key with this hash and the slug of its gateway (expiry is the caller's
-/// check: a cached key expires too).
-pub async fn find_active_key(db: &PgPool, hash: &[u8]) -> sqlx::Result<Option<(GatewayKey, String)>> {
-    let row: Option<ActiveKeyRow> = sqlx::query_as(
-        "SELECT k.id, k.gateway_id, k.tenant_id, k.name, k.prefix, k.expires_at, k.created_at, k.revoked_at,
-                g.slug
-         FROM gateway_keys k JOIN gateways g ON g.id = k.gateway_id
-         WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+/// The unrevoked key with this hash (expiry is the caller's check: a cached key expires too).
+pub async fn find_active_key(db: &PgPool, hash: &[u8]) -> sqlx::Result<Option<GatewayKey>> {
+    sqlx::query_as(
+        "SELECT id, gateway_id, tenant_id, name, prefix, expires_at, created_at, revoked_at
+         FROM gateway_keys WHERE key_hash = $1 AND revoked_at IS NULL",
     )
     .bind(hash)
     .fetch_optional(db)
-    .await?;
-    Ok(row.map(|r| (r.key, r.slug)))
+    .await
 }
 
 pub struct CallRow<'a> {

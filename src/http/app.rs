@@ -145,7 +145,7 @@ impl AppState {
 
     /// What gateways need.
     pub fn gateway(&self) -> gateway::Context {
-        gateway::Context { catalog: self.catalog(), keys: self.caches.gateway_keys.clone() }
+        gateway::Context { catalog: self.catalog() }
     }
 }
 

@@ -77,7 +77,14 @@ pub async fn tick(ctx: &Context) -> Result<TickReport> {
     let expired = expire_overdue(&ctx.connectors).await?;
     metrics::counter!(EXPIRED_AUTHORIZATIONS).increment(expired as u64);
     let retention = ctx.connectors.settings.gateway_log_retention;
-    let purged_gateway_calls = crate::gateway::logs::purge(&ctx.connectors.db, retention).await?;
+    // Old call logs are housekeeping: failing to purge them must not hold up token refreshes.
+    let purged_gateway_calls = match crate::gateway::logs::purge(&ctx.connectors.db, retention).await {
+        Ok(purged) => purged,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not purge old gateway calls");
+            0
+        }
+    };
     let mut report =
         TickReport { expired_authorizations: expired, purged_gateway_calls, ..TickReport::default() };
     loop {

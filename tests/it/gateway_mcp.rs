@@ -228,6 +228,29 @@ async fn wait_until_refused(app: &TestApp, url: &str, key: &str) -> Duration {
 }
 
 #[sqlx::test]
+async fn a_renamed_gateway_answers_its_keys_at_the_new_url_only(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let (t, gid, key, _upstream) = gateway(&app).await;
+    let list = json!({"jsonrpc": "2.0", "method": "tools/list", "id": 1});
+    let status = |slug: &str| {
+        let req = app.client.post(endpoint(&app, slug)).bearer_auth(&key);
+        let req = req.header("accept", "application/json, text/event-stream").json(&list);
+        async move { req.send().await.unwrap() }
+    };
+    assert_eq!(status("team").await.status(), 200, "the key is cached now");
+    let res = app
+        .request(Method::PATCH, &format!("/api/v1/gateways/{gid}"), Some(&t.key))
+        .json(&json!({"slug": "renamed"}))
+        .send()
+        .await
+        .unwrap();
+    let renamed = expect_json(res, 200).await;
+    assert!(renamed["mcp_url"].as_str().unwrap().ends_with("/api/v1/gateways/renamed/mcp"), "{renamed}");
+    assert_eq!(status("renamed").await.status(), 200);
+    expect_problem(status("team").await, 401, "unauthorized").await;
+}
+
+#[sqlx::test]
 async fn sessions_and_revocations_hold_across_two_replicas(db: PgPool) {
     let one = TestApp::spawn(db).await;
     let two = one.replica().await;

@@ -226,6 +226,26 @@ async fn a_changed_descriptor_changes_the_tools(db: PgPool) {
 }
 
 #[sqlx::test]
+async fn stored_credentials_do_not_follow_a_descriptor_to_another_host(db: PgPool) {
+    let (api, elsewhere) = (TicketApi::spawn().await, TicketApi::spawn().await);
+    let app = TestApp::spawn(db).await;
+    let tenant = app.tenant("acme").await;
+    let id = connected(&app, &tenant.key, api.ticket_system()).await;
+    let path = format!("/api/v1/connectors/{id}");
+    let patch = |body: Value| app.request(Method::PATCH, &path, Some(&tenant.key)).json(&body).send();
+    let moved = patch(json!({"descriptor": elsewhere.ticket_system()})).await.unwrap();
+    let problem = expect_json(moved, 400).await;
+    assert_eq!(problem["errors"][0]["field"], "credentials.api_key", "{problem}");
+    let search = call(&app, &tenant.key, &id, "search_tickets", json!({})).await;
+    assert_eq!(search["isError"], false, "nothing was saved: {search}");
+    assert!(elsewhere.seen().is_empty(), "the other host got nothing: {:?}", elsewhere.seen());
+    let regiven = json!({"descriptor": elsewhere.ticket_system(), "credentials": {"api_key": API_KEY}});
+    expect_json(patch(regiven).await.unwrap(), 200).await;
+    assert_eq!(call(&app, &tenant.key, &id, "search_tickets", json!({})).await["isError"], false);
+    assert_eq!(elsewhere.calls().len(), 1, "given again, the credential goes to the new host");
+}
+
+#[sqlx::test]
 async fn rate_limits_answer_a_tool_error_after_the_limit(db: PgPool) {
     let api = TicketApi::spawn().await;
     let app = TestApp::spawn(db).await;

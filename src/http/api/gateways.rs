@@ -56,8 +56,7 @@ pub struct GatewayView {
 }
 
 fn view(state: &AppState, gateway: Gateway) -> GatewayView {
-    let mut url = state.settings.public_url.clone();
-    url.set_path(&format!("/api/v1/gateways/{}/mcp", gateway.slug));
+    let url = state.settings.public_endpoint(&format!("api/v1/gateways/{}/mcp", gateway.slug));
     GatewayView { mcp_url: url.to_string(), gateway }
 }
 

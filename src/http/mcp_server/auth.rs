@@ -60,10 +60,10 @@ pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> Api
     let token = token.ok_or(MISSING)?;
     let (gateway, caller) = if keys::is_gateway_key(token) {
         let active = keys::authenticate(&state.db, &state.caches.gateway_keys, token).await?;
-        if active.slug != slug {
+        let gateway = service::get(&state.db, active.key.tenant_id, active.key.gateway_id).await?;
+        if gateway.slug != slug {
             return Err(Error::Unauthenticated("this key belongs to another gateway").into());
         }
-        let gateway = service::get(&state.db, active.key.tenant_id, active.key.gateway_id).await?;
         (gateway, Caller { gateway_key_id: Some(active.key.id), api_key_id: None })
     } else {
         let key = crate::tenancy::keys::authenticate(&state.db, &state.caches.keys, token).await?;
