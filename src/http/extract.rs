@@ -73,13 +73,17 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonOrYa
     }
 }
 
+/// The declared media type of the body, lowercased and without parameters.
+pub fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(axum::http::header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+}
+
 /// Whether the body is declared as YAML.
 pub fn is_yaml(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    matches!(media.as_str(), "application/yaml" | "application/x-yaml" | "text/yaml")
+    media_type(headers).is_some_and(|media| {
+        matches!(media.as_str(), "application/yaml" | "application/x-yaml" | "text/yaml")
+    })
 }
 
 /// The body as text (within the body limit); 400 `invalid_body` when it is not UTF-8.

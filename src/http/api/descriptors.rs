@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{Error, Validator};
 use crate::http::AppState;
-use crate::http::extract::{ApiQuery, Caller, is_yaml, read_text};
+use crate::http::extract::{ApiQuery, Caller, is_yaml, media_type, read_text};
 use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::rest::Descriptor;
 use crate::rest::openapi::{self, ImportOptions, MAX_OPENAPI_BYTES, Warning};
@@ -100,9 +100,5 @@ pub async fn from_openapi(
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    media == "application/json" || media.ends_with("+json")
+    media_type(headers).is_some_and(|media| media == "application/json" || media.ends_with("+json"))
 }
