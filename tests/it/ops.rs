@@ -201,14 +201,6 @@ async fn a_full_oauth_run_logs_no_secret_and_counts_its_oauth_calls(db: PgPool) 
     );
 }
 
-async fn patch_limits(app: &TestApp, tenant: &TestTenant, limits: Value) -> reqwest::Response {
-    app.request(Method::PATCH, &format!("/api/v1/admin/tenants/{}", tenant.id), Some(ADMIN_TOKEN))
-        .json(&json!({ "limits": limits }))
-        .send()
-        .await
-        .unwrap()
-}
-
 fn retry_after(res: &reqwest::Response) -> u64 {
     res.headers()["retry-after"].to_str().unwrap().parse().unwrap()
 }
@@ -218,9 +210,9 @@ async fn a_tenant_over_its_api_limit_gets_429_with_retry_after_then_recovers(db:
     let app = TestApp::spawn(db).await;
     let (a, b) = (app.tenant("a").await, app.tenant("b").await);
     let bad =
-        expect_problem(patch_limits(&app, &a, json!({"api_rps": -1})).await, 400, "validation_failed").await;
+        expect_problem(app.patch_limits(&a, json!({"api_rps": -1})).await, 400, "validation_failed").await;
     assert_eq!(bad["errors"][0]["field"], "limits.api_rps");
-    let tenant = expect_json(patch_limits(&app, &a, json!({"api_rps": 1, "api_burst": 3})).await, 200).await;
+    let tenant = expect_json(app.patch_limits(&a, json!({"api_rps": 1, "api_burst": 3})).await, 200).await;
     assert_eq!(tenant["limits"]["api_rps"], 1);
     assert_eq!(tenant["limits"]["proxy_rps"], Value::Null, "unset overrides use the defaults");
 
@@ -245,7 +237,7 @@ async fn a_tenant_over_its_api_limit_gets_429_with_retry_after_then_recovers(db:
 
     tokio::time::sleep(Duration::from_secs(wait)).await;
     assert_eq!(list().await.unwrap().status(), 200, "after Retry-After the tenant gets through");
-    let reset = expect_json(patch_limits(&app, &a, json!({})).await, 200).await;
+    let reset = expect_json(app.patch_limits(&a, json!({})).await, 200).await;
     assert_eq!(reset["limits"]["api_rps"], Value::Null);
 }
 
@@ -256,7 +248,7 @@ async fn proxy_streams_and_requests_are_capped_per_tenant(db: PgPool) {
     let upstream = LegacySseServer::spawn(None, None).await;
     let id =
         connect(&app, &t, json!({"url": upstream.url, "transport": "sse", "auth": {"mode": "none"}})).await;
-    expect_json(patch_limits(&app, &t, json!({"proxy_streams": 1})).await, 200).await;
+    expect_json(app.patch_limits(&t, json!({"proxy_streams": 1})).await, 200).await;
     let open = || app.request(Method::GET, &format!("/api/v1/connectors/{id}/sse"), Some(&t.key)).send();
 
     let first = open().await.unwrap();
@@ -272,7 +264,7 @@ async fn proxy_streams_and_requests_are_capped_per_tenant(db: PgPool) {
     }
 
     expect_json(
-        patch_limits(&app, &t, json!({"proxy_rps": 1, "proxy_burst": 1, "proxy_streams": 0})).await,
+        app.patch_limits(&t, json!({"proxy_rps": 1, "proxy_burst": 1, "proxy_streams": 0})).await,
         200,
     )
     .await;

@@ -46,6 +46,8 @@ async fn every_oas_example_imports_without_a_500(db: PgPool) {
     assert!(files.len() > 100, "{} documents in {}", files.len(), dir.display());
     let app = TestApp::spawn(db).await;
     let tenant = app.tenant("acme").await;
+    // More documents than the default API burst: a fast machine would see 429s, not drafts.
+    expect_json(app.patch_limits(&tenant, json!({"api_rps": 0})).await, 200).await;
     let (mut drafts, mut tools) = (0, 0);
     for file in &files {
         let res = import(&app, &tenant.key, file, "?base_url=https://api.example.com").await;

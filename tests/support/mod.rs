@@ -136,6 +136,15 @@ impl TestApp {
         }
     }
 
+    /// Replaces `tenant`'s rate-limit overrides (`{"api_rps": 0}` lifts the API limit).
+    pub async fn patch_limits(&self, tenant: &TestTenant, limits: Value) -> reqwest::Response {
+        self.request(Method::PATCH, &format!("/api/v1/admin/tenants/{}", tenant.id), Some(ADMIN_TOKEN))
+            .json(&json!({ "limits": limits }))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// An extra key for `tenant` with just these scopes.
     pub async fn key_with_scopes(&self, tenant: &TestTenant, scopes: &[&str]) -> String {
         let res = self
