@@ -1,5 +1,6 @@
 // A TypeScript SDK client against a Switchboard gateway: `v1` is @modelcontextprotocol/sdk,
-// `v2` is @modelcontextprotocol/client. Connect, list tools, make each call; prints one JSON line.
+// `v2` is @modelcontextprotocol/client. Connect, list tools, make each call (a protocol error is
+// reported as `{error}`); prints one JSON line.
 //
 // usage: node gateway_client.mjs <v1|v2> <url> <key> <header|query> <calls-json: [[tool, arguments], ...]>
 const [sdk, url, key, where, calls] = process.argv.slice(2);
@@ -24,7 +25,8 @@ await client.connect(transport);
 const tools = await client.listTools();
 const results = [];
 for (const [name, args] of JSON.parse(calls)) {
-  results.push(await client.callTool({ name, arguments: args }));
+  // A protocol error (an unknown tool) is reported, not thrown: tests compare it.
+  results.push(await client.callTool({ name, arguments: args }).catch((e) => ({ error: String(e.message) })));
 }
 console.log(
   JSON.stringify({

@@ -11,21 +11,26 @@ use uuid::Uuid;
 
 use super::Context;
 use super::model::{CallOutcome, Gateway, GatewayTool, MAX_TOOLS};
+use super::scopes::{self, Scopes};
 use super::store::{self, CallRow};
 use crate::catalog::model::truncated;
 use crate::catalog::service as catalog;
 use crate::error::{Error, Result};
 
-/// Who is calling: a gateway key, or a tenant API key with the `proxy` scope.
+/// Who is calling: a gateway key, or a tenant API key with the `proxy` scope; with the
+/// scopes that decide which tools exist for them.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
     pub gateway_key_id: Option<Uuid>,
     pub api_key_id: Option<Uuid>,
+    pub scopes: Scopes,
 }
 
-/// Every enabled tool the catalog still lists, by alias.
-pub async fn exposed_tools(ctx: &Context, gateway: &Gateway) -> Result<Vec<GatewayTool>> {
-    Ok(store::list_tools(ctx.db(), gateway.id, true, None, MAX_TOOLS).await?)
+/// Every enabled tool the catalog still lists that `scopes` open, by alias.
+pub async fn exposed_tools(ctx: &Context, gateway: &Gateway, scopes: Scopes) -> Result<Vec<GatewayTool>> {
+    let mut tools = store::list_tools(ctx.db(), gateway.id, true, None, MAX_TOOLS).await?;
+    tools.retain(|tool| scopes::allows(scopes, tool));
+    Ok(tools)
 }
 
 /// Calls the tool exposed as `alias`; `Err` only when no enabled tool has that alias (the
@@ -40,7 +45,10 @@ pub async fn call(
     let started = Instant::now();
     let log_payloads = crate::tenancy::service::logs_tool_payloads(ctx.db(), gateway.tenant_id).await?;
     let arguments_text = log_payloads.then(|| truncated(Value::Object(arguments.clone()).to_string()));
-    let tool = store::tool_by_alias(ctx.db(), gateway.id, alias).await?.filter(|t| t.enabled);
+    // A tool outside the caller's scopes is as unknown as one that is not there.
+    let tool = store::tool_by_alias(ctx.db(), gateway.id, alias)
+        .await?
+        .filter(|t| t.enabled && scopes::allows(caller.scopes, t));
     let mut row = CallRow {
         tenant_id: gateway.tenant_id,
         gateway_id: gateway.id,

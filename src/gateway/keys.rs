@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::model::{Gateway, GatewayKey, MAX_NAME};
+use super::scopes::Scopes;
 use super::store::{self, NewKey};
 use crate::error::{Error, Result, Validator};
 use crate::platform::cache::{Cache, Invalidate, Invalidation};
@@ -24,13 +25,23 @@ pub struct IssuedKey {
     pub secret: SecretString,
 }
 
+/// `scopes`: the default is read and write; `mcp:admin` only when named.
 pub async fn issue(
     db: &PgPool,
     gateway: &Gateway,
     name: Option<&str>,
+    scopes: Option<&[String]>,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<IssuedKey> {
     let mut v = Validator::default();
+    let scopes = match scopes {
+        None => Scopes::DEFAULT,
+        Some(names) => Scopes::parse(names.iter().map(String::as_str)).unwrap_or_else(|bad| {
+            v.check(false, "scopes", format!("{bad:?} is not one of mcp:read, mcp:write, mcp:admin"));
+            Scopes::DEFAULT
+        }),
+    };
+    v.check(scopes.iter().next().is_some(), "scopes", "name at least one scope");
     v.check(
         name.is_none_or(|n| !n.is_empty() && n.len() <= MAX_NAME),
         "name",
@@ -39,13 +50,25 @@ pub async fn issue(
     v.check(expires_at.is_none_or(|at| at > Utc::now()), "expires_at", "must be in the future");
     v.finish()?;
     let new = generate_key(GATEWAY_KEY_PREFIX);
-    let row = NewKey { id: Uuid::now_v7(), gateway, name, prefix: &new.prefix, hash: &new.hash, expires_at };
+    let row = NewKey {
+        id: Uuid::now_v7(),
+        gateway,
+        name,
+        prefix: &new.prefix,
+        hash: &new.hash,
+        scopes,
+        expires_at,
+    };
     let key = store::insert_key(db, &row).await?;
     Ok(IssuedKey { key, secret: new.secret })
 }
 
 pub async fn list(db: &PgPool, gateway: &Gateway) -> Result<Vec<GatewayKey>> {
     Ok(store::list_keys(db, gateway.id).await?)
+}
+
+pub async fn get(db: &PgPool, gateway: &Gateway, id: Uuid) -> Result<GatewayKey> {
+    store::get_key(db, gateway.id, id).await?.ok_or(Error::NotFound("gateway key"))
 }
 
 /// Revokes the key here at once, and on other replicas when they hear of it.

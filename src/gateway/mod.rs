@@ -1,12 +1,14 @@
 //! MCP gateways: one MCP endpoint per gateway that exposes tools picked from a tenant's
-//! connectors under aliases ([`service`]), reached with gateway keys ([`keys`]), every call
-//! dispatched through the catalog's call path and logged ([`dispatch`], [`logs`]). The MCP
-//! protocol itself is served in `http::mcp_server`.
+//! connectors under aliases ([`service`]), reached with gateway keys ([`keys`]) whose scopes
+//! decide which tools exist for them ([`scopes`]), every call dispatched through the
+//! catalog's call path and logged ([`dispatch`], [`logs`]). The MCP protocol itself is served
+//! in `http::mcp_server`.
 
 pub mod dispatch;
 pub mod keys;
 pub mod logs;
 pub mod model;
+pub mod scopes;
 pub mod service;
 pub mod store;
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::scopes::{McpScope, Scopes};
 use crate::error::Validator;
 
 /// Longest name, description or instructions text accepted.
@@ -100,6 +101,10 @@ pub struct GatewayTool {
     #[serde(skip)]
     #[schema(ignore)]
     pub annotations: Option<Value>,
+    /// The scope set on the tool, if any (else it is derived: `scopes::required`).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub scope_setting: Option<String>,
     /// Whether the tool's connector is connected (calls fail while it is not).
     pub connected: bool,
     pub created_at: DateTime<Utc>,
@@ -120,6 +125,8 @@ pub struct ToolChanges {
     pub enabled: Option<bool>,
     /// `Some(None)` goes back to the upstream's description.
     pub description: Option<Option<String>>,
+    /// `Some(None)` goes back to the derived scope.
+    pub required_scope: Option<Option<McpScope>>,
 }
 
 impl ToolChanges {
@@ -145,9 +152,21 @@ pub struct GatewayKey {
     pub name: Option<String>,
     /// The key's first characters, to tell keys apart.
     pub prefix: String,
+    /// The tools it opens: those whose `required_scope` is one of these.
+    #[schema(value_type = Vec<McpScope>)]
+    pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl GatewayKey {
+    /// What the key opens now: its scopes, or nothing once revoked or expired.
+    pub fn active_scopes(&self) -> Scopes {
+        let live = self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > Utc::now());
+        let scopes = Scopes::parse(self.scopes.iter().map(String::as_str));
+        if live { scopes.unwrap_or_default() } else { Scopes::default() }
+    }
 }
 
 /// How a gateway call ended, as logged and filtered.

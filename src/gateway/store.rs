@@ -6,6 +6,7 @@ use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::model::{Gateway, GatewayCall, GatewayFields, GatewayKey, GatewayTool, ToolChanges};
+use super::scopes::{McpScope, Scopes};
 
 macro_rules! gateway_columns {
     () => {
@@ -112,7 +113,7 @@ macro_rules! tool_select {
     () => {
         "SELECT g.id, g.gateway_id, g.connector_id, g.tool_name AS tool, g.alias, g.enabled, g.description,
                 t.description AS upstream_description, t.input_schema, t.output_schema, t.title,
-                t.annotations, c.status = 'connected' AS connected, g.created_at, g.updated_at
+                t.annotations, g.required_scope AS scope_setting, c.status = 'connected' AS connected, g.created_at, g.updated_at
          FROM gateway_tools g JOIN connectors c ON c.id = g.connector_id
          LEFT JOIN tools t ON t.connector_id = g.connector_id AND t.name = g.tool_name "
     };
@@ -212,7 +213,8 @@ pub async fn tool_by_alias(db: &PgPool, gateway_id: Uuid, alias: &str) -> sqlx::
 pub async fn update_tool(db: &PgPool, gateway_id: Uuid, id: Uuid, c: &ToolChanges) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE gateway_tools SET alias = COALESCE($3, alias), enabled = COALESCE($4, enabled),
-                description = CASE WHEN $5 THEN $6 ELSE description END, updated_at = now()
+                description = CASE WHEN $5 THEN $6 ELSE description END,
+                required_scope = CASE WHEN $7 THEN $8 ELSE required_scope END, updated_at = now()
          WHERE gateway_id = $1 AND id = $2",
     )
     .bind(gateway_id)
@@ -221,6 +223,8 @@ pub async fn update_tool(db: &PgPool, gateway_id: Uuid, id: Uuid, c: &ToolChange
     .bind(c.enabled)
     .bind(c.description.is_some())
     .bind(c.description.clone().flatten())
+    .bind(c.required_scope.is_some())
+    .bind(c.required_scope.flatten().map(McpScope::as_str))
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -237,7 +241,7 @@ pub async fn delete_tool(db: &PgPool, gateway_id: Uuid, id: Uuid) -> sqlx::Resul
 
 macro_rules! key_columns {
     () => {
-        "id, gateway_id, tenant_id, name, prefix, expires_at, created_at, revoked_at"
+        "id, gateway_id, tenant_id, name, prefix, scopes, expires_at, created_at, revoked_at"
     };
 }
 
@@ -247,13 +251,14 @@ pub struct NewKey<'a> {
     pub name: Option<&'a str>,
     pub prefix: &'a str,
     pub hash: &'a [u8],
+    pub scopes: Scopes,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 pub async fn insert_key(db: &PgPool, k: &NewKey<'_>) -> sqlx::Result<GatewayKey> {
     sqlx::query_as(concat!(
-        "INSERT INTO gateway_keys (id, gateway_id, tenant_id, name, prefix, key_hash, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        "INSERT INTO gateway_keys (id, gateway_id, tenant_id, name, prefix, key_hash, expires_at, scopes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
         key_columns!()
     ))
     .bind(k.id)
@@ -263,6 +268,7 @@ pub async fn insert_key(db: &PgPool, k: &NewKey<'_>) -> sqlx::Result<GatewayKey>
     .bind(k.prefix)
     .bind(k.hash)
     .bind(k.expires_at)
+    .bind(k.scopes.names())
     .fetch_one(db)
     .await
 }
@@ -271,6 +277,14 @@ pub async fn list_keys(db: &PgPool, gateway_id: Uuid) -> sqlx::Result<Vec<Gatewa
     sqlx::query_as(concat!("SELECT ", key_columns!(), " FROM gateway_keys WHERE gateway_id = $1 ORDER BY id"))
         .bind(gateway_id)
         .fetch_all(db)
+        .await
+}
+
+pub async fn get_key(db: &PgPool, gateway_id: Uuid, id: Uuid) -> sqlx::Result<Option<GatewayKey>> {
+    sqlx::query_as(concat!("SELECT ", key_columns!(), " FROM gateway_keys WHERE gateway_id = $1 AND id = $2"))
+        .bind(gateway_id)
+        .bind(id)
+        .fetch_optional(db)
         .await
 }
 
@@ -287,10 +301,11 @@ pub async fn revoke_key(db: &PgPool, gateway_id: Uuid, id: Uuid) -> sqlx::Result
 
 /// The unrevoked key with this hash (expiry is the caller's check: a cached key expires too).
 pub async fn find_active_key(db: &PgPool, hash: &[u8]) -> sqlx::Result<Option<GatewayKey>> {
-    sqlx::query_as(
-        "SELECT id, gateway_id, tenant_id, name, prefix, expires_at, created_at, revoked_at
-         FROM gateway_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-    )
+    sqlx::query_as(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM gateway_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+    ))
     .bind(hash)
     .fetch_optional(db)
     .await

@@ -17,7 +17,7 @@ fn root() -> &'static Path {
 
 /// Runs an interop client and returns the JSON line it printed. On the blocking pool: the
 /// test's runtime must stay free to serve the client's requests.
-async fn run(program: std::path::PathBuf, args: Vec<String>) -> Value {
+pub async fn run(program: std::path::PathBuf, args: Vec<String>) -> Value {
     let out = tokio::task::spawn_blocking(move || std::process::Command::new(program).args(args).output())
         .await
         .unwrap()

@@ -41,7 +41,7 @@ use crate::http::{AppState, metrics};
         gateways::create_gateway, gateways::list_gateways, gateways::get_gateway, gateways::update_gateway,
         gateways::delete_gateway, gateways::add_gateway_tool, gateways::add_all_gateway_tools, gateways::list_gateway_tools,
         gateways::get_gateway_tool, gateways::update_gateway_tool, gateways::delete_gateway_tool, gateways::create_gateway_key,
-        gateways::list_gateway_keys, gateways::revoke_gateway_key, gateways::list_gateway_logs,
+        gateways::list_gateway_keys, gateways::revoke_gateway_key, gateways::list_gateway_key_tools, gateways::list_gateway_logs,
         api_keys::list_keys, api_keys::create_key, api_keys::revoke_key,
         admin::create_tenant, admin::list_tenants, admin::get_tenant, admin::list_tenant_keys,
         admin::create_tenant_key, admin::revoke_key, admin::update_tenant,

@@ -18,9 +18,10 @@ use crate::error::Error;
 use crate::gateway::model::{
     CallOutcome, Gateway, GatewayCall, GatewayFields, GatewayKey, GatewayTool, ToolChanges,
 };
+use crate::gateway::scopes::{self, McpScope, ScopeOrigin};
 use crate::gateway::service::{self, AddTools};
 use crate::gateway::store::CallFilter;
-use crate::gateway::{keys, logs};
+use crate::gateway::{dispatch, keys, logs};
 use crate::http::AppState;
 use crate::http::extract::{ApiJson, ApiQuery, Caller, PathId};
 use crate::http::problem::{ApiError, ApiResult, Problem};
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/gateways/{id}/tools/{tool_id}", get(get_gateway_tool).patch(update_gateway_tool).delete(delete_gateway_tool))
         .route("/gateways/{id}/keys", get(list_gateway_keys).post(create_gateway_key))
         .route("/gateways/{id}/keys/{key_id}", delete(revoke_gateway_key))
+        .route("/gateways/{id}/keys/{key_id}/tools", get(list_gateway_key_tools))
         .route("/gateways/{id}/logs", get(list_gateway_logs))
 }
 
@@ -197,6 +199,27 @@ pub async fn delete_gateway(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A gateway tool, with the scope a caller needs to see and call it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GatewayToolView {
+    #[serde(flatten)]
+    pub tool: GatewayTool,
+    /// Callers without this scope do not see the tool (it does not exist for them).
+    pub required_scope: McpScope,
+    /// Where `required_scope` comes from: set on the tool, else the alias's verb, else the
+    /// upstream's annotations, else the default (`mcp:write`).
+    pub required_scope_from: ScopeOrigin,
+}
+
+fn tool_view(tool: GatewayTool) -> GatewayToolView {
+    let (required_scope, required_scope_from) = scopes::required(&tool);
+    GatewayToolView { tool, required_scope, required_scope_from }
+}
+
+fn tool_page(tools: Vec<GatewayTool>, next_cursor: Option<String>) -> Page<GatewayToolView> {
+    Page { items: tools.into_iter().map(tool_view).collect(), next_cursor }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddTool {
@@ -215,7 +238,7 @@ pub struct AddTool {
 #[utoipa::path(
     post, path = "/api/v1/gateways/{id}/tools", tag = "gateways", params(("id" = Uuid, Path)), request_body = AddTool,
     responses(
-        (status = 201, body = GatewayTool),
+        (status = 201, body = GatewayToolView),
         (status = 409, body = Problem, description = "`alias_taken`, `tool_already_added`, `too_many_tools`"),
     ),
     security(("api_key" = ["write"]))
@@ -234,7 +257,7 @@ pub async fn add_gateway_tool(
         enabled: body.enabled.unwrap_or(true),
     };
     let tool = service::add_tool(&state.db, &gateway, &add, &body.tool).await?;
-    Ok((StatusCode::CREATED, axum::Json(tool)))
+    Ok((StatusCode::CREATED, axum::Json(tool_view(tool))))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -274,7 +297,7 @@ pub async fn add_all_gateway_tools(
 /// The gateway's tools by alias, enabled or not, with their upstream description and schema.
 #[utoipa::path(
     get, path = "/api/v1/gateways/{id}/tools", tag = "gateways", params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = Page<GatewayTool>)),
+    responses((status = 200, body = Page<GatewayToolView>)),
     security(("api_key" = ["read"]))
 )]
 pub async fn list_gateway_tools(
@@ -282,31 +305,31 @@ pub async fn list_gateway_tools(
     caller: Caller,
     PathId(id): PathId,
     ApiQuery(params): ApiQuery<PageParams>,
-) -> ApiResult<axum::Json<Page<GatewayTool>>> {
+) -> ApiResult<axum::Json<Page<GatewayToolView>>> {
     caller.require(Scope::Read)?;
     let (limit, after) =
         page_params::<String>(params.limit, params.cursor.as_deref(), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
     let gateway = service::get(&state.db, caller.tenant_id, id).await?;
     let (items, next_cursor) = service::list_tools(&state.db, &gateway, after, limit).await?;
-    Ok(axum::Json(Page { items, next_cursor }))
+    Ok(axum::Json(tool_page(items, next_cursor)))
 }
 
 /// One of the gateway's tools.
 #[utoipa::path(
     get, path = "/api/v1/gateways/{id}/tools/{tool_id}", tag = "gateways",
     params(("id" = Uuid, Path), ("tool_id" = Uuid, Path)),
-    responses((status = 200, body = GatewayTool)),
+    responses((status = 200, body = GatewayToolView)),
     security(("api_key" = ["read"]))
 )]
 pub async fn get_gateway_tool(
     State(state): State<AppState>,
     caller: Caller,
     path: Path<(String, String)>,
-) -> ApiResult<axum::Json<GatewayTool>> {
+) -> ApiResult<axum::Json<GatewayToolView>> {
     caller.require(Scope::Read)?;
     let (id, tool_id) = two_ids(path)?;
     let gateway = service::get(&state.db, caller.tenant_id, id).await?;
-    Ok(axum::Json(service::get_tool(&state.db, &gateway, tool_id).await?))
+    Ok(axum::Json(tool_view(service::get_tool(&state.db, &gateway, tool_id).await?)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -319,13 +342,18 @@ pub struct UpdateTool {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 10000)]
     pub description: Option<Option<String>>,
+    /// The scope callers need; `null` goes back to the derived one (alias verb, annotations,
+    /// else `mcp:write`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<McpScope>)]
+    pub required_scope: Option<Option<McpScope>>,
 }
 
-/// Rename, switch on or off, or describe a gateway tool.
+/// Rename, switch on or off, describe, or gate a gateway tool.
 #[utoipa::path(
     patch, path = "/api/v1/gateways/{id}/tools/{tool_id}", tag = "gateways",
     params(("id" = Uuid, Path), ("tool_id" = Uuid, Path)), request_body = UpdateTool,
-    responses((status = 200, body = GatewayTool), (status = 409, body = Problem, description = "`alias_taken`")),
+    responses((status = 200, body = GatewayToolView), (status = 409, body = Problem, description = "`alias_taken`")),
     security(("api_key" = ["write"]))
 )]
 pub async fn update_gateway_tool(
@@ -333,12 +361,17 @@ pub async fn update_gateway_tool(
     caller: Caller,
     path: Path<(String, String)>,
     ApiJson(body): ApiJson<UpdateTool>,
-) -> ApiResult<axum::Json<GatewayTool>> {
+) -> ApiResult<axum::Json<GatewayToolView>> {
     caller.require(Scope::Write)?;
     let (id, tool_id) = two_ids(path)?;
     let gateway = service::get(&state.db, caller.tenant_id, id).await?;
-    let changes = ToolChanges { alias: body.alias, enabled: body.enabled, description: body.description };
-    Ok(axum::Json(service::update_tool(&state.db, &gateway, tool_id, &changes).await?))
+    let changes = ToolChanges {
+        alias: body.alias,
+        enabled: body.enabled,
+        description: body.description,
+        required_scope: body.required_scope,
+    };
+    Ok(axum::Json(tool_view(service::update_tool(&state.db, &gateway, tool_id, &changes).await?)))
 }
 
 /// Stop exposing a tool.
@@ -366,6 +399,10 @@ pub struct CreateGatewayKey {
     /// A label to tell keys apart.
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    /// The tools it opens (default `["mcp:read", "mcp:write"]`; `mcp:admin` only when named).
+    /// No scope implies another: a `["mcp:admin"]` key sees only admin tools.
+    #[schema(value_type = Option<Vec<McpScope>>, min_items = 1)]
+    pub scopes: Option<Vec<String>>,
     /// After this time the key no longer works (RFC 3339; in the future).
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -394,7 +431,9 @@ pub async fn create_gateway_key(
 ) -> ApiResult<impl IntoResponse> {
     caller.require(Scope::Write)?;
     let gateway = service::get(&state.db, caller.tenant_id, id).await?;
-    let issued = keys::issue(&state.db, &gateway, body.name.as_deref(), body.expires_at).await?;
+    let issued =
+        keys::issue(&state.db, &gateway, body.name.as_deref(), body.scopes.as_deref(), body.expires_at)
+            .await?;
     let view = IssuedGatewayKey { key: issued.key, api_key: issued.secret.expose_secret().to_owned() };
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
@@ -437,6 +476,26 @@ pub async fn revoke_gateway_key(
     let gateway = service::get(&state.db, caller.tenant_id, id).await?;
     keys::revoke(&state.db, &state.caches.hub, &gateway, key_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tools an MCP client with this key sees (and may call) now.
+#[utoipa::path(
+    get, path = "/api/v1/gateways/{id}/keys/{key_id}/tools", tag = "gateways",
+    params(("id" = Uuid, Path), ("key_id" = Uuid, Path)),
+    responses((status = 200, body = Page<GatewayToolView>, description = "Enabled tools within the key's scopes, by alias; none for a revoked or expired key")),
+    security(("api_key" = ["read"]))
+)]
+pub async fn list_gateway_key_tools(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Path<(String, String)>,
+) -> ApiResult<axum::Json<Page<GatewayToolView>>> {
+    caller.require(Scope::Read)?;
+    let (id, key_id) = two_ids(path)?;
+    let gateway = service::get(&state.db, caller.tenant_id, id).await?;
+    let key = keys::get(&state.db, &gateway, key_id).await?;
+    let tools = dispatch::exposed_tools(&state.gateway(), &gateway, key.active_scopes()).await?;
+    Ok(axum::Json(tool_page(tools, None)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

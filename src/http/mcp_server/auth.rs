@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Uri};
 use crate::error::Error;
 use crate::gateway::dispatch::Caller;
 use crate::gateway::model::Gateway;
+use crate::gateway::scopes::Scopes;
 use crate::gateway::{keys, service};
 use crate::http::AppState;
 use crate::http::extract::{admit, bearer_token};
@@ -64,14 +65,16 @@ pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> Api
         if gateway.slug != slug {
             return Err(Error::Unauthenticated("this key belongs to another gateway").into());
         }
-        (gateway, Caller { gateway_key_id: Some(active.key.id), api_key_id: None })
+        let scopes = active.key.active_scopes();
+        (gateway, Caller { gateway_key_id: Some(active.key.id), api_key_id: None, scopes })
     } else {
         let key = crate::tenancy::keys::authenticate(&state.db, &state.caches.keys, token).await?;
         if !key.scopes.contains(&Scope::Proxy) {
             return Err(ApiError::MissingScope(Scope::Proxy.as_str()));
         }
         let gateway = service::by_slug(&state.db, key.tenant_id, slug).await?;
-        (gateway, Caller { gateway_key_id: None, api_key_id: Some(key.id) })
+        let scopes = Scopes::of_tenant_key(&key.scopes);
+        (gateway, Caller { gateway_key_id: None, api_key_id: Some(key.id), scopes })
     };
     tracing::Span::current().record("gateway_id", tracing::field::display(gateway.id));
     admit(state, gateway.tenant_id, Surface::Proxy).await?;

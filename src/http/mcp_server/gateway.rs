@@ -65,7 +65,7 @@ pub async fn gateway_mcp(
         .map_err(|_| ApiError::PayloadTooLarge)?;
     let initialize = is_initialize(&body);
     let ctx = state.gateway();
-    let tools = Arc::new(dispatch::exposed_tools(&ctx, &gateway).await?);
+    let tools = Arc::new(dispatch::exposed_tools(&ctx, &gateway, caller.scopes).await?);
     let (tenant_id, gateway_id) = (gateway.tenant_id, gateway.id);
     let server = GatewayServer { ctx, gateway: Arc::new(gateway), caller, tools };
     let service = StreamableHttpService::new(
