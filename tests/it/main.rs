@@ -22,6 +22,7 @@ mod outage;
 mod presets;
 mod proxy;
 mod rest;
+mod rest_mcp;
 mod rest_openapi;
 mod secrets;
 mod service;
