@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::model::{CallRecord, CallStatus, check_arguments, truncated};
+use super::model::{CallRecord, CallStatus, MAX_TOOLS, check_arguments, truncated};
 use super::store::{self, CallFilter, ToolCallView, ToolDetail, ToolSummary};
 use super::{Context, exec};
 use crate::connectors::Connector;
@@ -135,6 +135,12 @@ pub async fn execute(
             Ok(()) => exec::invoke(ctx, connector, &tool.summary.name, arguments).await,
         },
     }
+}
+
+/// Every tool of a connector's catalog with its schemas, by name: what an MCP server serving
+/// the connector lists.
+pub async fn tools(db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Vec<ToolDetail>> {
+    Ok(store::details(db, tenant_id, id, MAX_TOOLS as i64).await?)
 }
 
 /// A page of a connector's call log, newest first.

@@ -203,6 +203,28 @@ pub async fn list(
     .await
 }
 
+/// Up to `limit` of a connector's tools with their schemas, by name.
+pub async fn details(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    connector_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<ToolDetail>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        summary_columns!(),
+        ", t.input_schema, t.output_schema
+         FROM tools t JOIN connectors c ON c.id = t.connector_id
+         WHERE c.tenant_id = $1 AND t.connector_id = $2
+         ORDER BY t.name LIMIT $3"
+    ))
+    .bind(tenant_id)
+    .bind(connector_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 pub async fn get(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,

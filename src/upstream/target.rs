@@ -87,14 +87,14 @@ impl Target {
         self.token_expires_at.is_some_and(|t| t <= Utc::now())
     }
 
-    /// Fails unless the connector is connected and speaks `transport`.
+    /// Fails unless the connector is connected and speaks `transport` (a REST connector:
+    /// Streamable HTTP, which Switchboard serves itself).
     fn check_usable(&self, transport: Transport) -> Result<()> {
         let connector_id = self.connector_id;
-        if self.rest.is_some() {
-            return Err(Error::conflict(
-                "rest_connector_not_proxied",
-                "this is a REST connector: call its tools directly or through a gateway; serving it as an MCP endpoint is not available yet",
-            ));
+        // Switchboard serves a REST connector's MCP endpoint itself, over Streamable HTTP only.
+        if self.rest.is_some() && transport != Transport::StreamableHttp {
+            let transport = Transport::StreamableHttp.as_str();
+            return Err(Error::WrongTransport { connector_id, transport });
         }
         self.status.require_connected(connector_id)?;
         if self.transport != transport {

@@ -23,6 +23,7 @@ mod outage;
 mod presets;
 mod proxy;
 mod rest;
+mod rest_mcp;
 mod rest_openapi;
 mod secrets;
 mod service;

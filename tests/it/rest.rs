@@ -287,7 +287,7 @@ async fn an_api_that_hangs_times_out_as_a_tool_error(db: PgPool) {
 }
 
 #[sqlx::test]
-async fn a_rest_connector_is_not_proxied_and_other_tenants_cannot_see_it(db: PgPool) {
+async fn a_rest_connectors_mcp_endpoint_lists_its_tools_and_other_tenants_cannot_see_it(db: PgPool) {
     let api = TicketApi::spawn().await;
     let app = TestApp::spawn(db).await;
     let (tenant, other) = (app.tenant("acme").await, app.tenant("other").await);
@@ -299,7 +299,8 @@ async fn a_rest_connector_is_not_proxied_and_other_tenants_cannot_see_it(db: PgP
         .send()
         .await
         .unwrap();
-    expect_problem(mcp, 409, "rest_connector_not_proxied").await;
+    let list = crate::support::raw_mcp::response_to(mcp, 1).await;
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 3, "served by Switchboard: {list}");
     let res =
         app.request(Method::GET, &format!("/api/v1/connectors/{id}"), Some(&other.key)).send().await.unwrap();
     expect_problem(res, 404, "not_found").await;

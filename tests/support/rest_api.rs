@@ -13,6 +13,8 @@ use axum::routing::{any, get};
 use serde_json::{Value, json};
 
 pub const API_KEY: &str = "tk_live_0123456789abcdef";
+/// A second key the API takes: a caller's own (`X-Switchboard-User-Token`).
+pub const USER_KEY: &str = "tk_user_fedcba9876543210";
 
 /// One request as the API saw it.
 #[derive(Debug, Clone)]
@@ -90,7 +92,7 @@ async fn record(State(log): State<Log>, request: Request, next: axum::middleware
         content_type: header("content-type"),
         body: serde_json::from_slice(&bytes).ok(),
     });
-    let authorized = parts.headers.get("x-api-key").is_some_and(|k| k == API_KEY);
+    let authorized = parts.headers.get("x-api-key").is_some_and(|k| k == API_KEY || k == USER_KEY);
     if !authorized {
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "bad api key"}))).into_response();
     }

@@ -25,7 +25,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use super::{admin, api_keys, connectors, descriptors, gateways, health, oauth, tools};
 use crate::catalog::model::CallStatus;
 use crate::gateway::model::CallOutcome;
-use crate::http::mcp_server::gateway;
+use crate::http::mcp_server::endpoint;
 use crate::http::proxy::{legacy, streamable};
 use crate::http::{AppState, metrics};
 
@@ -45,7 +45,7 @@ use crate::http::{AppState, metrics};
         api_keys::list_keys, api_keys::create_key, api_keys::revoke_key,
         admin::create_tenant, admin::list_tenants, admin::get_tenant, admin::list_tenant_keys,
         admin::create_tenant_key, admin::revoke_key, admin::update_tenant,
-        streamable::mcp, gateway::gateway_mcp, legacy::open_stream, legacy::post_message,
+        streamable::mcp, endpoint::gateway_mcp, legacy::open_stream, legacy::post_message,
         oauth::callback, oauth::client_metadata,
         health::healthz, health::readyz, metrics::scrape, openapi_json,
     ),

@@ -1,8 +1,12 @@
-//! MCP endpoints Switchboard serves itself (rmcp's server side): a gateway's
-//! `/api/v1/gateways/{slug}/mcp` ([`gateway`]).
+//! MCP servers Switchboard is itself (rmcp's server side): one generic [`server::ToolServer`]
+//! over a [`server::ToolSource`], served by [`endpoint`] — a gateway's
+//! `/api/v1/gateways/{slug}/mcp` ([`gateway`]) and a REST connector's
+//! `/api/v1/connectors/{id}/mcp` ([`rest`], routed by the proxy).
 
 pub(crate) mod auth;
+pub(crate) mod endpoint;
 pub(crate) mod gateway;
+pub(crate) mod rest;
 mod server;
 
 use axum::Router;
@@ -13,5 +17,5 @@ use super::AppState;
 // One line per route: tests/it/openapi.rs reads them.
 #[rustfmt::skip]
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/gateways/{slug}/mcp", get(gateway::gateway_mcp).post(gateway::gateway_mcp).delete(gateway::gateway_mcp))
+    Router::new().route("/gateways/{slug}/mcp", get(endpoint::gateway_mcp).post(endpoint::gateway_mcp).delete(endpoint::gateway_mcp))
 }

@@ -1,66 +1,113 @@
-//! A gateway as an rmcp [`ServerHandler`], made for one HTTP request (the service is
-//! stateless: rmcp serves both eras without a session, see `gateway`): its tools are the
-//! gateway's enabled tools under their aliases, loaded once for the request.
+//! One rmcp [`ServerHandler`] for every MCP server Switchboard is itself: [`ToolServer`] over
+//! a [`ToolSource`] (a gateway, a REST connector; decision 0061). A source is made for one
+//! HTTP request (the service is stateless, see [`super::endpoint`]) with its tools loaded
+//! once; the server pages them, finds one by name, and turns a call's outcome into what the
+//! protocol says.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
     PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::gateway::dispatch::{self, Caller};
-use crate::gateway::model::{Gateway, GatewayTool};
-use crate::{error::Error, gateway};
+use crate::error::Error;
+
+/// Tools in one `tools/list` page.
+const PAGE_SIZE: usize = 200;
+
+/// Who a server says it is.
+pub struct Identity {
+    pub name: String,
+    pub instructions: Option<String>,
+}
+
+/// What an MCP server Switchboard serves offers: its identity, its tools (as clients see them,
+/// already filtered for the caller), and calling one.
+pub trait ToolSource: Clone + Send + Sync + 'static {
+    fn identity(&self) -> Identity;
+
+    fn tools(&self) -> &[Tool];
+
+    /// The tool result as JSON. `Err(NotFound)` is an unknown tool (a protocol error); an
+    /// internal failure is a protocol error too; any other `Err` (invalid arguments, a
+    /// connector not connected) becomes a tool result with `isError`.
+    fn call(
+        &self,
+        name: &str,
+        arguments: Map<String, Value>,
+    ) -> impl Future<Output = Result<Value, Error>> + Send;
+}
+
+/// A tool as rmcp has it, from the parts every source stores.
+pub fn mcp_tool(
+    name: &str,
+    title: Option<&str>,
+    description: Option<&str>,
+    input_schema: Option<&Value>,
+    output_schema: Option<&Value>,
+    annotations: Option<&Value>,
+) -> Tool {
+    let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().map(Arc::new);
+    let mut tool = Tool::new_with_raw(
+        name.to_owned(),
+        description.map(|d| d.to_owned().into()),
+        object(input_schema).unwrap_or_default(),
+    );
+    tool.title = title.map(str::to_owned);
+    tool.output_schema = object(output_schema);
+    tool.annotations = annotations.cloned().and_then(|a| serde_json::from_value(a).ok());
+    tool
+}
 
 #[derive(Clone)]
-pub struct GatewayServer {
-    pub ctx: gateway::Context,
-    pub gateway: Arc<Gateway>,
-    pub caller: Caller,
-    pub tools: Arc<Vec<GatewayTool>>,
+pub struct ToolServer<S>(pub S);
+
+/// The page of `tools` after `cursor` (an offset this server gave out), and the next cursor.
+fn page(tools: &[Tool], cursor: Option<&str>) -> Result<(Vec<Tool>, Option<String>), ErrorData> {
+    let start = match cursor {
+        None => 0,
+        Some(c) => c
+            .parse::<usize>()
+            .ok()
+            .filter(|start| *start <= tools.len())
+            .ok_or_else(|| ErrorData::invalid_params("unknown cursor", None))?,
+    };
+    let end = (start + PAGE_SIZE).min(tools.len());
+    let next = (end < tools.len()).then(|| end.to_string());
+    Ok((tools[start..end].to_vec(), next))
 }
 
-/// The tool as clients see it: the alias, the (overridden) description, the upstream's schemas.
-fn as_mcp(tool: &GatewayTool) -> Tool {
-    let object = |v: &Option<Value>| v.as_ref().and_then(Value::as_object).cloned().map(Arc::new);
-    let mut mcp = Tool::new_with_raw(
-        tool.alias.clone(),
-        tool.effective_description().map(|d| d.to_owned().into()),
-        object(&tool.input_schema).unwrap_or_default(),
-    );
-    mcp.title = tool.title.clone();
-    mcp.output_schema = object(&tool.output_schema);
-    mcp.annotations = tool.annotations.clone().and_then(|a| serde_json::from_value(a).ok());
-    mcp
-}
-
-impl ServerHandler for GatewayServer {
+impl<S: ToolSource> ServerHandler for ToolServer<S> {
     fn get_info(&self) -> ServerConfig {
+        let Identity { name, instructions } = self.0.identity();
         let capabilities = ServerCapabilities::builder().enable_tools().build();
-        let info = ServerConfig::new(capabilities).with_server_info(Implementation::new(
-            format!("switchboard-gateway/{}", self.gateway.slug),
-            env!("CARGO_PKG_VERSION"),
-        ));
-        match &self.gateway.instructions {
-            Some(instructions) => info.with_instructions(instructions.clone()),
+        let info = ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(name, env!("CARGO_PKG_VERSION")));
+        match instructions {
+            Some(instructions) => info.with_instructions(instructions),
             None => info,
         }
     }
 
     async fn list_tools(
         &self,
-        _: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools.iter().map(as_mcp).collect()))
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (tools, next_cursor) = page(self.0.tools(), cursor)?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next_cursor;
+        Ok(result)
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools.iter().find(|t| t.alias == name).map(as_mcp)
+        self.0.tools().iter().find(|t| t.name == name).cloned()
     }
 
     async fn call_tool(
@@ -69,8 +116,7 @@ impl ServerHandler for GatewayServer {
         _: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = request.arguments.unwrap_or_default();
-        let outcome = dispatch::call(&self.ctx, self.caller, &self.gateway, &request.name, arguments).await;
-        match outcome {
+        match self.0.call(&request.name, arguments).await {
             Ok(result) => {
                 let mut result: CallToolResult = serde_json::from_value(result)
                     .map_err(|e| ErrorData::internal_error(format!("the upstream's result: {e}"), None))?;
@@ -82,10 +128,42 @@ impl ServerHandler for GatewayServer {
             Err(Error::NotFound(_)) => {
                 Err(ErrorData::invalid_params(format!("unknown tool: {}", request.name), None))
             }
-            Err(err) => {
-                tracing::error!(error = %err, "gateway call failed before reaching the tool");
+            Err(err @ (Error::Internal(_) | Error::DatabaseUnavailable)) => {
+                tracing::error!(error = %err, "a served tool call failed before reaching the tool");
                 Err(ErrorData::internal_error("the call could not be made; retry shortly", None))
             }
+            // What the model can act on (bad arguments, a connector to reconnect) is a tool
+            // error it reads (MCP 2025-11-25, "Error Handling"), not a protocol error.
+            Err(err) => Ok(CallToolResult::error(vec![ContentBlock::text(failure_text(&err))]).into()),
         }
+    }
+}
+
+fn failure_text(err: &Error) -> String {
+    match err {
+        Error::Invalid(errors) => {
+            let problems: Vec<String> =
+                errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+            format!("invalid arguments: {}", problems.join("; "))
+        }
+        other => format!("{other} ({})", other.code()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_their_cursor_to_the_end() {
+        let tools: Vec<Tool> =
+            (0..PAGE_SIZE + 3).map(|i| mcp_tool(&format!("t{i}"), None, None, None, None, None)).collect();
+        let (first, next) = page(&tools, None).unwrap();
+        assert_eq!((first.len(), next.as_deref()), (PAGE_SIZE, Some("200")));
+        let (rest, end) = page(&tools, next.as_deref()).unwrap();
+        assert_eq!((rest.len(), end), (3, None));
+        assert!(page(&tools, Some("9999")).is_err());
+        assert!(page(&tools, Some("x")).is_err());
+        assert_eq!(page(&[], None).unwrap().1, None);
     }
 }

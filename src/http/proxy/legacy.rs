@@ -53,7 +53,7 @@ pub async fn open_stream(
     incoming: HeaderMap,
 ) -> ApiResult<Response> {
     let upstream = state.upstream();
-    let target = resolve(&state, &upstream, &incoming, &id, Transport::Sse).await?;
+    let (target, _) = resolve(&state, &upstream, &incoming, &id, Transport::Sse).await?;
     let permit = admit_stream(&state, &target).await?;
     let mut request_headers = incoming.clone();
     request_headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
@@ -99,7 +99,7 @@ pub async fn post_message(
     body: Body,
 ) -> ApiResult<Response> {
     let upstream = state.upstream();
-    let target = resolve(&state, &upstream, &incoming, &id, Transport::Sse).await?;
+    let (target, _) = resolve(&state, &upstream, &incoming, &id, Transport::Sse).await?;
     admit(&state, &target).await?;
     let endpoint =
         session::open_endpoint(&state.keyring, target.tenant_id, target.connector_id, &query.session)

@@ -37,14 +37,14 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Authenticates the caller (proxy scope) and finds the connector in its tenant; checks that
-/// it is connected and speaks `transport`.
+/// it is connected and speaks `transport`. Returns it with the caller's key id.
 async fn resolve(
     state: &AppState,
     upstream: &upstream::Context,
     headers: &HeaderMap,
     raw_id: &str,
     transport: Transport,
-) -> ApiResult<Arc<Target>> {
+) -> ApiResult<(Arc<Target>, Uuid)> {
     let token = bearer_token(headers)
         .ok_or(Error::Unauthenticated("send an API key as `Authorization: Bearer sk_...`"))?;
     let key = authenticate(&state.db, &state.caches.keys, token).await?;
@@ -52,5 +52,5 @@ async fn resolve(
         return Err(ApiError::MissingScope(Scope::Proxy.as_str()));
     }
     let id: Uuid = raw_id.parse().map_err(|_| ApiError::from(Error::NotFound("connector")))?;
-    Ok(target::resolve(upstream, key.tenant_id, id, transport).await?)
+    Ok((target::resolve(upstream, key.tenant_id, id, transport).await?, key.id))
 }

@@ -23,28 +23,56 @@ const SESSION_HEADER: &str = "mcp-session-id";
 enum Kind {
     LegacyEndpoint,
     McpSession,
-    /// A session id a gateway's MCP endpoint gave out (bound to the gateway, not a connector).
-    GatewaySession,
+    /// A session id an MCP server Switchboard serves itself gave out.
+    Served(ServedBy),
+}
+
+/// Which of Switchboard's own MCP servers gave a session id out. Both in the associated data
+/// and in the sealed payload: a gateway's session id never opens on a REST connector (or the
+/// other way round), even where a gateway and a connector share an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServedBy {
+    Gateway,
+    RestConnector,
+}
+
+impl ServedBy {
+    fn tag(self) -> u8 {
+        match self {
+            Self::Gateway => b'g',
+            Self::RestConnector => b'r',
+        }
+    }
 }
 
 fn aad(kind: Kind, tenant_id: Uuid, owner_id: Uuid) -> Vec<u8> {
     let (owner, what) = match kind {
         Kind::LegacyEndpoint => ("connector", "proxy-session"),
         Kind::McpSession => ("connector", "mcp-session-id"),
-        Kind::GatewaySession => ("gateway", "mcp-session-id"),
+        Kind::Served(ServedBy::Gateway) => ("gateway", "mcp-session-id"),
+        Kind::Served(ServedBy::RestConnector) => ("connector", "served-mcp-session-id"),
     };
     format!("switchboard/v1/{tenant_id}/{owner}/{owner_id}/{what}").into_bytes()
 }
 
-/// A fresh 2025-era session id for a gateway: a random id sealed to the tenant and gateway.
-/// Nothing is stored: any replica can tell it is one this gateway gave out.
-pub fn seal_gateway_session(keyring: &Keyring, tenant_id: Uuid, gateway_id: Uuid) -> String {
-    seal(keyring, Kind::GatewaySession, tenant_id, gateway_id, Uuid::new_v4().as_bytes())
+/// A fresh 2025-era session id for a server Switchboard serves (a gateway, a REST connector):
+/// its kind and a random id, sealed to the tenant and the gateway or connector. Nothing is
+/// stored: any replica can tell it is one this server gave out.
+pub fn seal_served_session(keyring: &Keyring, by: ServedBy, tenant_id: Uuid, owner_id: Uuid) -> String {
+    let mut payload = vec![by.tag()];
+    payload.extend_from_slice(Uuid::new_v4().as_bytes());
+    seal(keyring, Kind::Served(by), tenant_id, owner_id, &payload)
 }
 
-/// Whether `token` is a session id this gateway gave out.
-pub fn gateway_session_opens(keyring: &Keyring, tenant_id: Uuid, gateway_id: Uuid, token: &str) -> bool {
-    open(keyring, Kind::GatewaySession, tenant_id, gateway_id, token).is_some()
+/// Whether `token` is a session id this server (`by`, `owner_id`) gave out.
+pub fn served_session_opens(
+    keyring: &Keyring,
+    by: ServedBy,
+    tenant_id: Uuid,
+    owner_id: Uuid,
+    token: &str,
+) -> bool {
+    open(keyring, Kind::Served(by), tenant_id, owner_id, token).is_some_and(|p| p.first() == Some(&by.tag()))
 }
 
 /// `key_id.base64url(nonce || ciphertext || tag)`: visible ASCII, fit for a header or a query.
@@ -144,17 +172,24 @@ mod tests {
     }
 
     #[test]
-    fn gateway_sessions_open_only_for_their_gateway() {
+    fn served_sessions_open_only_where_they_were_given_out() {
         let keyring = Keyring::parse(&Keyring::generate_entry("k")).unwrap();
         let (t, g) = (Uuid::now_v7(), Uuid::now_v7());
-        let token = seal_gateway_session(&keyring, t, g);
-        assert!(gateway_session_opens(&keyring, t, g, &token));
-        assert!(!gateway_session_opens(&keyring, t, Uuid::now_v7(), &token));
-        assert!(!gateway_session_opens(&keyring, Uuid::now_v7(), g, &token));
-        // A connector's session id is no gateway's, even with the same ids.
+        for (by, other) in
+            [(ServedBy::Gateway, ServedBy::RestConnector), (ServedBy::RestConnector, ServedBy::Gateway)]
+        {
+            let token = seal_served_session(&keyring, by, t, g);
+            assert!(served_session_opens(&keyring, by, t, g, &token));
+            assert!(!served_session_opens(&keyring, by, t, Uuid::now_v7(), &token));
+            assert!(!served_session_opens(&keyring, by, Uuid::now_v7(), g, &token));
+            assert!(!served_session_opens(&keyring, other, t, g, &token), "{by:?} replayed as {other:?}");
+        }
+        // A proxied connector's session id is no served one, even with the same ids.
         let mut headers = HeaderMap::new();
         headers.insert(SESSION_HEADER, HeaderValue::from_static("upstream"));
         seal_session_header(&keyring, t, g, &mut headers);
-        assert!(!gateway_session_opens(&keyring, t, g, headers[SESSION_HEADER].to_str().unwrap()));
+        for by in [ServedBy::Gateway, ServedBy::RestConnector] {
+            assert!(!served_session_opens(&keyring, by, t, g, headers[SESSION_HEADER].to_str().unwrap()));
+        }
     }
 }

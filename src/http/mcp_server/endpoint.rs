@@ -1,0 +1,137 @@
+//! Serving a [`ToolSource`] over Streamable HTTP with rmcp's server side, in stateless mode:
+//! the one implementation behind a gateway's `/api/v1/gateways/{slug}/mcp` and a REST
+//! connector's `/api/v1/connectors/{id}/mcp` (decision 0061).
+//!
+//! Both eras (DESIGN.md, "MCP: both eras"): 2026-07-28 clients use `server/discover` and
+//! self-contained requests (rmcp checks `Mcp-Method` / `Mcp-Name` against the body, and
+//! `Accept`: 406 unless it names both JSON and SSE); 2025-era clients `initialize` and get an
+//! `Mcp-Session-Id` that is *sealed, not stored* (decision 0030): a random id sealed to the
+//! tenant and the gateway or connector, and to which kind of server gave it out
+//! ([`ServedBy`]), so any replica can check that a later request's id is one this server gave
+//! out (else 404, and the client initializes again). The session carries nothing else: every
+//! request is served whole.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::HeaderValue;
+use axum::http::request::Parts;
+use axum::response::Response;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use uuid::Uuid;
+
+use super::auth::{authorize, session_id, take_credential};
+use super::gateway::GatewaySource;
+use super::server::{ToolServer, ToolSource};
+use crate::error::Error;
+use crate::http::AppState;
+use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::proxy::session::{ServedBy, seal_served_session, served_session_opens};
+
+/// The gateway's MCP endpoint.
+#[utoipa::path(
+    method(get, post, delete), path = "/api/v1/gateways/{slug}/mcp", tag = "gateways",
+    params(
+        ("slug" = String, Path, description = "The gateway's slug"),
+        ("apiKey" = Option<String>, Query, description = "The key, for clients that cannot set headers (also `api_key`)"),
+        ("Mcp-Session-Id" = Option<String>, Header, description = "2025-era: the session id `initialize` gave out"),
+    ),
+    request_body(content = Option<Object>, description = "A JSON-RPC message (POST)"),
+    responses(
+        (status = 200, description = "The answer: JSON, or one SSE event", content(
+            (Object = "application/json"), (String = "text/event-stream"))),
+        (status = 202, description = "A notification or response, accepted"),
+        (status = 400, description = "Not a valid MCP request (a JSON-RPC error, e.g. -32020 `Mcp-Method` mismatch)"),
+        (status = 401, body = Problem, description = "No key, or not one of this gateway's (unknown, revoked, expired)"),
+        (status = 404, body = Problem, description = "No such gateway, or a session id this gateway did not give out"),
+        (status = 405, description = "GET and DELETE: this endpoint keeps no stream or session to open or end"),
+        (status = 406, description = "`Accept` must name both application/json and text/event-stream"),
+    ),
+    security(("gateway_key" = []), ("api_key" = ["proxy"]))
+)]
+pub async fn gateway_mcp(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    request: Request,
+) -> ApiResult<Response> {
+    let (mut parts, body) = request.into_parts();
+    let token = take_credential(&mut parts);
+    let (gateway, caller) = authorize(&state, &slug, token.as_deref()).await?;
+    let served = Served { by: ServedBy::Gateway, tenant_id: gateway.tenant_id, owner_id: gateway.id };
+    check_session(&state, &parts, served)?;
+    let source = GatewaySource::load(state.gateway(), gateway, caller).await?;
+    serve(&state, parts, body, served, source).await
+}
+
+/// The server a request is for: which kind, and whose (sessions are sealed to it).
+#[derive(Debug, Clone, Copy)]
+pub struct Served {
+    pub by: ServedBy,
+    pub tenant_id: Uuid,
+    pub owner_id: Uuid,
+}
+
+/// Fails with 404 when the request names a session this server did not give out.
+pub fn check_session(state: &AppState, parts: &Parts, served: Served) -> ApiResult<()> {
+    match session_id(&parts.headers) {
+        Some(id)
+            if !served_session_opens(&state.keyring, served.by, served.tenant_id, served.owner_id, id) =>
+        {
+            Err(Error::NotFound("session").into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Answers the request (already authenticated, its session checked, credentials taken out of
+/// it) with `source`; an `initialize` that succeeds gets a fresh sealed session id.
+pub async fn serve<S: ToolSource>(
+    state: &AppState,
+    parts: Parts,
+    body: Body,
+    served: Served,
+    source: S,
+) -> ApiResult<Response> {
+    let resumed = session_id(&parts.headers).is_some();
+    let body = axum::body::to_bytes(body, state.settings.max_json_body)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
+    let initialize = is_initialize(&body);
+    let server = ToolServer(source);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config(state),
+    );
+    let mut response = service.handle(Request::from_parts(parts, Body::from(body))).await.map(Body::new);
+    if initialize && !resumed && response.status().is_success() {
+        let sealed = seal_served_session(&state.keyring, served.by, served.tenant_id, served.owner_id);
+        let value = HeaderValue::from_str(&sealed).expect("a sealed id is visible ASCII");
+        response.headers_mut().insert("mcp-session-id", value);
+    }
+    Ok(response)
+}
+
+/// Stateless (each request whole, on any replica); JSON answers where the client accepts
+/// them; no Host allow-list (that guards servers on a developer's machine against DNS
+/// rebinding; this one is reached by its public name and requires a key).
+fn config(state: &AppState) -> StreamableHttpServerConfig {
+    StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .disable_allowed_hosts()
+        .with_max_request_body_bytes(state.settings.max_json_body)
+}
+
+/// Whether the body is an `initialize` request (2025-era), which gets a session id.
+fn is_initialize(body: &Bytes) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Option<&'a str>,
+    }
+    serde_json::from_slice::<Method>(body).is_ok_and(|m| m.method == Some("initialize"))
+}
