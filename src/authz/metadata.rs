@@ -129,8 +129,10 @@ mod tests {
 
     #[test]
     fn resources_name_gateways_under_the_public_url_with_its_prefix() {
-        let mut settings = Settings::default();
-        settings.public_url = Url::parse("https://sb.example.com/base").unwrap();
+        let settings = Settings {
+            public_url: Url::parse("https://sb.example.com/base").unwrap(),
+            ..Settings::default()
+        };
         assert_eq!(issuer(&settings), "https://sb.example.com/base");
         let resource = gateway_resource(&settings, "ops");
         assert_eq!(resource.as_str(), "https://sb.example.com/base/api/v1/gateways/ops/mcp");
