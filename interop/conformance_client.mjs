@@ -4,7 +4,10 @@
 // (SWITCHBOARD_URL, SWITCHBOARD_KEY); every MCP request the suite's server sees comes from
 // Switchboard itself: create a connector for the URL, connect (following an authorization
 // URL like a browser, for auth scenarios), sync, and call every tool it found directly.
-// Exits non-zero when a step fails, printing Switchboard's problem.
+// When Switchboard answers that the upstream wants an authorization the connector lacks
+// (`needs_authorization`: a late 401, a changed authorization server; `insufficient_scope`:
+// step-up), it connects again (Switchboard chooses the scopes and the authorization server)
+// and retries, at most three times. Exits non-zero when a step fails, printing the problem.
 
 const [serverUrl] = process.argv.slice(2);
 const { SWITCHBOARD_URL: base, SWITCHBOARD_KEY: key, MCP_CONFORMANCE_SCENARIO: scenario = "" } = process.env;
@@ -18,8 +21,27 @@ async function api(method, path, body) {
   });
   const text = await response.text();
   const json = text ? JSON.parse(text) : null;
-  if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status} ${text}`);
+  if (!response.ok) {
+    const error = new Error(`${method} ${path}: HTTP ${response.status} ${text}`);
+    error.code = json?.code;
+    throw error;
+  }
   return json;
+}
+
+// The problems that connecting again can answer.
+const REAUTHORIZE = new Set(["needs_authorization", "insufficient_scope", "connector_not_connected"]);
+
+async function withAuthorization(id, step) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (!REAUTHORIZE.has(error.code) || attempt >= 3) throw error;
+      console.log(JSON.stringify({ reauthorizing: error.code }));
+      await connect(id);
+    }
+  }
 }
 
 // What a person's browser does with an authorization URL: follow the authorization server's
@@ -47,7 +69,7 @@ function argumentsFor(tool) {
 
 async function connect(id) {
   let connector = await api("POST", `/api/v1/connectors/${id}/connect`, {});
-  for (let round = 0; connector.status === "pending_authorization" && round < 3; round++) {
+  if (connector.status === "pending_authorization") {
     await authorize(connector.authorization_url);
     connector = await api("GET", `/api/v1/connectors/${id}`);
   }
@@ -55,17 +77,27 @@ async function connect(id) {
   return connector;
 }
 
+// The connector's auth: OAuth for auth scenarios, with the suite's pre-registered client
+// when it gives one.
+function authFor() {
+  if (!scenario.startsWith("auth/")) return { mode: "none" };
+  const mode = scenario.includes("client-credentials") ? "oauth2_client_credentials" : "oauth2_authorization_code";
+  const client = context.client_id ? { client_id: context.client_id, client_secret: context.client_secret } : {};
+  return { mode, ...client };
+}
+
 async function main() {
-  const oauth = scenario.startsWith("auth/");
-  const auth = oauth ? { mode: "oauth2_authorization_code" } : { mode: "none" };
-  const created = await api("POST", "/api/v1/connectors", { url: serverUrl, auth, discover: oauth });
-  const connector = await connect(created.id);
-  await api("POST", `/api/v1/connectors/${created.id}/sync`, {});
-  const tools = await api("GET", `/api/v1/connectors/${created.id}/tools?limit=200`);
+  const auth = authFor();
+  const created = await api("POST", "/api/v1/connectors", { url: serverUrl, auth, discover: auth.mode !== "none" });
+  const id = created.id;
+  const connector = await connect(id);
+  await withAuthorization(id, () => api("POST", `/api/v1/connectors/${id}/sync`, {}));
+  const tools = await api("GET", `/api/v1/connectors/${id}/tools?limit=200`);
   for (const summary of tools.items) {
-    const tool = await api("GET", `/api/v1/connectors/${created.id}/tools/${encodeURIComponent(summary.name)}`);
+    const tool = await api("GET", `/api/v1/connectors/${id}/tools/${encodeURIComponent(summary.name)}`);
     const call = { arguments: argumentsFor(tool) };
-    const result = await api("POST", `/api/v1/connectors/${created.id}/tools/${encodeURIComponent(tool.name)}/call`, call);
+    const path = `/api/v1/connectors/${id}/tools/${encodeURIComponent(tool.name)}/call`;
+    const result = await withAuthorization(id, () => api("POST", path, call));
     console.log(JSON.stringify({ tool: tool.name, result }));
   }
   console.log(JSON.stringify({ connected: connector.server_info, tools: tools.items.length }));

@@ -13,6 +13,8 @@ use url::Url;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub public_url: Url,
+    /// Where the Client ID Metadata Document is published instead of under `public_url`.
+    pub client_metadata_url: Option<Url>,
     pub admin_token: Option<SecretString>,
     pub allow_private_networks: bool,
     pub redirect_allowlist: Vec<String>,
@@ -85,6 +87,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             public_url: Url::parse("http://127.0.0.1:8080").expect("static URL"),
+            client_metadata_url: None,
             admin_token: None,
             allow_private_networks: false,
             redirect_allowlist: Vec::new(),
@@ -120,9 +123,13 @@ impl Settings {
         self.public_endpoint("api/v1/oauth/callback")
     }
 
-    /// Our Client ID Metadata Document, also our client_id where CIMD is used.
+    /// Our Client ID Metadata Document, also our client_id where CIMD is used: where it is
+    /// published, else served by us.
     pub fn client_metadata_url(&self) -> Url {
-        self.public_endpoint("api/v1/oauth/client-metadata.json")
+        match &self.client_metadata_url {
+            Some(url) => url.clone(),
+            None => self.public_endpoint("api/v1/oauth/client-metadata.json"),
+        }
     }
 }
 

@@ -60,6 +60,15 @@ pub enum Error {
     /// `refresh_failed`, ...).
     #[error("{detail}")]
     Upstream { code: &'static str, detail: String },
+    /// The upstream wants an authorization the connector does not hold (a late 401, an
+    /// authorization server that changed): a person must connect it; `authorization_server`
+    /// is the one the upstream names, when discovery found it.
+    #[error("{detail}")]
+    NeedsAuthorization { connector_id: Uuid, authorization_server: Option<String>, detail: String },
+    /// The upstream refused the connector's token for lacking `scopes` (SEP-835 step-up); a
+    /// connect asks for them along with the scopes already held.
+    #[error("the upstream requires the scopes {} for this request; connect again to authorize them", .scopes.join(" "))]
+    InsufficientScope { connector_id: Uuid, scopes: Vec<String> },
     /// An upstream did not answer in time.
     #[error("{0}")]
     UpstreamTimeout(String),
@@ -112,6 +121,8 @@ impl Error {
             Self::NotFound(_) => "not_found",
             Self::NotConnected { .. } => "connector_not_connected",
             Self::WrongTransport { .. } => "wrong_transport",
+            Self::NeedsAuthorization { .. } => "needs_authorization",
+            Self::InsufficientScope { .. } => "insufficient_scope",
             Self::UpstreamTimeout(_) => "upstream_timeout",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",

@@ -88,14 +88,16 @@ pub async fn mark_synced(
     connector_id: Uuid,
     server_info: Option<Value>,
     read_at: DateTime<Utc>,
+    ttl_ms: Option<u64>,
 ) -> sqlx::Result<DateTime<Utc>> {
     sqlx::query_scalar(
-        "UPDATE connectors SET tools_synced_at = $3, server_info = COALESCE($2, server_info)
+        "UPDATE connectors SET tools_synced_at = $3, server_info = COALESCE($2, server_info), tools_ttl_ms = $4
          WHERE id = $1 RETURNING tools_synced_at",
     )
     .bind(connector_id)
     .bind(server_info)
     .bind(read_at)
+    .bind(ttl_ms.map(|t| i64::try_from(t).unwrap_or(i64::MAX)))
     .fetch_one(&mut *tx)
     .await
 }
@@ -115,23 +117,28 @@ pub async fn defer_resync(db: impl PgExecutor<'_>, id: Uuid, wait: std::time::Du
 /// ago, for `lease` (replicas split the work; a dead replica's claims lapse).
 pub async fn claim_due_resyncs(
     db: impl PgExecutor<'_>,
-    every: std::time::Duration,
+    schedule: super::sync::Schedule,
     lease: std::time::Duration,
     limit: i64,
 ) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+    // Due `every` after the last sync, or after the list's ttlMs (never under the floor).
     sqlx::query_as(
         "UPDATE connectors SET tools_resync_lease_until = now() + $2
          WHERE id IN (
              SELECT id FROM connectors
-             WHERE status = 'connected' AND (tools_synced_at IS NULL OR tools_synced_at < now() - $1)
+             WHERE status = 'connected'
+               AND (tools_synced_at IS NULL OR tools_synced_at < now() - CASE
+                   WHEN tools_ttl_ms IS NULL THEN $1
+                   ELSE GREATEST($4, tools_ttl_ms * interval '1 millisecond') END)
                AND (tools_resync_lease_until IS NULL OR tools_resync_lease_until < now())
              ORDER BY tools_synced_at NULLS FIRST LIMIT $3
              FOR UPDATE SKIP LOCKED)
          RETURNING tenant_id, id",
     )
-    .bind(every)
+    .bind(schedule.every)
     .bind(lease)
     .bind(limit)
+    .bind(schedule.ttl_floor)
     .fetch_all(db)
     .await
 }

@@ -34,6 +34,15 @@ const RESYNC_CONCURRENCY: i64 = 4;
 /// A server that keeps handing out cursors is cut off here.
 const MAX_PAGES: usize = 1_000;
 
+/// When a connector's catalog is due again: `every` after its last sync, or after the
+/// `ttlMs` its server gave with the list (MCP 2026-07-28 caching hints), but never sooner
+/// than `ttl_floor` after it.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub every: Duration,
+    pub ttl_floor: Duration,
+}
+
 /// Why a sync runs (for logs, and to keep a list_changed resync from scheduling another).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -62,9 +71,9 @@ pub async fn sync(ctx: &Context, tenant_id: Uuid, id: Uuid, trigger: Trigger) ->
     let flag = changed.clone();
     let handler = SessionHandler::new(move || flag.store(true, Ordering::Relaxed));
     let read_at = store::now(ctx.db()).await?;
-    let (tools, server_info) = match &connector.rest {
+    let (tools, server_info, ttl_ms) = match &connector.rest {
         // A REST connector's tools are its descriptor's route mappings: nothing to ask.
-        Some(config) => (rest_tools(&config.descriptor), Some(rest::server_info(&config.descriptor))),
+        Some(config) => (rest_tools(&config.descriptor), Some(rest::server_info(&config.descriptor)), None),
         None => tokio::time::timeout(SYNC_TIMEOUT, fetch(ctx, tenant_id, id, handler))
             .await
             .map_err(|_| timed_out("the tool list", SYNC_TIMEOUT))??,
@@ -90,7 +99,7 @@ pub async fn sync(ctx: &Context, tenant_id: Uuid, id: Uuid, trigger: Trigger) ->
     if info_json.as_ref().is_some_and(json_has_nul) {
         return Err(nul_in("the server info"));
     }
-    let tools_synced_at = store::mark_synced(&mut tx, id, info_json, read_at).await?;
+    let tools_synced_at = store::mark_synced(&mut tx, id, info_json, read_at, ttl_ms).await?;
     tx.commit().await?;
 
     // The list changed while we read it: read it again (but a resync caused by a
@@ -115,27 +124,33 @@ fn rest_tools(descriptor: &crate::rest::Descriptor) -> Vec<Tool> {
     crate::rest::schema::tools(descriptor).iter().map(|t| Tool::from_mcp(t.to_mcp())).collect()
 }
 
+/// What a sync read: the tools, what the server said about itself, and how long the list
+/// stays fresh (`ttlMs`, MCP 2026-07-28), if it said.
+type Fetched = (Vec<Tool>, Option<crate::mcp::ServerInfo>, Option<u64>);
+
 /// Opens a session and pages through `tools/list`, within the catalog bounds.
-async fn fetch(
-    ctx: &Context,
-    tenant_id: Uuid,
-    id: Uuid,
-    handler: SessionHandler,
-) -> Result<(Vec<Tool>, Option<crate::mcp::ServerInfo>)> {
+async fn fetch(ctx: &Context, tenant_id: Uuid, id: Uuid, handler: SessionHandler) -> Result<Fetched> {
     let target = target::load(&ctx.upstream, tenant_id, id).await?;
     let session = Session::open(&ctx.upstream, target, handler).await?;
     // A server without the tools capability has no tools to list (and may not know the method).
-    let result = if session.offers_tools() { list_all(&session).await } else { Ok(Vec::new()) };
+    let result = if session.offers_tools() { list_all(&session).await } else { Ok((Vec::new(), None)) };
     let server_info = session.server_info();
     session.close().await;
-    Ok((result?, server_info))
+    let (tools, ttl_ms) = result?;
+    Ok((tools, server_info, ttl_ms))
 }
 
-async fn list_all(session: &Session) -> Result<Vec<Tool>> {
+/// Every page of `tools/list`, and the shortest `ttlMs` among them (the whole list is only
+/// as fresh as its stalest page).
+async fn list_all(session: &Session) -> Result<(Vec<Tool>, Option<u64>)> {
     let (mut tools, mut bytes, mut cursor, mut seen_names) = (Vec::new(), 0, None, HashSet::new());
+    let mut ttl_ms: Option<u64> = None;
     for _ in 0..MAX_PAGES {
         let params = PaginatedRequestParams::default().with_cursor(cursor.take());
         let page = session.peer().list_tools(Some(params)).await.map_err(|e| session.error(e))?;
+        if let Some(ttl) = page.ttl_ms {
+            ttl_ms = Some(ttl_ms.map_or(ttl, |t| t.min(ttl)));
+        }
         for tool in page.tools {
             let tool = Tool::from_mcp(tool);
             if tool.has_nul() {
@@ -152,7 +167,7 @@ async fn list_all(session: &Session) -> Result<Vec<Tool>> {
         }
         match page.next_cursor {
             Some(next) => cursor = Some(next),
-            None => return Ok(tools),
+            None => return Ok((tools, ttl_ms)),
         }
     }
     Err(protocol_error(format!("tools/list did not end within {MAX_PAGES} pages")))
@@ -212,10 +227,11 @@ pub fn schedule_resync(ctx: &Context, tenant_id: Uuid, id: Uuid) {
 
 /// One pass of the periodic resync: claim what is due, sync a few at a time.
 /// Claims a few at a time, so a claim's lease (two sync timeouts) always covers its syncs.
-pub async fn resync_due(ctx: &Context, every: Duration, shutdown: &Shutdown) -> Result<usize> {
+pub async fn resync_due(ctx: &Context, schedule: Schedule, shutdown: &Shutdown) -> Result<usize> {
+    let every = schedule.every;
     let mut count = 0;
     while !shutdown.is_draining() {
-        let due = store::claim_due_resyncs(ctx.db(), every, 2 * SYNC_TIMEOUT, RESYNC_CONCURRENCY).await?;
+        let due = store::claim_due_resyncs(ctx.db(), schedule, 2 * SYNC_TIMEOUT, RESYNC_CONCURRENCY).await?;
         if due.is_empty() {
             break;
         }

@@ -113,6 +113,12 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", global = true)]
     pub public_url: Option<Url>,
 
+    /// Where this service's OAuth Client ID Metadata Document is published, when not at
+    /// <public URL>/api/v1/oauth/client-metadata.json (a copy on a static https host); it is
+    /// the client_id at authorization servers that support CIMD, so it must be https.
+    #[arg(long, env = "SWITCHBOARD_CLIENT_METADATA_URL", global = true)]
+    pub client_metadata_url: Option<Url>,
+
     /// Encryption keys `kid:base64key,...` (32-byte keys); the first seals, all open.
     #[arg(long, env = "SWITCHBOARD_ENCRYPTION_KEYS", hide_env_values = true, global = true)]
     pub encryption_keys: Option<String>,
@@ -251,6 +257,7 @@ impl Config {
     pub fn settings(&self) -> anyhow::Result<Settings> {
         Ok(Settings {
             public_url: self.checked_public_url()?,
+            client_metadata_url: self.checked_client_metadata_url()?,
             admin_token: self.checked_admin_token()?,
             allow_private_networks: self.allow_private_networks,
             redirect_allowlist: self.checked_redirect_allowlist()?,
@@ -292,6 +299,16 @@ impl Config {
             bail!("SWITCHBOARD_PUBLIC_URL must be an http(s) URL with a host, got {public_url}");
         }
         Ok(public_url)
+    }
+
+    /// A published client metadata document is a client_id: https only (CIMD).
+    pub fn checked_client_metadata_url(&self) -> anyhow::Result<Option<Url>> {
+        match &self.client_metadata_url {
+            Some(url) if url.scheme() != "https" || url.host().is_none() || url.fragment().is_some() => {
+                bail!("SWITCHBOARD_CLIENT_METADATA_URL must be an https URL without a fragment, got {url}")
+            }
+            other => Ok(other.clone()),
+        }
     }
 
     /// The global redirect allow-list, as origins.
@@ -367,6 +384,15 @@ mod tests {
             s.client_metadata_url().as_str(),
             "https://sb.example.com/api/v1/oauth/client-metadata.json"
         );
+        let published = [
+            "--public-url",
+            "http://10.0.0.5:8080",
+            "--client-metadata-url",
+            "https://cdn.example.com/sb.json",
+        ];
+        let s = config(&published).settings().unwrap();
+        assert_eq!(s.client_metadata_url().as_str(), "https://cdn.example.com/sb.json");
+        assert!(config(&["--client-metadata-url", "http://cdn.example.com/sb.json"]).settings().is_err());
     }
 
     #[test]

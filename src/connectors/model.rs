@@ -467,6 +467,9 @@ pub struct Connector {
     pub refresh: RefreshState,
     /// When the tool catalog was last synced from the upstream.
     pub tools_synced_at: Option<DateTime<Utc>>,
+    /// Scopes the upstream said a request needs that the grant lacks (a 403
+    /// `insufficient_scope`); the next connect asks for them with the held ones.
+    pub scope_required: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -517,6 +520,7 @@ impl Connector {
         self.status = Status::Connected;
         self.status_reason = None;
         self.server_info = Some(server_info);
+        self.scope_required.clear();
         self.clear_authorization();
     }
 

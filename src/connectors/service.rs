@@ -276,6 +276,7 @@ fn new_connector(
         authorization_expires_at: None,
         refresh: Default::default(),
         tools_synced_at: None,
+        scope_required: Vec::new(),
         created_at: now,
         updated_at: now,
     }
@@ -359,6 +360,15 @@ async fn seal_and_store(
 
 pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Connector> {
     store::get(db, tenant_id, id).await?.ok_or(Error::NotFound("connector"))
+}
+
+/// Step-up: the upstream refused the connector's token for lacking `scopes`. They are
+/// recorded (the tokens stay) so the connector shows them and the next connect asks for them.
+pub async fn require_scopes(ctx: &Context, tenant_id: Uuid, id: Uuid, scopes: &[String]) -> Result<()> {
+    if store::set_scope_required(&ctx.db, tenant_id, id, scopes).await? {
+        ctx.forget(id);
+    }
+    Ok(())
 }
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;

@@ -17,6 +17,7 @@ macro_rules! connector_columns {
          c.preset_id, c.status, c.status_code, c.status_message, c.created_at, c.updated_at, \
          c.server_info, c.oauth_grant, c.token_expires_at, c.authorization_url, c.authorization_expires_at, \
          c.next_refresh_at, c.last_refreshed_at, c.refresh_attempts, c.last_refresh_error, c.tools_synced_at, \
+         c.scope_required, \
          ARRAY(SELECT s.field FROM connector_secrets s WHERE s.connector_id = c.id ORDER BY s.field) AS secret_fields"
     };
 }
@@ -49,6 +50,7 @@ struct ConnectorRow {
     refresh_attempts: i32,
     last_refresh_error: Option<String>,
     tools_synced_at: Option<DateTime<Utc>>,
+    scope_required: Vec<String>,
     secret_fields: Vec<String>,
 }
 
@@ -87,6 +89,7 @@ impl TryFrom<ConnectorRow> for Connector {
                 last_error: row.last_refresh_error,
             },
             tools_synced_at: row.tools_synced_at,
+            scope_required: row.scope_required,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -154,7 +157,8 @@ pub async fn save_state(db: &mut PgConnection, c: &Connector) -> anyhow::Result<
         "UPDATE connectors SET status = $3, status_code = $4, status_message = $5, auth = $6,
                 server_info = $7, oauth_grant = $8, token_expires_at = $9, authorization_url = $10,
                 authorization_expires_at = $11, next_refresh_at = $12, last_refreshed_at = $13,
-                refresh_attempts = $14, last_refresh_error = $15, refresh_lease_until = NULL, updated_at = now()
+                refresh_attempts = $14, last_refresh_error = $15, refresh_lease_until = NULL,
+                scope_required = $16, updated_at = now()
          WHERE tenant_id = $1 AND id = $2",
     )
     .bind(c.tenant_id)
@@ -172,9 +176,30 @@ pub async fn save_state(db: &mut PgConnection, c: &Connector) -> anyhow::Result<
     .bind(c.refresh.last_refreshed_at)
     .bind(c.refresh.attempts)
     .bind(&c.refresh.last_error)
+    .bind(&c.scope_required)
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Records the scopes an upstream asked for in a 403 `insufficient_scope`; false when they
+/// were already recorded (nothing changed).
+pub async fn set_scope_required(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+    scopes: &[String],
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE connectors SET scope_required = $3, updated_at = now()
+         WHERE tenant_id = $1 AND id = $2 AND scope_required IS DISTINCT FROM $3",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(scopes)
+    .execute(db)
+    .await?;
+    Ok(updated.rows_affected() > 0)
 }
 
 /// Claims up to `limit` connectors whose refresh is due, leasing them for `lease` so other

@@ -54,6 +54,12 @@ pub struct Problem {
     /// Present on validation failures: every offending field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// `insufficient_scope` from an upstream: the scopes it requires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// `needs_authorization`: the authorization server the upstream names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_server: Option<String>,
 }
 
 /// The status a domain error is answered with.
@@ -62,9 +68,11 @@ fn domain_status(err: &Error) -> StatusCode {
         Error::Invalid(_) | Error::Rejected { .. } => StatusCode::BAD_REQUEST,
         Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::NotConnected { .. } | Error::WrongTransport { .. } | Error::Conflict { .. } => {
-            StatusCode::CONFLICT
-        }
+        Error::NotConnected { .. }
+        | Error::WrongTransport { .. }
+        | Error::Conflict { .. }
+        | Error::NeedsAuthorization { .. } => StatusCode::CONFLICT,
+        Error::InsufficientScope { .. } => StatusCode::FORBIDDEN,
         Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Upstream { .. } => StatusCode::BAD_GATEWAY,
         Error::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -78,7 +86,9 @@ fn domain_status(err: &Error) -> StatusCode {
 fn domain_detail(err: &Error) -> String {
     match err {
         Error::Internal(_) => "an internal error occurred; it has been logged".to_owned(),
-        Error::NotConnected { connector_id, .. } => {
+        Error::NotConnected { connector_id, .. }
+        | Error::NeedsAuthorization { connector_id, .. }
+        | Error::InsufficientScope { connector_id, .. } => {
             format!("{err} (POST /api/v1/connectors/{connector_id}/connect)")
         }
         Error::WrongTransport { connector_id, transport } => {
@@ -126,6 +136,16 @@ impl ApiError {
             code: self.code(),
             errors: match self {
                 Self::Domain(Error::Invalid(errors)) => Some(errors.clone()),
+                _ => None,
+            },
+            scopes: match self {
+                Self::Domain(Error::InsufficientScope { scopes, .. }) => Some(scopes.clone()),
+                _ => None,
+            },
+            authorization_server: match self {
+                Self::Domain(Error::NeedsAuthorization { authorization_server, .. }) => {
+                    authorization_server.clone()
+                }
                 _ => None,
             },
         }
@@ -187,6 +207,20 @@ mod tests {
             (Error::NotConnected { connector_id: id, status: "created" }, 409, "connector_not_connected"),
             (Error::WrongTransport { connector_id: id, transport: "sse" }, 409, "wrong_transport"),
             (Error::conflict("sync_superseded", "later"), 409, "sync_superseded"),
+            (
+                Error::NeedsAuthorization {
+                    connector_id: id,
+                    authorization_server: None,
+                    detail: "x".into(),
+                },
+                409,
+                "needs_authorization",
+            ),
+            (
+                Error::InsufficientScope { connector_id: id, scopes: vec!["a".into()] },
+                403,
+                "insufficient_scope",
+            ),
             (Error::unprocessable("credentials_rejected", "401"), 422, "credentials_rejected"),
             (Error::upstream("refresh_failed", "gone"), 502, "refresh_failed"),
             (Error::UpstreamTimeout("slow".into()), 504, "upstream_timeout"),

@@ -7,7 +7,7 @@
 //! wait for the `endpoint` event (same origin only), POST `initialize` there, and read the
 //! answer from the stream. A server-issued session is ended right after.
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
@@ -75,11 +75,11 @@ fn initialize_request() -> Value {
 }
 
 /// A modern request is self-contained: its `_meta` says who we are and what we speak.
-fn discover_request() -> Value {
+fn modern_request(id: i64, method: &str) -> Value {
     json!({
         "jsonrpc": "2.0",
-        "id": PROBE_ID,
-        "method": "server/discover",
+        "id": id,
+        "method": method,
         "params": { "_meta": {
             era::META_PROTOCOL_VERSION: MODERN_PROTOCOL_VERSION,
             era::META_CLIENT_INFO: client_info(),
@@ -141,7 +141,7 @@ async fn discover(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<Discove
         .header(ACCEPT, "application/json, text/event-stream")
         .header(era::PROTOCOL_VERSION_HEADER, MODERN_PROTOCOL_VERSION)
         .header(era::METHOD_HEADER, "server/discover")
-        .json(&discover_request());
+        .json(&modern_request(PROBE_ID, "server/discover"));
     let response = net.send(request).await?;
     let status = response.status();
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN || status.is_server_error() {
@@ -149,7 +149,8 @@ async fn discover(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<Discove
     }
     let message = answer(response).await?;
     if let Some(result) = message.as_ref().filter(|_| status.is_success()).and_then(|m| m.get("result")) {
-        return discover_result(result).map(|info| Discovered::Done(ProbeOutcome::Ready(info)));
+        let info = discover_result(result)?;
+        return late_challenge(net, url, auth, info, None).await.map(Discovered::Done);
     }
     match message.as_ref().and_then(|m| m.get("error")).and_then(era::modern_rejection) {
         Some(rejection) if rejection.supported.iter().any(|v| v == MODERN_PROTOCOL_VERSION) => {
@@ -195,10 +196,52 @@ async fn initialize(net: &Outbound, url: &Url, auth: &HeaderMap) -> Result<Probe
     }
     let message = message.ok_or_else(|| ProbeError::Protocol("no initialize result".into()))?;
     let result = initialize_result(&message)?;
+    let outcome = late_challenge(net, url, auth, result, session.as_ref()).await;
     if let Some(session) = session {
         end_session(net, url, auth, session);
     }
-    Ok(ProbeOutcome::Ready(result))
+    outcome
+}
+
+/// A server that answered the handshake without credentials may still want them for its
+/// tools: it may 401 `tools/list` (a late 401, after which discovery must still run rather
+/// than conclude "no auth"). So a probe without credentials of a server with tools asks for
+/// `tools/list` too, as the server's era requires, and only its status matters. A probe with
+/// credentials does not: what they may do is the upstream's business at call time.
+async fn late_challenge(
+    net: &Outbound,
+    url: &Url,
+    auth: &HeaderMap,
+    info: ServerInfo,
+    session: Option<&HeaderValue>,
+) -> Result<ProbeOutcome, ProbeError> {
+    if !auth.is_empty() || info.capabilities.get("tools").is_none() {
+        return Ok(ProbeOutcome::Ready(info));
+    }
+    let version = info.protocol_version.clone().unwrap_or_else(|| LEGACY_PROTOCOL_VERSION.into());
+    let post = |body: Value| -> Result<reqwest::RequestBuilder, ProbeError> {
+        let mut request = net
+            .request(Method::POST, url)?
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(era::PROTOCOL_VERSION_HEADER, version.as_str())
+            .json(&body);
+        if let Some(session) = session {
+            request = request.header(SESSION_HEADER, session.clone());
+        }
+        Ok(request)
+    };
+    let list = if version == MODERN_PROTOCOL_VERSION {
+        post(modern_request(PROBE_ID + 1, "tools/list"))?.header(era::METHOD_HEADER, "tools/list")
+    } else {
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        net.send(post(initialized)?).await?;
+        post(json!({"jsonrpc": "2.0", "id": PROBE_ID + 1, "method": "tools/list", "params": {}}))?
+    };
+    let response = net.send(list).await?;
+    match response.status() {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Ok(unsuccessful(&response)),
+        _ => Ok(ProbeOutcome::Ready(info)),
+    }
 }
 
 /// The JSON-RPC message answering our request, from a JSON body or an SSE stream; `None` if
@@ -219,7 +262,7 @@ fn is_ours(message: &Value) -> bool {
 }
 
 /// Ends the session the probe opened, in the background: best effort, never awaited.
-fn end_session(net: &Outbound, url: &Url, auth: &HeaderMap, session: reqwest::header::HeaderValue) {
+fn end_session(net: &Outbound, url: &Url, auth: &HeaderMap, session: HeaderValue) {
     let Ok(request) = net.request(Method::DELETE, url) else { return };
     let request = request.headers(auth.clone()).header(SESSION_HEADER, session);
     let net = net.clone();

@@ -155,6 +155,23 @@ pub async fn discover(net: &Outbound, url: &Url, transport: Transport) -> Result
     Ok(result)
 }
 
+/// The authorization servers an upstream names when it answers with `challenge` (a 401 or
+/// 403 to a later request): from its protected resource metadata, found as discovery finds
+/// it. Empty when it publishes none.
+pub async fn authorization_servers(net: &Outbound, url: &Url, challenge: Option<&Challenge>) -> Vec<String> {
+    let from_challenge = challenge.and_then(|c| c.param("resource_metadata")).map(str::to_owned);
+    let mut ignored = DiscoveryResult::default();
+    match resource_metadata(net, url, from_challenge, &mut ignored).await {
+        Some((_, prm)) => prm.authorization_servers,
+        None => Vec::new(),
+    }
+}
+
+/// Whether `issuer` is one of `servers` (a trailing slash on the root path aside).
+pub fn names_issuer(servers: &[String], issuer: &str) -> bool {
+    servers.iter().any(|s| issuer_matches(s, issuer))
+}
+
 async fn get_json<T: DeserializeOwned>(net: &Outbound, url: &Url) -> Result<T, String> {
     let request =
         net.request(Method::GET, url).map_err(|e| e.to_string())?.header(ACCEPT, "application/json");

@@ -33,8 +33,7 @@ use super::legacy_sse::LegacySse;
 use super::target::Target;
 use super::{Context, send};
 use crate::error::{Error, Result};
-use crate::mcp::ServerInfo;
-use crate::mcp::Transport;
+use crate::mcp::{MODERN_PROTOCOL_VERSION, ServerInfo, Transport};
 use crate::platform::net::read_capped;
 use crate::platform::sse;
 
@@ -294,13 +293,14 @@ impl StreamableHttpClient for ConnectorHttp {
 }
 
 /// Our side of a session: says who we are, and passes `notifications/tools/list_changed` on.
+#[derive(Clone)]
 pub struct SessionHandler {
-    on_list_changed: Box<dyn Fn() + Send + Sync>,
+    on_list_changed: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl SessionHandler {
     pub fn new(on_list_changed: impl Fn() + Send + Sync + 'static) -> Self {
-        Self { on_list_changed: Box::new(on_list_changed) }
+        Self { on_list_changed: Arc::new(on_list_changed) }
     }
 }
 
@@ -328,6 +328,21 @@ fn both_eras() -> ClientLifecycleMode {
     }
 }
 
+/// The lifecycle for an upstream last spoken at `version`: no `initialize` for a modern one,
+/// `initialize` for a legacy one (no `server/discover` probe each time), both when unknown.
+fn lifecycle_for(version: Option<&str>) -> ClientLifecycleMode {
+    match version {
+        Some(MODERN_PROTOCOL_VERSION) => {
+            ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] }
+        }
+        Some(_) => ClientLifecycleMode::Initialize,
+        None => both_eras(),
+    }
+}
+
+type Started =
+    std::result::Result<RunningService<RoleClient, SessionHandler>, rmcp::service::ClientInitializeError>;
+
 /// An initialised MCP session with a connector's upstream.
 pub struct Session {
     service: RunningService<RoleClient, SessionHandler>,
@@ -335,28 +350,41 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connects: `server/discover`, or for a legacy server `initialize` /
-    /// `notifications/initialized` (HTTP+SSE servers are legacy by definition).
+    /// Connects in the era the connector last spoke (`server/discover`, or `initialize` /
+    /// `notifications/initialized`; HTTP+SSE servers are legacy by definition). An upstream
+    /// that changed era since fails that handshake with an MCP answer (not a transport
+    /// failure of ours): then both eras are tried, as for an upstream never spoken to.
     pub async fn open(ctx: &Context, target: Arc<Target>, handler: SessionHandler) -> Result<Self> {
         let link = Link { ctx: ctx.clone(), target, failure: Arc::default() };
-        let started = match link.target.transport {
+        let remembered = lifecycle_for(link.target.protocol_version.as_deref());
+        let retry = !matches!(remembered, ClientLifecycleMode::Auto { .. });
+        let mut started = Self::start(&link, handler.clone(), remembered).await?;
+        if started.is_err() && retry && link.failure.lock().expect("failure slot").is_none() {
+            tracing::debug!(connector_id = %link.target.connector_id, "the upstream changed era; trying both");
+            started = Self::start(&link, handler, both_eras()).await?;
+        }
+        let service = started.map_err(|e| {
+            link.take_failure().unwrap_or_else(|| protocol_error(format!("connecting failed: {e}")))
+        })?;
+        Ok(Self { service, link })
+    }
+
+    /// One handshake; the outer error is a transport failure before rmcp ran.
+    async fn start(link: &Link, handler: SessionHandler, lifecycle: ClientLifecycleMode) -> Result<Started> {
+        Ok(match link.target.transport {
             Transport::StreamableHttp => {
                 let mut config = StreamableHttpClientTransportConfig::with_uri(link.url().as_str());
                 // A new session is cheap and ours are short: never replay requests silently.
                 config.reinit_on_expired_session = false;
                 let transport =
                     StreamableHttpClientTransport::with_client(ConnectorHttp { link: link.clone() }, config);
-                handler.serve_with_lifecycle(transport, both_eras()).await
+                handler.serve_with_lifecycle(transport, lifecycle).await
             }
             Transport::Sse => {
                 let transport = LegacySse::connect(link.clone()).await?;
                 handler.serve(transport).await
             }
-        };
-        let service = started.map_err(|e| {
-            link.take_failure().unwrap_or_else(|| protocol_error(format!("connecting failed: {e}")))
-        })?;
-        Ok(Self { service, link })
+        })
     }
 
     pub fn peer(&self) -> &rmcp::Peer<RoleClient> {

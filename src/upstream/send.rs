@@ -5,21 +5,26 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use tracing::Instrument as _;
 use url::Url;
 
 use super::target::{Target, load};
 use super::{Context, headers};
-use crate::connectors::lifecycle::reject_credentials;
+use crate::connectors::lifecycle::{disconnect_refused, reject_credentials};
 use crate::connectors::refresh::{RefreshOutcome, Trigger, refresh};
+use crate::connectors::service::require_scopes;
 use crate::error::{Error, Result};
+use crate::oauth::discovery;
+use crate::platform::challenge::{self, Challenge};
 use crate::platform::metrics::{UPSTREAM_DURATION, UPSTREAM_REQUESTS};
 
 /// Sends with the target's credential. An OAuth token known to be expired is refreshed
 /// first; an upstream 401 on an OAuth connector triggers one refresh (single flight) and one
-/// retry. A static credential that gets a 401 disconnects the connector. The upstream's own
+/// retry, unless the upstream now names another authorization server. A static credential
+/// that gets a 401 disconnects the connector; a connector without one gets
+/// `needs_authorization`, and a 403 `insufficient_scope` becomes that problem. The upstream's own
 /// 401 and its `WWW-Authenticate` never reach the caller: they name the upstream's
 /// authorization server, which is none of the caller's business. Neither does a redirect:
 /// followed, it would carry the credential elsewhere; passed on, it would point the caller
@@ -60,7 +65,13 @@ async fn send_authorized(
     }
     let response = send_once(ctx, &target, method.clone(), url, incoming, body.clone()).await?;
     if response.status() != StatusCode::UNAUTHORIZED {
-        return Ok(response);
+        return step_up(ctx, &target, response).await;
+    }
+    let challenge = bearer_challenge(&response);
+    if target.credential.is_empty() {
+        // Nothing was presented: a server that let the connect through wants authorization
+        // for this request (a late 401), which a person must give.
+        return Err(late_authorization(ctx, &target, challenge.as_ref()).await);
     }
     if !target.is_oauth() {
         reject_credentials(&ctx.connectors, target.tenant_id, target.connector_id).await?;
@@ -69,15 +80,73 @@ async fn send_authorized(
             "the upstream rejected the connector's credentials (HTTP 401); the connector is now disconnected",
         ));
     }
+    moved_authorization_server(ctx, &target, challenge.as_ref()).await?;
     target = refreshed(ctx, &target).await?;
     let retry = send_once(ctx, &target, method, url, incoming, body).await?;
     if retry.status() == StatusCode::UNAUTHORIZED {
-        return Err(Error::upstream(
-            "upstream_unauthorized",
-            "the upstream rejected a freshly refreshed token (HTTP 401)",
-        ));
+        return Err(late_authorization(ctx, &target, bearer_challenge(&retry).as_ref()).await);
     }
-    Ok(retry)
+    step_up(ctx, &target, retry).await
+}
+
+/// The upstream's Bearer challenge on a 401 or 403, if it sent one.
+fn bearer_challenge(response: &reqwest::Response) -> Option<Challenge> {
+    let values = response.headers().get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok());
+    challenge::parse(values).into_iter().find(Challenge::is_bearer)
+}
+
+/// A 401 that no credential of ours can answer: `needs_authorization`, naming the
+/// authorization server the upstream's protected resource metadata lists. Answered, never
+/// retried: nothing here starts an authorization by itself, so nothing can loop.
+async fn late_authorization(ctx: &Context, target: &Target, challenge: Option<&Challenge>) -> Error {
+    let servers = discovery::authorization_servers(&ctx.connectors.net, &target.url, challenge).await;
+    let named = servers.first().map(|s| format!(" at {s}")).unwrap_or_default();
+    Error::NeedsAuthorization {
+        connector_id: target.connector_id,
+        authorization_server: servers.into_iter().next(),
+        detail: format!(
+            "the upstream requires an authorization{named} the connector does not hold (HTTP 401); connect it to authorize"
+        ),
+    }
+}
+
+/// An OAuth connector's 401 whose protected resource metadata no longer names the grant's
+/// issuer: the upstream moved to another authorization server. Its tokens and client
+/// registration belong to the old one and are never offered to the new one (not even a
+/// refresh): the connector is disconnected and a connect registers at the new server.
+async fn moved_authorization_server(
+    ctx: &Context,
+    target: &Target,
+    challenge: Option<&Challenge>,
+) -> Result<()> {
+    let Some(issuer) = &target.issuer else { return Ok(()) };
+    let servers = discovery::authorization_servers(&ctx.connectors.net, &target.url, challenge).await;
+    if servers.is_empty() || discovery::names_issuer(&servers, issuer) {
+        return Ok(());
+    }
+    let new = servers[0].clone();
+    let message =
+        format!("the upstream's authorization server changed from {issuer} to {new}; connect again");
+    let (tenant_id, id) = (target.tenant_id, target.connector_id);
+    disconnect_refused(&ctx.connectors, tenant_id, id, "authorization_server_changed", &message).await?;
+    Err(Error::NeedsAuthorization { connector_id: id, authorization_server: Some(new), detail: message })
+}
+
+/// A 403 `insufficient_scope` (SEP-835) becomes the problem naming the scopes, recorded on
+/// the connector for the next connect; the tokens stay. Any other answer passes.
+async fn step_up(ctx: &Context, target: &Target, response: reqwest::Response) -> Result<reqwest::Response> {
+    if response.status() != StatusCode::FORBIDDEN {
+        return Ok(response);
+    }
+    let Some(challenge) =
+        bearer_challenge(&response).filter(|c| c.param("error") == Some("insufficient_scope"))
+    else {
+        return Ok(response);
+    };
+    let scopes: Vec<String> =
+        challenge.param("scope").unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+    require_scopes(&ctx.connectors, target.tenant_id, target.connector_id, &scopes).await?;
+    Err(Error::InsufficientScope { connector_id: target.connector_id, scopes })
 }
 
 async fn send_once(

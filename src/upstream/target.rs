@@ -38,6 +38,11 @@ pub struct Target {
     /// OAuth connectors: the access token in `credential`, to name it when asking for a refresh.
     pub access_token: Option<SecretString>,
     pub token_expires_at: Option<DateTime<Utc>>,
+    /// OAuth connectors: the issuer of the grant, to notice an upstream that moved to
+    /// another authorization server.
+    pub issuer: Option<String>,
+    /// The MCP revision last spoken with the upstream (which lifecycle a session uses).
+    pub protocol_version: Option<String>,
     /// REST connectors: the generated tools and the opened credentials (seed 004's cached
     /// server), dropped with the rest of the target on any change to the connector.
     pub rest: Option<RestTarget>,
@@ -68,6 +73,8 @@ impl Target {
             credential,
             access_token,
             token_expires_at: connector.token_expires_at,
+            issuer: connector.oauth_grant.as_ref().and_then(|g| g.issuer.clone()),
+            protocol_version: connector.server_info.as_ref().and_then(|i| i.protocol_version.clone()),
             rest,
         })
     }

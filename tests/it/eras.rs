@@ -93,6 +93,46 @@ async fn ts_v2_servers_connect_sync_and_call_at_2026_07_28(db: PgPool) {
     }
 }
 
+/// Marks connector `id` as last spoken at `version` (as if the upstream had answered so).
+async fn remember_version(app: &TestApp, id: &str, version: &str) {
+    sqlx::query("UPDATE connectors SET server_info = jsonb_set(server_info, '{protocol_version}', to_jsonb($2::text)) WHERE id = $1::uuid")
+        .bind(id)
+        .bind(version)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test]
+async fn sessions_use_the_era_last_spoken_and_fall_back_when_it_changed(db: PgPool) {
+    if interop_packages().is_none() {
+        return;
+    }
+    let app = TestApp::spawn(db).await;
+    let t = app.tenant("eras").await;
+    for era in ["dual", "modern"] {
+        let (server, url) = ts_v2_server(era, None).await;
+        let c = connect_sync_call(&app, &t, &url, json!({"mode": "none"}), era).await;
+        let id = c["id"].as_str().unwrap();
+        remember_version(&app, id, "2025-11-25").await;
+        let before = requests(&server).len();
+        let res = app.post_json(&format!("/api/v1/connectors/{id}/sync"), &t.key, json!({})).await;
+        expect_json(res, 200).await;
+        let methods: Vec<Value> =
+            requests(&server)[before..].iter().map(|r| r["body"]["method"].clone()).collect();
+        assert_eq!(methods[0], "initialize", "{era}: a legacy connector skips server/discover: {methods:?}");
+        let c = app.get_json(&format!("/api/v1/connectors/{id}"), &t.key).await;
+        if era == "dual" {
+            assert!(!methods.contains(&json!("server/discover")), "{methods:?}");
+            assert_eq!(c["protocol_version"], "2025-11-25");
+        } else {
+            // The upstream no longer speaks 2025: refused, then both eras, and it is remembered.
+            assert!(methods.contains(&json!("server/discover")), "{methods:?}");
+            assert_eq!(c["protocol_version"], "2026-07-28");
+        }
+    }
+}
+
 #[sqlx::test]
 async fn a_2025_only_server_connects_syncs_and_calls_at_2025_11_25(db: PgPool) {
     let Some(packages) = interop_packages() else { return };

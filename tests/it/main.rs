@@ -16,6 +16,7 @@ mod gateway_scopes;
 mod input;
 mod interop;
 mod isolation;
+mod late_auth;
 mod oauth;
 mod openapi;
 mod ops;

@@ -523,3 +523,29 @@ async fn client_metadata_documents_replace_registration_where_supported(db: PgPo
     assert_eq!(doc["redirect_uris"], json!([format!("{public}api/v1/oauth/callback")]));
     assert_eq!(doc["token_endpoint_auth_method"], "none");
 }
+
+#[sqlx::test]
+async fn a_published_metadata_document_is_the_client_id_behind_an_http_public_url(db: PgPool) {
+    let published = "https://cdn.example.com/switchboard/client-metadata.json";
+    let app =
+        TestApp::spawn_public(db, |s| s.client_metadata_url = Some(url::Url::parse(published).unwrap()))
+            .await;
+    let t = app.tenant("a").await;
+    let auth_server =
+        AuthServer::spawn(AsConfig { client_id_metadata_documents: true, ..AsConfig::default() }).await;
+    let upstream = McpServer::spawn(Guard::OAuth { server: auth_server.clone(), scope: None }).await;
+    let c = app.create_connector(&t.key, json!({"url": upstream.url, "discover": true})).await;
+    let res = app.post_json(&format!("/api/v1/connectors/{}/connect", id_of(&c)), &t.key, json!({})).await;
+    let url = expect_json(res, 200).await["authorization_url"].as_str().unwrap().to_owned();
+    let query: std::collections::HashMap<_, _> =
+        url::Url::parse(&url).unwrap().query_pairs().into_owned().collect();
+    assert_eq!(query["client_id"], published);
+    assert!(auth_server.state.lock().unwrap().registrations.is_empty(), "no DCR");
+    let doc = expect_json(
+        app.request(Method::GET, "/api/v1/oauth/client-metadata.json", None).send().await.unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(doc["client_id"], published, "the copy to publish names where it is published");
+    assert_eq!(doc["redirect_uris"], json!([app.url("/api/v1/oauth/callback")]));
+}

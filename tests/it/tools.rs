@@ -51,6 +51,11 @@ async fn setup(db: PgPool, catalog: &Catalog) -> (TestApp, TestTenant, McpServer
     setup_with(TestApp::spawn(db).await, catalog).await
 }
 
+/// Due every `every`, and as soon as a list's ttlMs runs out (no floor).
+fn schedule(every: Duration) -> switchboard::catalog::sync::Schedule {
+    switchboard::catalog::sync::Schedule { every, ttl_floor: Duration::ZERO }
+}
+
 async fn sync(app: &TestApp, key: &str, id: &str) -> Value {
     expect_json(app.post_json(&format!("/api/v1/connectors/{id}/sync"), key, json!({})).await, 200).await
 }
@@ -333,11 +338,44 @@ async fn the_periodic_resync_picks_up_changes_once_per_lease(db: PgPool) {
     let (app, t, _upstream, id) = setup(db, &catalog).await;
     catalog.set_tools(vec![Catalog::tool("only", "the one left", json!({"type": "object"}))]);
     let ctx = app.state.catalog();
-    let resync_due = || switchboard::catalog::sync::resync_due(&ctx, Duration::ZERO, &app.state.shutdown);
+    let resync_due =
+        || switchboard::catalog::sync::resync_due(&ctx, schedule(Duration::ZERO), &app.state.shutdown);
     assert_eq!(resync_due().await.unwrap(), 1);
     let listed = app.get_json(&format!("/api/v1/connectors/{id}/tools"), &t.key).await;
     assert_eq!(names(&listed), ["only"]);
     assert_eq!(resync_due().await.unwrap(), 0, "claimed connectors wait for their lease to lapse");
+}
+
+#[sqlx::test]
+async fn a_lists_ttl_schedules_the_next_resync_above_a_floor(db: PgPool) {
+    use switchboard::catalog::sync::{Schedule, resync_due};
+    let catalog = Catalog::with_tools(starting_tools());
+    catalog.set_ttl_ms(Some(3_600_000));
+    let (app, t, _upstream, id) = setup(db, &catalog).await;
+    sync(&app, &t.key, &id).await;
+    let stored = || async {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT tools_ttl_ms FROM connectors")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(stored().await, Some(3_600_000));
+    let (ctx, shutdown) = (app.state.catalog(), &app.state.shutdown);
+    let hour = Duration::from_secs(3600);
+    let due = |every, ttl_floor| resync_due(&ctx, Schedule { every, ttl_floor }, shutdown);
+    assert_eq!(
+        due(Duration::ZERO, Duration::ZERO).await.unwrap(),
+        0,
+        "fresh for its ttl, though `every` passed"
+    );
+
+    catalog.set_ttl_ms(Some(0));
+    sync(&app, &t.key, &id).await;
+    assert_eq!(stored().await, Some(0));
+    let before = catalog.list_requests();
+    assert_eq!(due(hour, hour).await.unwrap(), 0, "never sooner than the floor");
+    assert_eq!(due(hour, Duration::ZERO).await.unwrap(), 1, "its ttl ran out before `every`");
+    assert_eq!(catalog.list_requests(), before + 1);
 }
 
 #[sqlx::test]

@@ -203,6 +203,8 @@ pub struct Catalog {
     page_size: Arc<Mutex<Option<usize>>>,
     calls: Arc<Mutex<Vec<String>>>,
     list_requests: Arc<Mutex<usize>>,
+    /// The `ttlMs` given with each page (rmcp fills in 0 when unset).
+    ttl_ms: Arc<Mutex<Option<u64>>>,
     /// Declares no `tools` capability (a prompts-only server).
     without_tools: bool,
 }
@@ -238,6 +240,10 @@ impl Catalog {
         self.calls.lock().unwrap().clone()
     }
 
+    pub fn set_ttl_ms(&self, ttl_ms: Option<u64>) {
+        *self.ttl_ms.lock().unwrap() = ttl_ms;
+    }
+
     pub fn list_requests(&self) -> usize {
         *self.list_requests.lock().unwrap()
     }
@@ -265,6 +271,7 @@ impl ServerHandler for Catalog {
         let end = (start + size).min(tools.len());
         let mut result = ListToolsResult::with_all_items(tools[start..end].to_vec());
         result.next_cursor = (end < tools.len()).then(|| end.to_string());
+        result.ttl_ms = *self.ttl_ms.lock().unwrap();
         Ok(result)
     }
 

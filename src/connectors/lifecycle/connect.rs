@@ -53,7 +53,11 @@ pub async fn connect(ctx: &Context, tenant_id: Uuid, id: Uuid, req: ConnectReque
         None => connect_discovered(ctx, connector, &url, asked(OAuthSettings::default())).await,
         Some(AuthSettings::Oauth2AuthorizationCode(settings)) => {
             let discovery = discover(&ctx.net, &url, connector.transport).await?;
-            start_authorization(ctx, connector, &url, asked(settings), discovery).await
+            let mut asked = asked(settings);
+            if asked.scopes.is_none() {
+                asked.scopes = step_up_scopes(&connector)?;
+            }
+            start_authorization(ctx, connector, &url, asked, discovery).await
         }
         Some(AuthSettings::Oauth2ClientCredentials(settings)) => {
             connect_client_credentials(ctx, connector, &url, settings, req.scopes).await
@@ -83,6 +87,30 @@ async fn connect_discovered(
         return start_authorization(ctx, connector, url, asked, discovery).await;
     }
     Err(discovery_failed(&discovery))
+}
+
+/// After a 403 `insufficient_scope`: the scopes held plus those the upstream asked for
+/// (SEP-835), or `None` when no step-up is pending. Asking again for scopes the grant
+/// already holds would loop (the authorization server does not grant them, or the upstream
+/// never accepts them), so that is refused: each step-up must ask for something new, which
+/// bounds them. `{"scopes": [...]}` on the connect still asks for exactly those.
+fn step_up_scopes(connector: &Connector) -> Result<Option<Vec<String>>> {
+    if connector.scope_required.is_empty() {
+        return Ok(None);
+    }
+    let held = connector.oauth_grant.as_ref().map(|g| g.scopes.clone()).unwrap_or_default();
+    let new: Vec<&String> = connector.scope_required.iter().filter(|s| !held.contains(s)).collect();
+    if new.is_empty() {
+        return Err(Error::unprocessable(
+            "scope_step_up_exhausted",
+            format!(
+                "the upstream still requires {} although the connector's authorization already asked for them; authorizing again would not help (send {{\"scopes\": [...]}} to ask for other scopes)",
+                connector.scope_required.join(" ")
+            ),
+        ));
+    }
+    let union = held.iter().cloned().chain(new.into_iter().cloned()).collect();
+    Ok(Some(union))
 }
 
 pub(super) fn discovery_failed(d: &DiscoveryResult) -> Error {

@@ -59,17 +59,27 @@ pub async fn revoke_tokens(ctx: &Context, connector: &Connector) {
 
 /// The upstream rejected a static credential in use: disconnect, so consoles show why.
 pub async fn reject_credentials(ctx: &Context, tenant_id: Uuid, id: Uuid) -> Result<()> {
+    let message = "the upstream rejected the configured credentials (HTTP 401)";
+    disconnect_refused(ctx, tenant_id, id, "credentials_rejected", message).await
+}
+
+/// A connected connector the upstream will no longer serve with what it holds becomes
+/// `disconnected` with `code` (a rejected credential, an authorization server that changed).
+pub async fn disconnect_refused(
+    ctx: &Context,
+    tenant_id: Uuid,
+    id: Uuid,
+    code: &str,
+    message: &str,
+) -> Result<()> {
     let mut tx = ctx.db.begin().await?;
     let Some(mut connector) = store::get_for_update(&mut tx, tenant_id, id).await? else { return Ok(()) };
     if connector.status != Status::Connected {
         return ctx.commit(tx, id).await;
     }
-    connector.mark_disconnected(
-        "credentials_rejected",
-        "the upstream rejected the configured credentials (HTTP 401)",
-    );
+    connector.mark_disconnected(code, message);
     store::save_state(&mut tx, &connector).await?;
-    ctx.commit_change(tx, &connector, Change::Disconnected { code: "credentials_rejected".into() }).await?;
+    ctx.commit_change(tx, &connector, Change::Disconnected { code: code.into() }).await?;
     Ok(())
 }
 

@@ -31,7 +31,7 @@ use crate::platform::crypto::Keyring;
 pub use callback::{CallbackOutcome, CallbackParams, complete_authorization};
 pub use connect::ConnectRequest;
 pub use connect::connect;
-pub use disconnect::{disconnect, expire_overdue, reject_credentials, revoke_tokens};
+pub use disconnect::{disconnect, disconnect_refused, expire_overdue, reject_credentials, revoke_tokens};
 
 /// How long recording a connection waits for what reacts to it (the first tool sync) before
 /// the connect answers; the reaction goes on in the background.

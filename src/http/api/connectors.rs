@@ -175,6 +175,10 @@ pub struct ConnectorView {
     pub refresh: Option<RefreshView>,
     /// When the tool catalog was last synced (`GET …/tools` lists it).
     pub tools_synced_at: Option<DateTime<Utc>>,
+    /// Step-up (SEP-835): scopes the upstream asked for (403 `insufficient_scope`) beyond
+    /// what the connector holds; its tokens stay. `POST …/connect` asks for these together
+    /// with the held scopes. Empty when nothing is required.
+    pub scope_required: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -228,6 +232,7 @@ impl From<Connector> for ConnectorView {
             health,
             refresh,
             tools_synced_at: c.tools_synced_at,
+            scope_required: c.scope_required,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
