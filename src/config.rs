@@ -22,6 +22,8 @@ pub struct Settings {
     pub max_json_body: usize,
     /// How long a pending OAuth authorization stays valid.
     pub authorization_ttl: Duration,
+    /// How long an access token of Switchboard's own authorization server (gateway OAuth) lives.
+    pub oauth_access_ttl: Duration,
     pub refresh: RefreshPolicy,
     /// Largest request body the MCP proxy accepts.
     pub proxy_max_body: usize,
@@ -91,6 +93,7 @@ impl Default for Settings {
             redirect_allowlist: Vec::new(),
             max_json_body: 64 * 1024,
             authorization_ttl: Duration::from_secs(3600),
+            oauth_access_ttl: Duration::from_secs(3600),
             refresh: RefreshPolicy::default(),
             proxy_max_body: 4 * 1024 * 1024,
             tool_call_timeout: Duration::from_secs(60),

@@ -2,10 +2,12 @@
 //!
 //! The modules are layers, and imports point one way (docs/architecture.md, checked by
 //! `tests/architecture.rs`): [`http`] (all axum code; [`http::app`] builds the router the
-//! binary and the integration tests both serve) → [`gateway`], [`rest`] → [`catalog`] → [`upstream`] →
+//! binary and the integration tests both serve) → [`authz`] (the authorization server of
+//! gateway endpoints) → [`gateway`], [`rest`] → [`catalog`] → [`upstream`] →
 //! [`connectors`] → [`oauth`], [`tenancy`] → [`mcp`] → [`config`], [`error`] →
 //! [`platform`]. [`cli`] and [`worker`] are entry points beside [`http`].
 
+pub mod authz;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("the binary", &["main"]),
     ("entry points: requests, commands, background loops", &["http", "cli", "worker"]),
+    ("the OAuth authorization server of gateway endpoints", &["authz"]),
     ("tools Switchboard serves itself: MCP gateways", &["gateway"]),
     ("each connector's tools", &["catalog"]),
     ("the credentialed path to an upstream", &["upstream"]),
@@ -415,6 +416,7 @@ fn sql_is_only_in_store_files() {
 fn the_table_has_a_row_for_every_module_of_the_design() {
     for module in [
         "http",
+        "authz",
         "gateway",
         "rest",
         "catalog",
@@ -431,6 +433,8 @@ fn the_table_has_a_row_for_every_module_of_the_design() {
     // The REST core is pure (decision 0050): connectors validate descriptors on save and
     // upstream calls REST APIs with it, so it sits below both.
     assert!(order("http", "gateway") && order("gateway", "catalog") && order("connectors", "rest"));
+    // The authorization server signs people in with gateway keys; gateways know nothing of it.
+    assert!(order("http", "authz") && order("authz", "gateway"));
     assert!(order("catalog", "upstream") && order("upstream", "connectors") && order("connectors", "oauth"));
     assert!(order("oauth", "mcp") && order("tenancy", "mcp") && order("mcp", "platform"));
 }

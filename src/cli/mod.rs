@@ -157,6 +157,10 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_AUTHORIZATION_TTL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
     pub authorization_ttl: std::time::Duration,
 
+    /// How long access tokens issued to gateway OAuth clients live (refresh tokens renew them).
+    #[arg(long, env = "SWITCHBOARD_OAUTH_ACCESS_TTL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
+    pub oauth_access_ttl: std::time::Duration,
+
     /// Run the background worker (expiry, refresh) in this process. Off for API-only replicas.
     #[arg(long, env = "SWITCHBOARD_WORKER", default_value_t = true, action = ArgAction::Set, global = true)]
     pub worker: bool,
@@ -258,6 +262,7 @@ impl Config {
             allow_private_networks: self.allow_private_networks,
             redirect_allowlist: self.checked_redirect_allowlist()?,
             authorization_ttl: self.authorization_ttl,
+            oauth_access_ttl: self.oauth_access_ttl,
             refresh: RefreshPolicy {
                 lead: self.refresh_lead,
                 keepalive: (!self.keepalive.is_zero()).then_some(self.keepalive),

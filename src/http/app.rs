@@ -26,7 +26,7 @@ use crate::platform::single_flight::KeyedLocks;
 use crate::tenancy::limits::RateLimits;
 use crate::tenancy::{ApiKey, KeyCache};
 use crate::upstream::target::{Target, TargetCache, target_cache};
-use crate::{catalog, connectors, gateway, platform, upstream};
+use crate::{authz, catalog, connectors, gateway, platform, upstream};
 
 /// The hot path's caches — API keys and gateway keys by hash, proxy targets by connector — and the hub that
 /// keeps them true (see [`platform::cache`]).
@@ -93,6 +93,8 @@ pub struct AppState {
     pub catalog: Arc<catalog::Resyncs>,
     /// Connector status changes, for what reacts to them (the catalog syncs after connect).
     pub events: Events,
+    /// Client ID Metadata Documents the authorization server fetched lately.
+    pub oauth_clients: Arc<authz::ClientCache>,
 }
 
 impl AppState {
@@ -113,6 +115,7 @@ impl AppState {
             caches,
             catalog: Arc::default(),
             events: Events::default(),
+            oauth_clients: Arc::default(),
         };
         // The catalog follows connector events for as long as the process runs (must be
         // called within a Tokio runtime).
@@ -141,6 +144,17 @@ impl AppState {
     /// What the tool catalog needs.
     pub fn catalog(&self) -> catalog::Context {
         catalog::Context { upstream: self.upstream(), resyncs: self.catalog.clone() }
+    }
+
+    /// What the gateways' authorization server needs.
+    pub fn authz(&self) -> authz::Context {
+        authz::Context {
+            db: self.db.clone(),
+            net: self.net.clone(),
+            settings: self.settings.clone(),
+            gateway_keys: self.caches.gateway_keys.clone(),
+            clients: self.oauth_clients.clone(),
+        }
     }
 
     /// What gateways need.

@@ -199,13 +199,20 @@ impl AsyncWrite for TimedIo {
     }
 }
 
-/// The connection a request arrived on, as connect info.
+/// The connection a request arrived on, as connect info, with the peer's address.
 #[derive(Clone)]
-pub struct Connection(Arc<ConnState>);
+pub struct Connection(Arc<ConnState>, std::net::SocketAddr);
+
+impl Connection {
+    /// The address of the peer (a proxy's, behind one).
+    pub fn peer(&self) -> std::net::IpAddr {
+        self.1.ip()
+    }
+}
 
 impl Connected<IncomingStream<'_, Listener>> for Connection {
     fn connect_info(stream: IncomingStream<'_, Listener>) -> Self {
-        Self(stream.io().state.clone())
+        Self(stream.io().state.clone(), *stream.remote_addr())
     }
 }
 

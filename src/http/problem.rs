@@ -27,6 +27,11 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("the request body stopped arriving; send it without long pauses")]
     RequestTimeout,
+    /// A protected resource's 401, with the `WWW-Authenticate` challenge that names where its
+    /// metadata is (RFC 9728 §5.1): the gateway endpoint's answer to a request without a
+    /// credential, or with a dead OAuth access token.
+    #[error("{error}")]
+    Challenge { error: Error, challenge: String },
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -97,7 +102,7 @@ fn domain_detail(err: &Error) -> String {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Domain(err) => domain_status(err),
+            Self::Domain(err) | Self::Challenge { error: err, .. } => domain_status(err),
             Self::MissingScope(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -108,7 +113,7 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Domain(err) => err.code(),
+            Self::Domain(err) | Self::Challenge { error: err, .. } => err.code(),
             Self::MissingScope(_) => "insufficient_scope",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
@@ -120,7 +125,7 @@ impl ApiError {
     pub fn to_problem(&self) -> Problem {
         let status = self.status();
         let detail = match self {
-            Self::Domain(err) => domain_detail(err),
+            Self::Domain(err) | Self::Challenge { error: err, .. } => domain_detail(err),
             other => other.to_string(),
         };
         Problem {
@@ -166,6 +171,10 @@ impl IntoResponse for ApiError {
             }
             Self::Domain(Error::DatabaseUnavailable) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(DATABASE_RETRY_AFTER_SECS));
+            }
+            Self::Challenge { challenge, .. } => {
+                let value = HeaderValue::from_str(challenge).unwrap_or(HeaderValue::from_static("Bearer"));
+                headers.insert(header::WWW_AUTHENTICATE, value);
             }
             _ => {}
         }

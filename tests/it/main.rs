@@ -11,6 +11,7 @@ mod eras;
 mod gateway;
 mod gateway_interop;
 mod gateway_mcp;
+mod gateway_oauth;
 mod gateway_scopes;
 mod input;
 mod interop;

@@ -37,6 +37,7 @@ fn served_routes() -> BTreeSet<(String, String)> {
         ("api/tools.rs", NESTED),
         ("api/descriptors.rs", NESTED),
         ("api/gateways.rs", NESTED),
+        ("api/gateway_oauth.rs", NESTED),
         ("api/oauth.rs", NESTED),
         ("api/api_keys.rs", NESTED),
         ("api/admin.rs", NESTED),

@@ -22,7 +22,7 @@ use utoipa::openapi::{Content, ContentBuilder, ObjectBuilder, Ref, RefOr, Respon
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{admin, api_keys, connectors, descriptors, gateways, health, oauth, tools};
+use super::{admin, api_keys, connectors, descriptors, gateway_oauth, gateways, health, oauth, tools};
 use crate::catalog::model::CallStatus;
 use crate::gateway::model::CallOutcome;
 use crate::http::mcp_server::endpoint;
@@ -42,6 +42,7 @@ use crate::http::{AppState, metrics};
         gateways::delete_gateway, gateways::add_gateway_tool, gateways::add_all_gateway_tools, gateways::list_gateway_tools,
         gateways::get_gateway_tool, gateways::update_gateway_tool, gateways::delete_gateway_tool, gateways::create_gateway_key,
         gateways::list_gateway_keys, gateways::revoke_gateway_key, gateways::list_gateway_key_tools, gateways::list_gateway_logs,
+        gateway_oauth::list_gateway_grants, gateway_oauth::revoke_gateway_grant,
         api_keys::list_keys, api_keys::create_key, api_keys::revoke_key,
         admin::create_tenant, admin::list_tenants, admin::get_tenant, admin::list_tenant_keys,
         admin::create_tenant_key, admin::revoke_key, admin::update_tenant,

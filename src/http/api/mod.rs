@@ -6,6 +6,7 @@ mod api_keys;
 mod connectors;
 mod descriptors;
 mod docs;
+mod gateway_oauth;
 mod gateways;
 mod health;
 mod oauth;
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(docs::routes())
+        .merge(super::authz::routes())
         .nest(
             "/api/v1",
             Router::new()
@@ -36,6 +38,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(descriptors::routes())
                 .merge(tools::routes())
                 .merge(gateways::routes())
+                .merge(gateway_oauth::routes())
                 .merge(oauth::routes())
                 .merge(super::proxy::routes())
                 .merge(super::mcp_server::routes())

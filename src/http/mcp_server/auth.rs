@@ -1,12 +1,18 @@
-//! Who may use a gateway's MCP endpoint: the bearer of one of *its* keys (`gk_…`), or of a
-//! tenant API key with the `proxy` scope, sent as `Authorization: Bearer` or, for clients
-//! that cannot set headers, as `?apiKey=` / `?api_key=`. The key is taken out of the request
-//! before anything else sees it (rmcp, its logs): only the path is ever logged.
+//! Who may use a gateway's MCP endpoint: the bearer of one of *its* keys (`gk_…`), of an
+//! OAuth access token issued for it (`oat_…`, [`crate::authz`]), or of a tenant API key with
+//! the `proxy` scope, sent as `Authorization: Bearer` or, for clients that cannot set
+//! headers, as `?apiKey=` / `?api_key=`. The key is taken out of the request before anything
+//! else sees it (rmcp, its logs): only the path is ever logged.
+//!
+//! A request without a credential, or with a dead access token, is answered 401 with the
+//! challenge that sends OAuth clients to the gateway's Protected Resource Metadata (MCP
+//! authorization, RFC 9728 §5.1); a bad key gets the plain 401 it always got.
 
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri};
 
+use crate::authz;
 use crate::error::Error;
 use crate::gateway::dispatch::Caller;
 use crate::gateway::model::Gateway;
@@ -53,13 +59,45 @@ fn strip_query_key(uri: &mut Uri) -> Option<String> {
     found
 }
 
+/// The 401 that names the gateway's Protected Resource Metadata; `invalid_token` when a
+/// token was sent (RFC 6750 §3.1).
+fn challenge(state: &AppState, slug: &str, invalid_token: bool, error: ApiError) -> ApiError {
+    let ApiError::Domain(error @ Error::Unauthenticated(_)) = error else { return error };
+    let metadata = authz::metadata::resource_metadata_url(&state.settings, slug);
+    let mut challenge = format!("Bearer resource_metadata=\"{metadata}\"");
+    if invalid_token {
+        challenge.push_str(", error=\"invalid_token\"");
+    }
+    ApiError::Challenge { error, challenge }
+}
+
+/// The gateway and caller an OAuth access token names: its grant's gateway, which must be
+/// the one `slug` names now, with the scopes granted.
+async fn oauth_caller(state: &AppState, slug: &str, token: &str) -> ApiResult<(Gateway, Caller)> {
+    const OTHER: Error = Error::Unauthenticated("this access token is for another gateway");
+    let access = authz::tokens::authenticate(&state.authz(), token).await?;
+    let gateway = match service::get(&state.db, access.tenant_id, access.gateway_id).await {
+        Err(Error::NotFound(_)) => return Err(OTHER.into()),
+        found => found?,
+    };
+    if gateway.slug != slug {
+        return Err(OTHER.into());
+    }
+    let scopes = Scopes::parse(access.scopes.iter().map(String::as_str)).unwrap_or_default();
+    Ok((gateway, Caller { gateway_key_id: Some(access.gateway_key_id), api_key_id: None, scopes }))
+}
+
 /// The gateway `slug` names for this credential, and who is calling; counted against the
-/// tenant's proxy rate limit. A gateway key opens only its own gateway (any other → 401).
+/// tenant's proxy rate limit. A gateway key or access token opens only its own gateway (any
+/// other → 401).
 pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> ApiResult<(Gateway, Caller)> {
-    const MISSING: Error =
-        Error::Unauthenticated("send a gateway key as `Authorization: Bearer gk_...` or `?apiKey=`");
-    let token = token.ok_or(MISSING)?;
-    let (gateway, caller) = if keys::is_gateway_key(token) {
+    const MISSING: Error = Error::Unauthenticated(
+        "send a gateway key as `Authorization: Bearer gk_...` or `?apiKey=`, or an OAuth access token",
+    );
+    let Some(token) = token else { return Err(challenge(state, slug, false, MISSING.into())) };
+    let (gateway, caller) = if authz::tokens::is_access_token(token) {
+        oauth_caller(state, slug, token).await.map_err(|e| challenge(state, slug, true, e))?
+    } else if keys::is_gateway_key(token) {
         let active = keys::authenticate(&state.db, &state.caches.gateway_keys, token).await?;
         let gateway = service::get(&state.db, active.key.tenant_id, active.key.gateway_id).await?;
         if gateway.slug != slug {
