@@ -56,10 +56,13 @@ async function authorize(url) {
   throw new Error("too many redirects while authorizing");
 }
 
-// Arguments for a tool: the suite's own when it gives some, else one value per required property.
+// Arguments for a tool: the suite's own when it gives some, else one value per required
+// property. A null the suite gives for an optional property is left out: Switchboard checks
+// arguments against the tool's schema (null is not a boolean), and for the upstream an
+// omitted argument and a null one mean the same (no Mcp-Param-* header either way).
 function argumentsFor(tool) {
   const given = (context.toolCalls ?? []).find((c) => c.name === tool.name);
-  if (given) return given.arguments ?? {};
+  if (given) return Object.fromEntries(Object.entries(given.arguments ?? {}).filter(([, v]) => v !== null));
   const schema = tool.input_schema ?? {};
   const sample = { number: 1, integer: 1, string: "conformance", boolean: true, array: [], object: {} };
   return Object.fromEntries(
@@ -67,14 +70,22 @@ function argumentsFor(tool) {
   );
 }
 
+// Connects (through the browser when it is pending). The first sync runs as the connect
+// ends; if it finds that the upstream moved to another authorization server, the connector
+// is disconnected again (`authorization_server_changed`) and is connected once more.
 async function connect(id) {
-  let connector = await api("POST", `/api/v1/connectors/${id}/connect`, {});
-  if (connector.status === "pending_authorization") {
-    await authorize(connector.authorization_url);
-    connector = await api("GET", `/api/v1/connectors/${id}`);
+  for (let round = 0; round < 3; round++) {
+    let connector = await api("POST", `/api/v1/connectors/${id}/connect`, {});
+    if (connector.status === "pending_authorization") {
+      await authorize(connector.authorization_url);
+      connector = await api("GET", `/api/v1/connectors/${id}`);
+    }
+    if (connector.status === "connected") return connector;
+    if (connector.disconnect_reason?.code !== "authorization_server_changed") {
+      throw new Error(`not connected: ${JSON.stringify(connector)}`);
+    }
   }
-  if (connector.status !== "connected") throw new Error(`not connected: ${JSON.stringify(connector)}`);
-  return connector;
+  throw new Error("still not connected after three rounds");
 }
 
 // The connector's auth: OAuth for auth scenarios, with the suite's pre-registered client

@@ -14,16 +14,28 @@ use crate::error::Error;
 use crate::upstream::mcp_client::{Session, SessionHandler};
 use crate::upstream::{rest, target};
 
-/// Runs tool `name` of `connector` (connected, arguments checked).
+/// Whether a tool's input schema maps arguments to `Mcp-Param-*` headers (`x-mcp-header`,
+/// MCP 2026-07-28 / SEP-2243), anywhere in it.
+pub(super) fn has_param_headers(schema: &Value) -> bool {
+    match schema {
+        Value::Object(map) => map.contains_key("x-mcp-header") || map.values().any(has_param_headers),
+        Value::Array(items) => items.iter().any(has_param_headers),
+        _ => false,
+    }
+}
+
+/// Runs tool `name` of `connector` (connected, arguments checked); `param_headers`: its
+/// schema has `x-mcp-header` arguments.
 pub(super) async fn invoke(
     ctx: &Context,
     connector: &Connector,
     name: &str,
     arguments: Map<String, Value>,
+    param_headers: bool,
 ) -> Result<Value, (CallStatus, Error)> {
     let (tenant_id, id) = (connector.tenant_id, connector.id);
     match connector.kind() {
-        Kind::Mcp => mcp(ctx, tenant_id, id, name, arguments).await,
+        Kind::Mcp => mcp(ctx, tenant_id, id, (name, param_headers), arguments).await,
         Kind::Rest => {
             // Timeouts and failures of the REST API are tool results already (`isError`).
             let result = rest::call(&ctx.upstream, tenant_id, id, name, &arguments)
@@ -34,12 +46,15 @@ pub(super) async fn invoke(
     }
 }
 
-/// An MCP connector's `tools/call`; a list_changed seen meanwhile schedules a resync.
+/// An MCP connector's `tools/call`; a list_changed seen meanwhile schedules a resync. rmcp
+/// sends `x-mcp-header` arguments as `Mcp-Param-*` headers only for a schema it saw in the
+/// same session's `tools/list` (its header builder is not public), so a call to such a tool
+/// lists tools first, until the tool appears.
 async fn mcp(
     ctx: &Context,
     tenant_id: Uuid,
     id: Uuid,
-    name: &str,
+    (name, param_headers): (&str, bool),
     arguments: Map<String, Value>,
 ) -> Result<Value, (CallStatus, Error)> {
     let limit = ctx.upstream.connectors.settings.tool_call_timeout;
@@ -51,7 +66,11 @@ async fn mcp(
     let call = async {
         let target = target::load(&ctx.upstream, tenant_id, id).await?;
         let session = Session::open(&ctx.upstream, target, SessionHandler::new(resync)).await?;
-        let result = session.call_tool(params).await;
+        let listed = if param_headers { session.list_until(name).await } else { Ok(()) };
+        let result = match listed {
+            Ok(()) => session.call_tool(params).await,
+            Err(e) => Err(e),
+        };
         session.close().await;
         result
     };
@@ -62,5 +81,20 @@ async fn mcp(
         Ok(Ok(result)) => {
             serde_json::to_value(result).map_err(|e| (CallStatus::UpstreamError, Error::Internal(e.into())))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::has_param_headers;
+
+    #[test]
+    fn header_annotations_are_found_at_any_depth() {
+        let nested = json!({"type": "object", "properties": {"a": {"type": "object",
+            "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}}});
+        assert!(has_param_headers(&nested));
+        assert!(!has_param_headers(&json!({"type": "object", "properties": {"a": {"type": "string"}}})));
     }
 }

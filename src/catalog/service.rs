@@ -132,7 +132,10 @@ pub async fn execute(
         Err(errors) => Err((CallStatus::InvalidArguments, Error::Invalid(errors))),
         Ok(()) => match connector.require_connected() {
             Err(not_connected) => Err((CallStatus::UpstreamError, not_connected)),
-            Ok(()) => exec::invoke(ctx, connector, &tool.summary.name, arguments).await,
+            Ok(()) => {
+                let annotated = exec::has_param_headers(&tool.input_schema);
+                exec::invoke(ctx, connector, &tool.summary.name, arguments, annotated).await
+            }
         },
     }
 }

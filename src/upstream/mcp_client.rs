@@ -18,7 +18,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientJsonRpcMessage,
-    ClientRequest, ErrorData, Implementation, JsonRpcMessage, ProtocolVersion, ServerJsonRpcMessage,
+    ClientRequest, ErrorData, Implementation, JsonRpcMessage, PaginatedRequestParams, ProtocolVersion,
+    ServerJsonRpcMessage,
 };
 use rmcp::service::{NotificationContext, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::{
@@ -44,6 +45,8 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 pub const MAX_MESSAGE: usize = crate::platform::sse::MAX_EVENT;
 /// Error bodies are read only to find a JSON-RPC error in them.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Pages of `tools/list` read at most to find one tool before a call.
+const LIST_PAGES: usize = 100;
 /// How long closing a session (DELETE, stream shutdown) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -408,6 +411,24 @@ impl Session {
             capabilities: serde_json::to_value(&info.capabilities).unwrap_or_default(),
             instructions: info.instructions.clone(),
         })
+    }
+
+    /// Pages through `tools/list` until `name` is listed (or the list ends), so that rmcp
+    /// knows the tool's schema in this session (it derives `Mcp-Param-*` headers from it).
+    pub async fn list_until(&self, name: &str) -> Result<()> {
+        let mut cursor = None;
+        for _ in 0..LIST_PAGES {
+            let params = PaginatedRequestParams::default().with_cursor(cursor.take());
+            let page = self.service.list_tools(Some(params)).await.map_err(|e| self.error(e))?;
+            if page.tools.iter().any(|t| t.name == name) {
+                return Ok(());
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(()),
+            }
+        }
+        Ok(())
     }
 
     pub async fn call_tool(&self, params: CallToolRequestParams) -> Result<CallToolResult> {
