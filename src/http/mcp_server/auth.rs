@@ -54,19 +54,20 @@ fn strip_query_key(uri: &mut Uri) -> Option<String> {
 }
 
 /// The gateway `slug` names for this credential, and who is calling; counted against the
-/// tenant's proxy rate limit. A gateway key opens only its own gateway (any other → 401).
+/// tenant's proxy rate limit and the key's rate at this gateway. A gateway key opens only its own gateway (any other → 401).
 pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> ApiResult<(Gateway, Caller)> {
     const MISSING: Error =
         Error::Unauthenticated("send a gateway key as `Authorization: Bearer gk_...` or `?apiKey=`");
     let token = token.ok_or(MISSING)?;
-    let (gateway, caller) = if keys::is_gateway_key(token) {
+    let (gateway, caller, key_id) = if keys::is_gateway_key(token) {
         let active = keys::authenticate(&state.db, &state.caches.gateway_keys, token).await?;
         let gateway = service::get(&state.db, active.key.tenant_id, active.key.gateway_id).await?;
         if gateway.slug != slug {
             return Err(Error::Unauthenticated("this key belongs to another gateway").into());
         }
         let scopes = active.key.active_scopes();
-        (gateway, Caller { gateway_key_id: Some(active.key.id), api_key_id: None, scopes })
+        let caller = Caller { gateway_key_id: Some(active.key.id), api_key_id: None, scopes };
+        (gateway, caller, active.key.id)
     } else {
         let key = crate::tenancy::keys::authenticate(&state.db, &state.caches.keys, token).await?;
         if !key.scopes.contains(&Scope::Proxy) {
@@ -74,10 +75,11 @@ pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> Api
         }
         let gateway = service::by_slug(&state.db, key.tenant_id, slug).await?;
         let scopes = Scopes::of_tenant_key(&key.scopes);
-        (gateway, Caller { gateway_key_id: None, api_key_id: Some(key.id), scopes })
+        (gateway, Caller { gateway_key_id: None, api_key_id: Some(key.id), scopes }, key.id)
     };
     tracing::Span::current().record("gateway_id", tracing::field::display(gateway.id));
     admit(state, gateway.tenant_id, Surface::Proxy).await?;
+    state.limits.check_key(key_id, gateway.key_rate(state.limits.defaults().gateway_key))?;
     Ok((gateway, caller))
 }
 
