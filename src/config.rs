@@ -147,19 +147,23 @@ pub struct LimitDefaults {
     pub proxy: Rate,
     /// Concurrent standalone proxy streams per tenant; 0 means unlimited.
     pub proxy_streams: u32,
+    /// MCP requests per key at a gateway's endpoint (a gateway may override it).
+    pub gateway_key: Rate,
 }
 
 /// Sized so that a busy agent fleet does not meet them (README, "Sizing rate limits"): they
 /// stop one runaway tenant from taking a whole replica, they do not shape normal traffic.
 /// The proxy's rate is about what one 2-core replica serves in all; its burst covers an
 /// agent fanning a plan out into parallel tool calls; every MCP session may hold a
-/// standalone stream.
+/// standalone stream. One gateway key is one agent or IDE: its rate stops a runaway loop,
+/// its burst covers a plan's parallel tool calls.
 impl Default for LimitDefaults {
     fn default() -> Self {
         Self {
             api: Rate { per_second: 50, burst: 100 },
             proxy: Rate { per_second: 2000, burst: 5000 },
             proxy_streams: 1000,
+            gateway_key: Rate { per_second: 100, burst: 200 },
         }
     }
 }

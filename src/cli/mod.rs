@@ -217,6 +217,15 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_PROXY_BURST", default_value_t = LimitDefaults::default().proxy.burst, global = true)]
     pub rate_limit_proxy_burst: u32,
 
+    /// MCP requests per second per key at a gateway's endpoint (per replica; a gateway's
+    /// `key_rps` overrides it); 0 = unlimited.
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_GATEWAY_KEY_RPS", default_value_t = LimitDefaults::default().gateway_key.per_second, global = true)]
+    pub rate_limit_gateway_key_rps: u32,
+
+    /// Gateway key burst (a gateway's `key_burst` overrides it).
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_GATEWAY_KEY_BURST", default_value_t = LimitDefaults::default().gateway_key.burst, global = true)]
+    pub rate_limit_gateway_key_burst: u32,
+
     /// Concurrent standalone proxy streams per tenant (per replica); 0 = unlimited.
     #[arg(long, env = "SWITCHBOARD_PROXY_MAX_STREAMS_PER_TENANT", default_value_t = LimitDefaults::default().proxy_streams, global = true)]
     pub proxy_max_streams_per_tenant: u32,
@@ -272,6 +281,10 @@ impl Config {
                 api: Rate { per_second: self.rate_limit_api_rps, burst: self.rate_limit_api_burst },
                 proxy: Rate { per_second: self.rate_limit_proxy_rps, burst: self.rate_limit_proxy_burst },
                 proxy_streams: self.proxy_max_streams_per_tenant,
+                gateway_key: Rate {
+                    per_second: self.rate_limit_gateway_key_rps,
+                    burst: self.rate_limit_gateway_key_burst,
+                },
             },
             shutdown: ShutdownPolicy { delay: self.shutdown_delay, timeout: self.shutdown_timeout },
             metrics_listen: self.metrics_listen,

@@ -16,6 +16,7 @@ use super::store::{self, CallRow};
 use crate::catalog::model::truncated;
 use crate::catalog::service as catalog;
 use crate::error::{Error, Result};
+use crate::platform::page;
 
 /// Who is calling: a gateway key, or a tenant API key with the `proxy` scope; with the
 /// scopes that decide which tools exist for them.
@@ -31,6 +32,33 @@ pub async fn exposed_tools(ctx: &Context, gateway: &Gateway, scopes: Scopes) -> 
     let mut tools = store::list_tools(ctx.db(), gateway.id, true, None, MAX_TOOLS).await?;
     tools.retain(|tool| scopes::allows(scopes, tool));
     Ok(tools)
+}
+
+/// Tools read per query while a page of exposed tools is filled: the scopes are applied
+/// here, not in SQL, so a page may take more rows than it shows.
+const SCAN: i64 = 500;
+
+/// Up to `limit` of the enabled tools the catalog still lists that `scopes` open, by alias,
+/// after the alias `after`; with the alias the next page starts after, if there is one.
+pub async fn exposed_page(
+    ctx: &Context,
+    gateway: &Gateway,
+    scopes: Scopes,
+    after: Option<String>,
+    limit: i64,
+) -> Result<(Vec<GatewayTool>, Option<String>)> {
+    let mut page = Vec::new();
+    let mut scanned_to = after;
+    loop {
+        let rows = store::list_tools(ctx.db(), gateway.id, true, scanned_to.as_deref(), SCAN).await?;
+        let exhausted = (rows.len() as i64) < SCAN;
+        scanned_to = rows.last().map(|t| t.alias.clone()).or(scanned_to);
+        page.extend(rows.into_iter().filter(|t| scopes::allows(scopes, t)));
+        // One more than the page: whether a next page exists.
+        if exhausted || page.len() as i64 > limit {
+            return Ok(page::split(page, limit, |t| t.alias.clone()));
+        }
+    }
 }
 
 /// Calls the tool exposed as `alias`; `Err` only when no enabled tool has that alias (the

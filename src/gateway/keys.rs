@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::model::{Gateway, GatewayKey, MAX_NAME};
-use super::scopes::Scopes;
+use super::scopes::{self, Scopes};
 use super::store::{self, NewKey};
 use crate::error::{Error, Result, Validator};
 use crate::platform::cache::{Cache, Invalidate, Invalidation};
@@ -37,7 +37,7 @@ pub async fn issue(
     let scopes = match scopes {
         None => Scopes::DEFAULT,
         Some(names) => Scopes::parse(names.iter().map(String::as_str)).unwrap_or_else(|bad| {
-            v.check(false, "scopes", format!("{bad:?} is not one of mcp:read, mcp:write, mcp:admin"));
+            v.check(false, "scopes", format!("{bad:?}: {}", scopes::NOT_A_SCOPE));
             Scopes::DEFAULT
         }),
     };

@@ -4,6 +4,7 @@
 //! catalog's call path and logged ([`dispatch`], [`logs`]). The MCP protocol itself is served
 //! in `http::mcp_server`.
 
+pub mod changes;
 pub mod dispatch;
 pub mod keys;
 pub mod logs;

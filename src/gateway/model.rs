@@ -7,7 +7,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::scopes::{McpScope, Scopes};
+use super::scopes::{self, McpScope, Scopes};
+use crate::config::Rate;
 use crate::error::Validator;
 
 /// Longest name, description or instructions text accepted.
@@ -15,6 +16,11 @@ pub const MAX_NAME: usize = 200;
 pub const MAX_TEXT: usize = 10_000;
 /// Tools one gateway may hold (a bulk add past it is refused whole).
 pub const MAX_TOOLS: i64 = 2_000;
+/// What a valid MCP tool name is (MCP 2025-11-25, "Tool names"), as the OpenAPI document's
+/// `pattern` states it ([`is_tool_name`] is the check; a unit test keeps them together).
+pub const TOOL_NAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,128}$";
+/// The same rule in words, for validation errors.
+pub const TOOL_NAME_RULE: &str = "1 to 128 characters of A-Z, a-z, 0-9, _, - and .";
 
 /// A gateway: one MCP endpoint, `/api/v1/gateways/{slug}/mcp`.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
@@ -27,8 +33,24 @@ pub struct Gateway {
     pub description: Option<String>,
     /// Sent to MCP clients in `initialize` and `server/discover`.
     pub instructions: Option<String>,
+    /// MCP requests per second each key may make here (per replica; 0 = unlimited); null
+    /// is the configured default.
+    pub key_rps: Option<i32>,
+    /// The burst each key may make here; null is the configured default.
+    pub key_burst: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Gateway {
+    /// The rate each key gets at this gateway: its override, field by field, else `default`.
+    pub fn key_rate(&self, default: Rate) -> Rate {
+        let pick = |value: Option<i32>, default: u32| value.map_or(default, |v| v.max(0) as u32);
+        Rate {
+            per_second: pick(self.key_rps, default.per_second),
+            burst: pick(self.key_burst, default.burst),
+        }
+    }
 }
 
 /// A gateway's fields as given on create, or (each optional) on update.
@@ -39,6 +61,8 @@ pub struct GatewayFields {
     /// `Some(None)` clears the field.
     pub description: Option<Option<String>>,
     pub instructions: Option<Option<String>>,
+    pub key_rps: Option<Option<i32>>,
+    pub key_burst: Option<Option<i32>>,
 }
 
 impl GatewayFields {
@@ -60,6 +84,9 @@ impl GatewayFields {
         for (field, text) in [("description", &self.description), ("instructions", &self.instructions)] {
             let len = text.as_ref().and_then(|t| t.as_ref()).map_or(0, String::len);
             v.check(len <= MAX_TEXT, field, format!("at most {MAX_TEXT} bytes"));
+        }
+        for (field, rate) in [("key_rps", self.key_rps), ("key_burst", self.key_burst)] {
+            v.check(rate.flatten().is_none_or(|r| r >= 0), field, "0 (unlimited) or more");
         }
         v.finish()
     }
@@ -105,6 +132,11 @@ pub struct GatewayTool {
     #[serde(skip)]
     #[schema(ignore)]
     pub scope_setting: Option<String>,
+    /// The scope the upstream's annotations gave when the tool was added, if any: they may
+    /// tighten it since, never loosen it.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub annotation_scope: Option<String>,
     /// Whether the tool's connector is connected (calls fail while it is not).
     pub connected: bool,
     pub created_at: DateTime<Utc>,
@@ -125,18 +157,21 @@ pub struct ToolChanges {
     pub enabled: Option<bool>,
     /// `Some(None)` goes back to the upstream's description.
     pub description: Option<Option<String>>,
-    /// `Some(None)` goes back to the derived scope.
-    pub required_scope: Option<Option<McpScope>>,
+    /// `Some(None)` goes back to the derived scope; a name that is not a scope is refused.
+    pub required_scope: Option<Option<String>>,
 }
 
 impl ToolChanges {
     pub fn validate(&self) -> crate::error::Result<()> {
         let mut v = Validator::default();
         if let Some(alias) = &self.alias {
-            v.check(is_tool_name(alias), "alias", "1 to 128 characters of A-Z, a-z, 0-9, _, - and .");
+            v.check(is_tool_name(alias), "alias", TOOL_NAME_RULE);
         }
         let len = self.description.as_ref().and_then(|d| d.as_ref()).map_or(0, String::len);
         v.check(len <= MAX_TEXT, "description", format!("at most {MAX_TEXT} bytes"));
+        if let Some(Some(scope)) = &self.required_scope {
+            v.check(McpScope::parse(scope).is_some(), "required_scope", scopes::NOT_A_SCOPE);
+        }
         v.finish()
     }
 }

@@ -12,6 +12,9 @@ use utoipa::ToSchema;
 
 use super::model::GatewayTool;
 
+/// What a validation error says of a name that is not a gateway scope.
+pub const NOT_A_SCOPE: &str = "not one of mcp:read, mcp:write, mcp:admin";
+
 /// One of the three scopes of gateway tools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 pub enum McpScope {
@@ -110,6 +113,9 @@ pub enum ScopeOrigin {
     Alias,
     /// The upstream's `destructiveHint` / `readOnlyHint` annotation.
     Annotations,
+    /// What those annotations said when the tool was added: the upstream has since loosened
+    /// them, which does not loosen the gate (decision 0062).
+    AnnotationsWhenAdded,
     /// Nothing said otherwise: `mcp:write`.
     Default,
 }
@@ -127,7 +133,9 @@ const VERBS: &[(McpScope, &[&str])] = &[
     (McpScope::Admin, &["delete"]),
 ];
 
-/// The scope `tool` requires, and why.
+/// The scope `tool` requires, and why. The upstream's annotations can tighten the gate
+/// (`mcp:read` < `mcp:write` < `mcp:admin`), never loosen it below what they gave when the
+/// tool was added: the operator chose to expose the tool as it was then (decision 0062).
 pub fn required(tool: &GatewayTool) -> (McpScope, ScopeOrigin) {
     if let Some(set) = tool.scope_setting.as_deref().and_then(McpScope::parse) {
         return (set, ScopeOrigin::Setting);
@@ -135,10 +143,17 @@ pub fn required(tool: &GatewayTool) -> (McpScope, ScopeOrigin) {
     if let Some(scope) = by_verb(&tool.alias) {
         return (scope, ScopeOrigin::Alias);
     }
-    match by_annotations(tool.annotations.as_ref()) {
-        Some(scope) => (scope, ScopeOrigin::Annotations),
-        None => (McpScope::Write, ScopeOrigin::Default),
-    }
+    let now = by_annotations(tool.annotations.as_ref());
+    let when_added = tool.annotation_scope.as_deref().and_then(McpScope::parse);
+    let scope = now.unwrap_or(McpScope::Write).max(when_added.unwrap_or(McpScope::Write));
+    let origin = if now == Some(scope) {
+        ScopeOrigin::Annotations
+    } else if when_added == Some(scope) {
+        ScopeOrigin::AnnotationsWhenAdded
+    } else {
+        ScopeOrigin::Default
+    };
+    (scope, origin)
 }
 
 /// Whether a caller holding `scopes` may see and call `tool`.
@@ -163,7 +178,7 @@ fn by_verb(alias: &str) -> Option<McpScope> {
 
 /// `destructiveHint: true` → admin, `readOnlyHint: true` → read. A tool claiming both is
 /// taken at its stricter word.
-fn by_annotations(annotations: Option<&Value>) -> Option<McpScope> {
+pub fn by_annotations(annotations: Option<&Value>) -> Option<McpScope> {
     let hint = |name: &str| annotations.and_then(|a| a.get(name)).and_then(Value::as_bool) == Some(true);
     if hint("destructiveHint") {
         Some(McpScope::Admin)

@@ -3,7 +3,10 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::model::{Gateway, GatewayFields, GatewayTool, MAX_TOOLS, ToolChanges, is_tool_name};
+use super::model::{
+    Gateway, GatewayFields, GatewayTool, MAX_TOOLS, TOOL_NAME_RULE, ToolChanges, is_tool_name,
+};
+use super::scopes;
 use super::store::{self, NewTool};
 use crate::catalog::service as catalog;
 use crate::error::{Error, Result, Validator};
@@ -82,11 +85,10 @@ pub struct AddTools {
 pub async fn add_tool(db: &PgPool, gateway: &Gateway, add: &AddTools, tool: &str) -> Result<GatewayTool> {
     let alias = add.alias.as_deref().unwrap_or(tool);
     let mut v = Validator::default();
-    v.check(is_tool_name(alias), "alias", "1 to 128 characters of A-Z, a-z, 0-9, _, - and .");
+    v.check(is_tool_name(alias), "alias", TOOL_NAME_RULE);
     v.finish()?;
-    ensure_room(db, gateway.id, 1).await?;
     // The tool must be in the connector's catalog (of this tenant: another's is a 404).
-    catalog::get(db, gateway.tenant_id, add.connector_id, tool).await?;
+    let detail = catalog::get(db, gateway.tenant_id, add.connector_id, tool).await?;
     let id = Uuid::now_v7();
     let row = NewTool {
         id,
@@ -95,24 +97,55 @@ pub async fn add_tool(db: &PgPool, gateway: &Gateway, add: &AddTools, tool: &str
         tool,
         alias,
         enabled: add.enabled,
+        annotation_scope: scopes::by_annotations(detail.summary.annotations.as_ref()),
     };
-    store::insert_tool(db, &row).await.map_err(conflict_or)?;
+    let mut tx = locked(db, gateway).await?;
+    ensure_room(&mut *tx, gateway.id, 1).await?;
+    store::insert_tool(&mut *tx, &row).await.map_err(conflict_or)?;
+    tx.commit().await?;
     get_tool(db, gateway, id).await
 }
 
-/// Adds every tool of the connector's catalog that the gateway lacks, under their own names;
-/// returns how many were added.
-pub async fn add_all_tools(db: &PgPool, gateway: &Gateway, add: &AddTools) -> Result<u64> {
+/// What a bulk add did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkAdded {
+    pub added: u64,
+    /// Catalog tools not added because their names are not valid MCP tool names (add them
+    /// one by one, with an alias).
+    pub invalid_names: Vec<String>,
+}
+
+/// Adds every tool of the connector's catalog that the gateway lacks, under their own names
+/// where those are valid aliases; skips those whose name is already an alias there.
+pub async fn add_all_tools(db: &PgPool, gateway: &Gateway, add: &AddTools) -> Result<BulkAdded> {
     let mut v = Validator::default();
     v.check(add.alias.is_none(), "alias", "an alias names one tool: give `tool` too");
     v.finish()?;
     crate::connectors::service::get(db, gateway.tenant_id, add.connector_id).await?;
     // Added and counted in one transaction: a bulk add that would overfill is undone whole.
-    let mut tx = db.begin().await?;
-    let added = store::insert_all_tools(&mut *tx, gateway.id, add.connector_id, add.enabled).await?;
+    let mut tx = locked(db, gateway).await?;
+    let missing = store::tools_not_in_gateway(&mut *tx, gateway.id, add.connector_id).await?;
+    let (valid, invalid): (Vec<_>, Vec<_>) = missing.into_iter().partition(|(name, _)| is_tool_name(name));
+    let invalid_names = invalid.into_iter().map(|(name, _)| name).collect();
+    let valid: Vec<_> = valid
+        .into_iter()
+        .map(|(name, annotations)| (name, scopes::by_annotations(annotations.as_ref())))
+        .collect();
+    let added = store::insert_tools(&mut *tx, gateway.id, add.connector_id, &valid, add.enabled).await?;
     ensure_room(&mut *tx, gateway.id, 0).await?;
     tx.commit().await?;
-    Ok(added)
+    Ok(BulkAdded { added, invalid_names })
+}
+
+/// A transaction holding the gateway's row lock: adds to one gateway run one at a time, so
+/// the tool count each checks is still true when it commits (concurrent adds cannot pass
+/// [`MAX_TOOLS`] together).
+async fn locked(db: &PgPool, gateway: &Gateway) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = db.begin().await?;
+    if !store::lock_gateway(&mut *tx, gateway.id).await? {
+        return Err(Error::NotFound("gateway"));
+    }
+    Ok(tx)
 }
 
 /// Refuses when the gateway would hold more than [`MAX_TOOLS`] with `more` added.

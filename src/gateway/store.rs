@@ -10,7 +10,7 @@ use super::scopes::{McpScope, Scopes};
 
 macro_rules! gateway_columns {
     () => {
-        "id, tenant_id, slug, name, description, instructions, created_at, updated_at"
+        "id, tenant_id, slug, name, description, instructions, key_rps, key_burst, created_at, updated_at"
     };
 }
 
@@ -21,8 +21,8 @@ pub async fn insert_gateway(
     f: &GatewayFields,
 ) -> sqlx::Result<Gateway> {
     sqlx::query_as(concat!(
-        "INSERT INTO gateways (id, tenant_id, slug, name, description, instructions)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+        "INSERT INTO gateways (id, tenant_id, slug, name, description, instructions, key_rps, key_burst)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
         gateway_columns!()
     ))
     .bind(id)
@@ -31,6 +31,8 @@ pub async fn insert_gateway(
     .bind(&f.name)
     .bind(f.description.clone().flatten())
     .bind(f.instructions.clone().flatten())
+    .bind(f.key_rps.flatten())
+    .bind(f.key_burst.flatten())
     .fetch_one(db)
     .await
 }
@@ -83,7 +85,9 @@ pub async fn update_gateway(
     sqlx::query_as(concat!(
         "UPDATE gateways SET slug = COALESCE($3, slug), name = COALESCE($4, name),
                 description = CASE WHEN $5 THEN $6 ELSE description END,
-                instructions = CASE WHEN $7 THEN $8 ELSE instructions END, updated_at = now()
+                instructions = CASE WHEN $7 THEN $8 ELSE instructions END,
+                key_rps = CASE WHEN $9 THEN $10 ELSE key_rps END,
+                key_burst = CASE WHEN $11 THEN $12 ELSE key_burst END, updated_at = now()
          WHERE tenant_id = $1 AND id = $2 RETURNING ",
         gateway_columns!()
     ))
@@ -95,6 +99,10 @@ pub async fn update_gateway(
     .bind(f.description.clone().flatten())
     .bind(f.instructions.is_some())
     .bind(f.instructions.clone().flatten())
+    .bind(f.key_rps.is_some())
+    .bind(f.key_rps.flatten())
+    .bind(f.key_burst.is_some())
+    .bind(f.key_burst.flatten())
     .fetch_optional(db)
     .await
 }
@@ -113,7 +121,8 @@ macro_rules! tool_select {
     () => {
         "SELECT g.id, g.gateway_id, g.connector_id, g.tool_name AS tool, g.alias, g.enabled, g.description,
                 t.description AS upstream_description, t.input_schema, t.output_schema, t.title,
-                t.annotations, g.required_scope AS scope_setting, c.status = 'connected' AS connected, g.created_at, g.updated_at
+                t.annotations, g.required_scope AS scope_setting, g.annotation_scope,
+                c.status = 'connected' AS connected, g.created_at, g.updated_at
          FROM gateway_tools g JOIN connectors c ON c.id = g.connector_id
          LEFT JOIN tools t ON t.connector_id = g.connector_id AND t.name = g.tool_name "
     };
@@ -126,12 +135,14 @@ pub struct NewTool<'a> {
     pub tool: &'a str,
     pub alias: &'a str,
     pub enabled: bool,
+    /// What the upstream's annotations say of the tool now.
+    pub annotation_scope: Option<McpScope>,
 }
 
-pub async fn insert_tool(db: &PgPool, t: &NewTool<'_>) -> sqlx::Result<()> {
+pub async fn insert_tool(db: impl PgExecutor<'_>, t: &NewTool<'_>) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO gateway_tools (id, gateway_id, connector_id, tool_name, alias, enabled)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO gateway_tools (id, gateway_id, connector_id, tool_name, alias, enabled, annotation_scope)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(t.id)
     .bind(t.gateway_id)
@@ -139,31 +150,74 @@ pub async fn insert_tool(db: &PgPool, t: &NewTool<'_>) -> sqlx::Result<()> {
     .bind(t.tool)
     .bind(t.alias)
     .bind(t.enabled)
+    .bind(t.annotation_scope.map(McpScope::as_str))
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// Adds every catalog tool of a connector not in the gateway yet, each under its own name,
-/// skipping those whose name is already an alias there. Returns how many were added.
-pub async fn insert_all_tools(
+/// Locks the gateway's row until the transaction ends; `false` when it is gone.
+pub async fn lock_gateway(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
+    let row =
+        sqlx::query("SELECT 1 FROM gateways WHERE id = $1 FOR UPDATE").bind(id).fetch_optional(db).await?;
+    Ok(row.is_some())
+}
+
+/// The connector's catalog tools the gateway does not expose yet, by name, with their
+/// annotations.
+pub async fn tools_not_in_gateway(
     db: impl PgExecutor<'_>,
     gateway_id: Uuid,
     connector_id: Uuid,
+) -> sqlx::Result<Vec<(String, Option<serde_json::Value>)>> {
+    sqlx::query_as(
+        "SELECT t.name, t.annotations FROM tools t
+         WHERE t.connector_id = $2 AND NOT EXISTS (
+             SELECT 1 FROM gateway_tools g
+             WHERE g.gateway_id = $1 AND g.connector_id = t.connector_id AND g.tool_name = t.name)
+         ORDER BY t.name",
+    )
+    .bind(gateway_id)
+    .bind(connector_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Adds these tools of a connector (name, and what its annotations say: `annotation_scope`),
+/// each under its own name, skipping those whose name is already an alias in the gateway.
+/// Returns how many were added.
+pub async fn insert_tools(
+    db: impl PgExecutor<'_>,
+    gateway_id: Uuid,
+    connector_id: Uuid,
+    tools: &[(String, Option<McpScope>)],
     enabled: bool,
 ) -> sqlx::Result<u64> {
+    let names: Vec<&str> = tools.iter().map(|(name, _)| name.as_str()).collect();
+    let scopes: Vec<Option<&str>> = tools.iter().map(|(_, scope)| scope.map(McpScope::as_str)).collect();
     let done = sqlx::query(
-        "INSERT INTO gateway_tools (id, gateway_id, connector_id, tool_name, alias, enabled)
-         SELECT gen_random_uuid(), $1, t.connector_id, t.name, t.name, $3 FROM tools t
-         WHERE t.connector_id = $2
+        "INSERT INTO gateway_tools (id, gateway_id, connector_id, tool_name, alias, enabled, annotation_scope)
+         SELECT gen_random_uuid(), $1, $2, name, name, $4, scope FROM unnest($3::text[], $5::text[]) AS t (name, scope)
          ON CONFLICT DO NOTHING",
     )
     .bind(gateway_id)
     .bind(connector_id)
+    .bind(names)
     .bind(enabled)
+    .bind(scopes)
     .execute(db)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// The connectors a gateway draws tools from.
+pub async fn connectors_of(db: &PgPool, gateway_id: Uuid) -> sqlx::Result<std::collections::HashSet<Uuid>> {
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT DISTINCT connector_id FROM gateway_tools WHERE gateway_id = $1")
+            .bind(gateway_id)
+            .fetch_all(db)
+            .await?;
+    Ok(ids.into_iter().collect())
 }
 
 pub async fn count_tools(db: impl PgExecutor<'_>, gateway_id: Uuid) -> sqlx::Result<i64> {
@@ -224,7 +278,7 @@ pub async fn update_tool(db: &PgPool, gateway_id: Uuid, id: Uuid, c: &ToolChange
     .bind(c.description.is_some())
     .bind(c.description.clone().flatten())
     .bind(c.required_scope.is_some())
-    .bind(c.required_scope.flatten().map(McpScope::as_str))
+    .bind(c.required_scope.clone().flatten())
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)

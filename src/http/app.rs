@@ -35,6 +35,8 @@ pub struct Caches {
     pub keys: Arc<KeyCache>,
     pub targets: Arc<TargetCache>,
     pub gateway_keys: Arc<crate::gateway::KeyCache>,
+    /// Gateways' tool-list changes, for the MCP clients waiting to hear of them.
+    pub tool_lists: Arc<crate::gateway::changes::ToolListChanges>,
 }
 
 impl Default for Caches {
@@ -51,6 +53,7 @@ impl Caches {
             keys: KeyCache::new(&hub),
             targets: target_cache(&hub),
             gateway_keys: crate::gateway::KeyCache::new(&hub),
+            tool_lists: crate::gateway::changes::ToolListChanges::new(&hub),
             hub,
         }
     }

@@ -52,6 +52,7 @@ pub fn effective(defaults: LimitDefaults, o: &LimitOverrides) -> LimitDefaults {
             burst: pick(o.proxy_burst, defaults.proxy.burst),
         },
         proxy_streams: pick(o.proxy_streams, defaults.proxy_streams),
+        gateway_key: defaults.gateway_key,
     }
 }
 
@@ -99,6 +100,8 @@ struct Inner {
     overrides: Mutex<HashMap<Uuid, (Instant, LimitOverrides)>>,
     api: Buckets,
     proxy: Buckets,
+    /// Keyed by the caller's key (a gateway's rate applies to each of its keys).
+    keys: Buckets,
     streams: Mutex<HashMap<Uuid, u32>>,
     last_sweep: Mutex<Option<Instant>>,
 }
@@ -136,6 +139,31 @@ impl RateLimits {
                 detail: format!(
                     "this tenant is over its {} rate limit ({} requests per second, burst {})",
                     surface.label(),
+                    rate.per_second,
+                    rate.burst.max(1)
+                ),
+                retry_after: not_until.wait_time_from(limiter.clock().now()),
+            }
+        })
+    }
+
+    /// The configured defaults (a gateway's key rate starts from them).
+    pub fn defaults(&self) -> LimitDefaults {
+        self.defaults
+    }
+
+    /// Counts one request made with the key `key_id` at `rate` (a gateway's, for each of
+    /// its keys); 429 with `Retry-After` when over.
+    pub fn check_key(&self, key_id: Uuid, rate: Rate) -> Result<()> {
+        let Some(quota) = quota(rate) else { return Ok(()) };
+        let limiter = self.inner.keys.limiter(rate, quota);
+        let verdict = limiter.check_key(&key_id);
+        self.maybe_sweep();
+        verdict.map_err(|not_until| {
+            metrics::counter!(RATE_LIMITED, "limit" => "gateway_key").increment(1);
+            Error::RateLimited {
+                detail: format!(
+                    "this key is over its rate limit at this gateway ({} requests per second, burst {})",
                     rate.per_second,
                     rate.burst.max(1)
                 ),
@@ -222,6 +250,7 @@ impl RateLimits {
         }
         self.inner.api.sweep();
         self.inner.proxy.sweep();
+        self.inner.keys.sweep();
         self.inner
             .overrides
             .lock()

@@ -25,17 +25,30 @@ pub fn catalog() -> Catalog {
 
 /// A tenant with a connected (and so synced) bearer connector to a catalog upstream.
 pub async fn setup(app: &TestApp, name: &str) -> (TestTenant, McpServer, String) {
+    let (t, upstream, id) = setup_with(app, name, catalog()).await;
+    let tools = app.get_json(&format!("/api/v1/connectors/{id}/tools"), &t.key).await;
+    assert_eq!(tools["items"].as_array().unwrap().len(), 3, "the connect synced the catalog: {tools}");
+    (t, upstream, id)
+}
+
+/// [`setup`] with the upstream serving `catalog`.
+pub async fn setup_with(app: &TestApp, name: &str, catalog: Catalog) -> (TestTenant, McpServer, String) {
     let t = app.tenant(name).await;
-    let upstream = McpServer::spawn_catalog(Guard::Authorization(format!("Bearer {TOKEN}")), catalog()).await;
+    let upstream = McpServer::spawn_catalog(Guard::Authorization(format!("Bearer {TOKEN}")), catalog).await;
     let c = app
         .create_connector(&t.key, json!({"url": upstream.url, "auth": {"mode": "bearer", "token": TOKEN}}))
         .await;
     let id = c["id"].as_str().unwrap().to_owned();
     let res = app.post_json(&format!("/api/v1/connectors/{id}/connect"), &t.key, json!({})).await;
     assert_eq!(expect_json(res, 200).await["status"], "connected");
-    let tools = app.get_json(&format!("/api/v1/connectors/{id}/tools"), &t.key).await;
-    assert_eq!(tools["items"].as_array().unwrap().len(), 3, "the connect synced the catalog: {tools}");
     (t, upstream, id)
+}
+
+/// A catalog of `n` tools that take anything, named by `name(i)`.
+pub fn many_tools(n: usize, name: impl Fn(usize) -> String) -> Catalog {
+    Catalog::with_tools(
+        (0..n).map(|i| Catalog::tool(&name(i), "A tool", json!({"type": "object"}))).collect(),
+    )
 }
 
 pub async fn create_gateway(app: &TestApp, key: &str, slug: &str) -> Value {
@@ -137,7 +150,9 @@ async fn tools_are_picked_from_the_catalog_renamed_switched_and_removed(db: PgPo
             json!({"connector_id": connector, "enabled": false}),
         )
         .await;
-    assert_eq!(expect_json(bulk, 200).await["added"], 2, "echo is in already; fail and sleep are added");
+    let bulk = expect_json(bulk, 200).await;
+    assert_eq!(bulk["added"], 2, "echo is in already; fail and sleep are added");
+    assert_eq!(bulk["invalid_names"], json!([]));
     let listed = app.get_json(&format!("/api/v1/gateways/{gid}/tools"), &t.key).await;
     assert_eq!(aliases(&listed), ["fail", "say", "sleep"]);
     let page = app.get_json(&format!("/api/v1/gateways/{gid}/tools?limit=2"), &t.key).await;
@@ -264,4 +279,80 @@ async fn the_worker_purges_calls_past_the_retention_period(db: PgPool) {
     let left: Vec<&str> =
         logs["items"].as_array().unwrap().iter().map(|c| c["alias"].as_str().unwrap()).collect();
     assert_eq!(left, ["new", "recent"], "the default retention is 30 days");
+}
+
+#[sqlx::test]
+async fn a_bulk_add_adds_the_valid_names_and_names_the_others(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let names = ["ok_tool", "has space", "slash/name", "ünïcode"];
+    let (t, _upstream, connector) = setup_with(&app, "a", many_tools(names.len(), |i| names[i].into())).await;
+    let g = create_gateway(&app, &t.key, "team").await;
+    let gid = g["id"].as_str().unwrap();
+    let path = format!("/api/v1/gateways/{gid}/tools/bulk");
+    let bulk = || app.post_json(&path, &t.key, json!({"connector_id": connector}));
+    let invalid = |done: &Value| {
+        let mut names: Vec<String> = done["invalid_names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let done = expect_json(bulk().await, 200).await;
+    assert_eq!(done["added"], 1, "{done}");
+    assert_eq!(invalid(&done), ["has space", "slash/name", "ünïcode"]);
+    let listed = app.get_json(&format!("/api/v1/gateways/{gid}/tools"), &t.key).await;
+    assert_eq!(aliases(&listed), ["ok_tool"], "no invalid alias was added");
+
+    // Added one by one under an alias, a tool is no longer reported.
+    let res = add_tool(
+        &app,
+        &t.key,
+        gid,
+        json!({"connector_id": connector, "tool": "has space", "alias": "has_space"}),
+    )
+    .await;
+    expect_json(res, 201).await;
+    let again = expect_json(bulk().await, 200).await;
+    assert_eq!(
+        (again["added"].as_u64(), invalid(&again)),
+        (Some(0), vec!["slash/name".into(), "ünïcode".into()])
+    );
+}
+
+#[sqlx::test]
+async fn concurrent_adds_cannot_pass_the_tool_limit_together(db: PgPool) {
+    let app = TestApp::spawn(db.clone()).await;
+    let (t, _upstream, connector) = setup_with(&app, "a", many_tools(20, |i| format!("t{i:02}"))).await;
+    let g = create_gateway(&app, &t.key, "team").await;
+    let gid = g["id"].as_str().unwrap();
+    // Ten places left of the limit (2000).
+    sqlx::query(
+        "INSERT INTO gateway_tools (id, gateway_id, connector_id, tool_name, alias)
+         SELECT gen_random_uuid(), $1::uuid, $2::uuid, 'filler' || i, 'filler' || i FROM generate_series(1, 1990) i",
+    )
+    .bind(gid)
+    .bind(&connector)
+    .execute(&db)
+    .await
+    .unwrap();
+    let adds = (0..20)
+        .map(|i| add_tool(&app, &t.key, gid, json!({"connector_id": connector, "tool": format!("t{i:02}")})));
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(adds).await.iter().map(|r| r.status().as_u16()).collect();
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    assert_eq!(created, 10, "{statuses:?}");
+    assert!(statuses.iter().all(|s| [201, 409].contains(s)), "{statuses:?}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM gateway_tools WHERE gateway_id = $1::uuid")
+        .bind(gid)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(count, 2000);
+    let bulk = app
+        .post_json(&format!("/api/v1/gateways/{gid}/tools/bulk"), &t.key, json!({"connector_id": connector}))
+        .await;
+    expect_problem(bulk, 409, "too_many_tools").await;
 }

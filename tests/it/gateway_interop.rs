@@ -40,12 +40,7 @@ fn texts(report: &Value) -> Vec<String> {
 #[sqlx::test]
 async fn sdk_clients_of_both_languages_and_eras_use_two_upstreams_through_one_gateway(db: PgPool) {
     let Some(packages) = interop_packages() else { return };
-    let Some(python) = crate::support::node::required(
-        root().join("interop/.venv/bin/python"),
-        "create interop/.venv (see .ci/run)",
-    ) else {
-        return;
-    };
+    let Some(python) = crate::support::node::interop_python() else { return };
     let app = TestApp::spawn(db).await;
     let (t, _rmcp_upstream, rmcp_connector) = setup(&app, "interop").await;
     let port = free_port();

@@ -340,3 +340,35 @@ async fn gateway_keys_never_reach_logs_or_metrics(db: PgPool) {
     assert!(!logs.contains(secret), "a gateway key is in the log");
     assert!(!metrics.contains(secret), "a gateway key is in the metrics");
 }
+
+/// Each key has a rate at its gateway (the configured default, or the gateway's override);
+/// over it, 429 with `Retry-After`. Other keys of the gateway are not affected.
+#[sqlx::test]
+async fn each_key_is_rate_limited_at_its_gateway_and_the_gateway_can_override_the_rate(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let (t, gid, key, _upstream) = gateway(&app).await;
+    let patch = |body: Value| {
+        app.request(Method::PATCH, &format!("/api/v1/gateways/{gid}"), Some(&t.key)).json(&body).send()
+    };
+    let bad = patch(json!({"key_rps": -1})).await.unwrap();
+    let problem = expect_problem(bad, 400, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "key_rps", "{problem}");
+    let changed = expect_json(patch(json!({"key_rps": 1, "key_burst": 2})).await.unwrap(), 200).await;
+    assert_eq!((changed["key_rps"].as_i64(), changed["key_burst"].as_i64()), (Some(1), Some(2)));
+
+    let mcp = RawMcp::new(&endpoint(&app, "team"), &key);
+    let ping = |id: i64| json!({"jsonrpc": "2.0", "id": id, "method": "ping"});
+    for id in 1..=2 {
+        assert_eq!(mcp.post(ping(id)).await.status(), 200, "within the burst");
+    }
+    let refused = mcp.post(ping(3)).await;
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    expect_problem(refused, 429, "rate_limited").await;
+    let other = issue_key(&app, &t.key, &gid, json!({})).await["api_key"].as_str().unwrap().to_owned();
+    assert_eq!(RawMcp::new(&endpoint(&app, "team"), &other).post(ping(4)).await.status(), 200, "per key");
+
+    // Back to the configured default (100 a second, burst 200).
+    expect_json(patch(json!({"key_rps": null, "key_burst": null})).await.unwrap(), 200).await;
+    assert_eq!(mcp.post(ping(5)).await.status(), 200);
+}

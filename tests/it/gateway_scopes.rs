@@ -113,11 +113,93 @@ async fn each_tool_has_a_required_scope_from_its_alias_annotations_default_or_se
         (back["required_scope"].as_str(), back["required_scope_from"].as_str()),
         (Some("mcp:admin"), Some("annotations"))
     );
+    // A bad scope name is a validation error naming the field, and a refused PATCH changes
+    // nothing of what it carried (here: a valid scope beside an invalid alias).
     let bad = patch("wipe", json!({"required_scope": "admin"})).await.unwrap();
-    let problem = expect_problem(bad, 400, "invalid_json").await;
-    assert!(problem["detail"].as_str().unwrap().contains("mcp:admin"), "names the choices: {problem}");
+    let problem = expect_problem(bad, 400, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "required_scope", "{problem}");
+    assert!(problem.to_string().contains("mcp:admin"), "names the choices: {problem}");
+    let refused = patch("wipe", json!({"required_scope": "mcp:read", "alias": "no spaces"})).await.unwrap();
+    expect_problem(refused, 400, "validation_failed").await;
     let got = app.get_json(&tool("wipe"), &t.key).await;
-    assert_eq!(got["required_scope"], "mcp:admin", "a refused change changes nothing");
+    assert_eq!(
+        (got["alias"].as_str(), got["required_scope"].as_str()),
+        (Some("wipe"), Some("mcp:admin")),
+        "a refused change changes nothing"
+    );
+}
+
+#[sqlx::test]
+async fn the_upstreams_annotations_tighten_a_tools_scope_but_never_loosen_it(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let (t, gid, ids, catalog, _upstream) = gated_gateway(&app, "drift").await;
+    let tool = |alias: &str| format!("/api/v1/gateways/{gid}/tools/{}", ids[alias].as_str().unwrap());
+    let connector = app.get_json(&tool("wipe"), &t.key).await["connector_id"].as_str().unwrap().to_owned();
+    // The upstream turns the destructive `wipe` read-only, the read-only `peek` destructive,
+    // and claims `fail` (no hints when added) only reads.
+    catalog.set_tools(vec![
+        Catalog::tool("echo", "Echo", json!({"type": "object"})),
+        annotated("fail", json!({"readOnlyHint": true})),
+        Catalog::tool("sleep", "Sleeps", json!({"type": "object"})),
+        annotated("peek", json!({"destructiveHint": true})),
+        annotated("wipe", json!({"readOnlyHint": true})),
+    ]);
+    let res = app.post_json(&format!("/api/v1/connectors/{connector}/sync"), &t.key, json!({})).await;
+    expect_json(res, 200).await;
+    for (alias, scope, from) in [
+        ("wipe", "mcp:admin", "annotations_when_added"),
+        ("peek", "mcp:admin", "annotations"),
+        ("fail", "mcp:write", "default"),
+    ] {
+        let got = app.get_json(&tool(alias), &t.key).await;
+        assert_eq!(
+            (got["required_scope"].as_str(), got["required_scope_from"].as_str()),
+            (Some(scope), Some(from)),
+            "{alias}: {got}"
+        );
+    }
+    let read = key_with(&app, &t, &gid, Some(&["mcp:read"])).await;
+    let mcp = RawMcp::new(&app.url("/api/v1/gateways/drift/mcp"), read["api_key"].as_str().unwrap());
+    assert_eq!(
+        names(&mcp.call(1, "tools/list", json!({})).await),
+        ["get_echo"],
+        "wipe did not become readable"
+    );
+    let wiped = mcp.call(2, "tools/call", json!({"name": "wipe", "arguments": {}})).await;
+    assert_eq!(wiped["error"]["code"], -32602, "{wiped}");
+}
+
+#[sqlx::test]
+async fn another_gateways_key_and_an_expired_key_are_refused_whatever_their_scopes(db: PgPool) {
+    let app = TestApp::spawn(db.clone()).await;
+    let (t, gid, _ids, _catalog, _upstream) = gated_gateway(&app, "first").await;
+    let second = super::gateway::create_gateway(&app, &t.key, "second").await;
+    let all = ["mcp:read", "mcp:write", "mcp:admin"];
+    let theirs = key_with(&app, &t, second["id"].as_str().unwrap(), Some(&all)).await;
+    let url = app.url("/api/v1/gateways/first/mcp");
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let res = RawMcp::new(&url, theirs["api_key"].as_str().unwrap()).post(list.clone()).await;
+    expect_problem(res, 401, "unauthorized").await;
+
+    let expiring = key_with(&app, &t, &gid, Some(&all)).await;
+    let mcp = RawMcp::new(&url, expiring["api_key"].as_str().unwrap());
+    assert_eq!(names(&mcp.call(2, "tools/list", json!({})).await).len(), 5, "works while live");
+    sqlx::query("UPDATE gateway_keys SET expires_at = now() - interval '1 second' WHERE id = $1::uuid")
+        .bind(expiring["id"].as_str().unwrap())
+        .execute(&db)
+        .await
+        .unwrap();
+    // Refused once the key's change reaches the key cache (LISTEN/NOTIFY, well within a second).
+    let started = std::time::Instant::now();
+    while mcp.post(list.clone()).await.status() != 401 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "the expired key still works");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    expect_problem(mcp.post(list).await, 401, "unauthorized").await;
+    let seen = app
+        .get_json(&format!("/api/v1/gateways/{gid}/keys/{}/tools", expiring["id"].as_str().unwrap()), &t.key)
+        .await;
+    assert_eq!(seen["items"], json!([]), "an expired key sees nothing");
 }
 
 #[sqlx::test]
@@ -166,6 +248,18 @@ async fn a_tool_outside_the_callers_scopes_is_not_listed_and_calling_it_is_calli
         let seen: Vec<&str> =
             seen["items"].as_array().unwrap().iter().map(|t| t["alias"].as_str().unwrap()).collect();
         assert_eq!(seen, expected, "the REST API agrees: {scopes:?}");
+        // Page by page, the same tools.
+        let path = format!("/api/v1/gateways/{gid}/keys/{}/tools?limit=1", key["id"].as_str().unwrap());
+        let mut paged = Vec::new();
+        let mut page = app.get_json(&path, &t.key).await;
+        loop {
+            paged.extend(
+                page["items"].as_array().unwrap().iter().map(|t| t["alias"].as_str().unwrap().to_owned()),
+            );
+            let Some(cursor) = page["next_cursor"].as_str() else { break };
+            page = app.get_json(&format!("{path}&cursor={cursor}"), &t.key).await;
+        }
+        assert_eq!(paged, expected, "paged: {scopes:?}");
     }
     let read = key_with(&app, &t, &gid, Some(&["mcp:read"])).await;
     let mcp = RawMcp::new(&url, read["api_key"].as_str().unwrap());
@@ -220,12 +314,7 @@ fn root() -> &'static Path {
 #[sqlx::test]
 async fn the_typescript_and_python_sdks_list_exactly_the_tools_of_their_keys_scopes(db: PgPool) {
     let Some(_packages) = crate::support::node::interop_packages() else { return };
-    let Some(python) = crate::support::node::required(
-        root().join("interop/.venv/bin/python"),
-        "create interop/.venv (see .ci/run)",
-    ) else {
-        return;
-    };
+    let Some(python) = crate::support::node::interop_python() else { return };
     let app = TestApp::spawn(db).await;
     let (t, gid, _ids, _catalog, _upstream) = gated_gateway(&app, "sdk").await;
     let url = app.url("/api/v1/gateways/sdk/mcp");

@@ -20,10 +20,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn venv_python() -> Option<PathBuf> {
-    required(root().join("interop/.venv/bin/python"), "create interop/.venv (see .ci/run)")
-}
-
 async fn document(app: &TestApp) -> Value {
     expect_json(app.request(Method::GET, "/api/v1/openapi.json", None).send().await.unwrap(), 200).await
 }
@@ -69,7 +65,7 @@ fn served_routes() -> BTreeSet<(String, String)> {
 
 #[sqlx::test]
 async fn the_document_validates_and_lists_every_route(db: PgPool) {
-    let Some(python) = venv_python() else { return };
+    let Some(python) = crate::support::node::interop_python() else { return };
     let app = TestApp::spawn(db).await;
     let doc = document(&app).await;
     let file = std::env::temp_dir().join(format!("switchboard-openapi-{}.json", uuid::Uuid::new_v4()));
@@ -266,7 +262,7 @@ fn count(summary: &str, what: &str) -> u64 {
 
 #[sqlx::test]
 async fn schemathesis_finds_no_server_error_and_no_answer_off_the_document(db: PgPool) {
-    if venv_python().is_none() {
+    if crate::support::node::interop_python().is_none() {
         return;
     }
     // The real binary: fuzzed URLs must not reach this machine's services, and the fuzzer is

@@ -14,6 +14,13 @@ pub fn interop_packages() -> Option<PathBuf> {
     required(dir, "run `npm ci --prefix interop` (or .ci/run)")
 }
 
+/// The Python of `interop/.venv` (the PyPI MCP SDK, schemathesis), or `None` to skip, as
+/// [`required`] decides.
+pub fn interop_python() -> Option<PathBuf> {
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/.venv/bin/python");
+    required(python, "create interop/.venv (see .ci/run)")
+}
+
 /// `path` if it exists; else `None` to skip the test, or, with `SWITCHBOARD_INTEROP=1`, a
 /// failure that says how to install it.
 pub fn required(path: PathBuf, install: &str) -> Option<PathBuf> {
@@ -47,6 +54,20 @@ impl NodeServer {
         env: &[(&str, String)],
         ready_url: &str,
     ) -> Self {
+        let server = Self::spawn(script, args, env);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = reqwest::Client::new();
+        loop {
+            if client.get(ready_url).send().await.is_ok() {
+                return server;
+            }
+            assert!(Instant::now() < deadline, "{} did not start", script.display());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Starts `node <script> <args>` with `env` (a client, or a server with no URL to wait for).
+    pub fn spawn(script: &std::path::Path, args: &[&str], env: &[(&str, String)]) -> Self {
         let mut command = Command::new("node");
         command.arg(script).args(args).stdout(Stdio::piped()).stderr(Stdio::null());
         for (k, v) in env {
@@ -61,16 +82,7 @@ impl NodeServer {
                 lines.lock().unwrap().push(line);
             }
         });
-        let server = Self { child, stdout };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let client = reqwest::Client::new();
-        loop {
-            if client.get(ready_url).send().await.is_ok() {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "{} did not start", script.display());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        Self { child, stdout }
     }
 }
 

@@ -75,6 +75,13 @@ pub struct CreateGateway {
     /// Sent to MCP clients in `initialize` and `server/discover`.
     #[schema(max_length = 10000)]
     pub instructions: Option<String>,
+    /// MCP requests per second each key may make here (per replica; 0 = unlimited; default:
+    /// the configured `SWITCHBOARD_RATE_LIMIT_GATEWAY_KEY_RPS`).
+    #[schema(minimum = 0)]
+    pub key_rps: Option<i32>,
+    /// The burst each key may make here (default: `SWITCHBOARD_RATE_LIMIT_GATEWAY_KEY_BURST`).
+    #[schema(minimum = 0)]
+    pub key_burst: Option<i32>,
 }
 
 /// Create a gateway.
@@ -94,6 +101,8 @@ pub async fn create_gateway(
         name: Some(body.name),
         description: Some(body.description),
         instructions: Some(body.instructions),
+        key_rps: Some(body.key_rps),
+        key_burst: Some(body.key_burst),
     };
     let gateway = service::create(&state.db, caller.tenant_id, &fields).await?;
     Ok((StatusCode::CREATED, axum::Json(view(&state, gateway))))
@@ -159,9 +168,17 @@ pub struct UpdateGateway {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 10000)]
     pub instructions: Option<Option<String>>,
+    /// Requests per second per key here; `null` goes back to the configured default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>, minimum = 0)]
+    pub key_rps: Option<Option<i32>>,
+    /// Burst per key here; `null` goes back to the configured default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>, minimum = 0)]
+    pub key_burst: Option<Option<i32>>,
 }
 
-/// Change a gateway's slug, name, description or instructions.
+/// Change a gateway's slug, name, description, instructions or per-key rate limit.
 #[utoipa::path(
     patch, path = "/api/v1/gateways/{id}", tag = "gateways", params(("id" = Uuid, Path)), request_body = UpdateGateway,
     responses((status = 200, body = GatewayView), (status = 409, body = Problem, description = "`slug_taken`")),
@@ -179,6 +196,8 @@ pub async fn update_gateway(
         name: body.name,
         description: body.description,
         instructions: body.instructions,
+        key_rps: body.key_rps,
+        key_burst: body.key_burst,
     };
     Ok(axum::Json(view(&state, service::update(&state.db, caller.tenant_id, id, &fields).await?)))
 }
@@ -272,9 +291,13 @@ pub struct AddAllTools {
 pub struct AddedTools {
     /// Tools added; those already in the gateway, or whose name is already an alias there, are skipped.
     pub added: u64,
+    /// The catalog's tools whose names are not valid MCP tool names (`^[A-Za-z0-9_.-]{1,128}$`),
+    /// so not added: add each with `POST …/tools` and an `alias`.
+    pub invalid_names: Vec<String>,
 }
 
-/// Expose every tool of a connector's catalog under its own name.
+/// Expose every tool of a connector's catalog under its own name (those whose names are valid
+/// aliases; the others are named in `invalid_names`).
 #[utoipa::path(
     post, path = "/api/v1/gateways/{id}/tools/bulk", tag = "gateways", params(("id" = Uuid, Path)),
     request_body = AddAllTools,
@@ -291,7 +314,8 @@ pub async fn add_all_gateway_tools(
     let gateway = service::get(&state.db, caller.tenant_id, id).await?;
     let add =
         AddTools { connector_id: body.connector_id, alias: None, enabled: body.enabled.unwrap_or(true) };
-    Ok(axum::Json(AddedTools { added: service::add_all_tools(&state.db, &gateway, &add).await? }))
+    let done = service::add_all_tools(&state.db, &gateway, &add).await?;
+    Ok(axum::Json(AddedTools { added: done.added, invalid_names: done.invalid_names }))
 }
 
 /// The gateway's tools by alias, enabled or not, with their upstream description and schema.
@@ -344,9 +368,10 @@ pub struct UpdateTool {
     pub description: Option<Option<String>>,
     /// The scope callers need; `null` goes back to the derived one (alias verb, annotations,
     /// else `mcp:write`).
+    /// (A name that is not a scope is a `validation_failed` naming `required_scope`.)
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<McpScope>)]
-    pub required_scope: Option<Option<McpScope>>,
+    pub required_scope: Option<Option<String>>,
 }
 
 /// Rename, switch on or off, describe, or gate a gateway tool.
@@ -478,24 +503,31 @@ pub async fn revoke_gateway_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The tools an MCP client with this key sees (and may call) now.
+/// The tools an MCP client with this key sees (and may call) now, by alias.
 #[utoipa::path(
     get, path = "/api/v1/gateways/{id}/keys/{key_id}/tools", tag = "gateways",
-    params(("id" = Uuid, Path), ("key_id" = Uuid, Path)),
-    responses((status = 200, body = Page<GatewayToolView>, description = "Enabled tools within the key's scopes, by alias; none for a revoked or expired key")),
+    params(("id" = Uuid, Path), ("key_id" = Uuid, Path), PageParams),
+    responses(
+        (status = 200, body = Page<GatewayToolView>, description = "Enabled tools within the key's scopes, by alias; none for a revoked or expired key"),
+        (status = 404, body = Problem, description = "No such gateway in this tenant, or no such key of it"),
+    ),
     security(("api_key" = ["read"]))
 )]
 pub async fn list_gateway_key_tools(
     State(state): State<AppState>,
     caller: Caller,
     path: Path<(String, String)>,
+    ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<axum::Json<Page<GatewayToolView>>> {
     caller.require(Scope::Read)?;
     let (id, key_id) = two_ids(path)?;
+    let (limit, after) =
+        page_params::<String>(params.limit, params.cursor.as_deref(), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
     let gateway = service::get(&state.db, caller.tenant_id, id).await?;
     let key = keys::get(&state.db, &gateway, key_id).await?;
-    let tools = dispatch::exposed_tools(&state.gateway(), &gateway, key.active_scopes()).await?;
-    Ok(axum::Json(tool_page(tools, None)))
+    let (tools, next_cursor) =
+        dispatch::exposed_page(&state.gateway(), &gateway, key.active_scopes(), after, limit).await?;
+    Ok(axum::Json(tool_page(tools, next_cursor)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -543,4 +575,21 @@ pub async fn list_gateway_logs(
     };
     let (items, next) = logs::list(&state.db, &gateway, filter).await?;
     Ok(axum::Json(Page { items, next_cursor: next.map(|id| id.to_string()) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi as _;
+
+    use crate::gateway::model::TOOL_NAME_PATTERN;
+
+    #[test]
+    fn the_documented_alias_pattern_is_the_checked_one() {
+        let doc = serde_json::to_value(super::super::ApiDoc::openapi()).unwrap();
+        for schema in ["AddTool", "UpdateTool"] {
+            let alias = doc["components"]["schemas"][schema]["properties"]["alias"].to_string();
+            let pattern = serde_json::to_string(TOOL_NAME_PATTERN).unwrap();
+            assert!(alias.contains(&format!("\"pattern\":{pattern}")), "{schema}: {alias}");
+        }
+    }
 }

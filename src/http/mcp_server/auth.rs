@@ -23,6 +23,7 @@ use crate::http::extract::{admit, bearer_token};
 use crate::http::problem::{ApiError, ApiResult};
 use crate::tenancy::Scope;
 use crate::tenancy::limits::Surface;
+use uuid::Uuid;
 
 const QUERY_KEYS: [&str; 2] = ["apiKey", "api_key"];
 
@@ -73,7 +74,7 @@ fn challenge(state: &AppState, slug: &str, invalid_token: bool, error: ApiError)
 
 /// The gateway and caller an OAuth access token names: its grant's gateway, which must be
 /// the one `slug` names now, with the scopes granted.
-async fn oauth_caller(state: &AppState, slug: &str, token: &str) -> ApiResult<(Gateway, Caller)> {
+async fn oauth_caller(state: &AppState, slug: &str, token: &str) -> ApiResult<(Gateway, Caller, Uuid)> {
     const OTHER: Error = Error::Unauthenticated("this access token is for another gateway");
     let access = authz::tokens::authenticate(&state.authz(), token).await?;
     let gateway = match service::get(&state.db, access.tenant_id, access.gateway_id).await {
@@ -84,18 +85,20 @@ async fn oauth_caller(state: &AppState, slug: &str, token: &str) -> ApiResult<(G
         return Err(OTHER.into());
     }
     let scopes = Scopes::parse(access.scopes.iter().map(String::as_str)).unwrap_or_default();
-    Ok((gateway, Caller { gateway_key_id: Some(access.gateway_key_id), api_key_id: None, scopes }))
+    let caller = Caller { gateway_key_id: Some(access.gateway_key_id), api_key_id: None, scopes };
+    Ok((gateway, caller, access.gateway_key_id))
 }
 
 /// The gateway `slug` names for this credential, and who is calling; counted against the
-/// tenant's proxy rate limit. A gateway key or access token opens only its own gateway (any
-/// other → 401).
+/// tenant's proxy rate limit and the key's rate at this gateway (an access token counts as
+/// the key it was granted with). A gateway key or access token opens only its own gateway
+/// (any other → 401).
 pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> ApiResult<(Gateway, Caller)> {
     const MISSING: Error = Error::Unauthenticated(
         "send a gateway key as `Authorization: Bearer gk_...` or `?apiKey=`, or an OAuth access token",
     );
     let Some(token) = token else { return Err(challenge(state, slug, false, MISSING.into())) };
-    let (gateway, caller) = if authz::tokens::is_access_token(token) {
+    let (gateway, caller, key_id) = if authz::tokens::is_access_token(token) {
         oauth_caller(state, slug, token).await.map_err(|e| challenge(state, slug, true, e))?
     } else if keys::is_gateway_key(token) {
         let active = keys::authenticate(&state.db, &state.caches.gateway_keys, token).await?;
@@ -104,7 +107,8 @@ pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> Api
             return Err(Error::Unauthenticated("this key belongs to another gateway").into());
         }
         let scopes = active.key.active_scopes();
-        (gateway, Caller { gateway_key_id: Some(active.key.id), api_key_id: None, scopes })
+        let caller = Caller { gateway_key_id: Some(active.key.id), api_key_id: None, scopes };
+        (gateway, caller, active.key.id)
     } else {
         let key = crate::tenancy::keys::authenticate(&state.db, &state.caches.keys, token).await?;
         if !key.scopes.contains(&Scope::Proxy) {
@@ -112,10 +116,11 @@ pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> Api
         }
         let gateway = service::by_slug(&state.db, key.tenant_id, slug).await?;
         let scopes = Scopes::of_tenant_key(&key.scopes);
-        (gateway, Caller { gateway_key_id: None, api_key_id: Some(key.id), scopes })
+        (gateway, Caller { gateway_key_id: None, api_key_id: Some(key.id), scopes }, key.id)
     };
     tracing::Span::current().record("gateway_id", tracing::field::display(gateway.id));
     admit(state, gateway.tenant_id, Surface::Proxy).await?;
+    state.limits.check_key(key_id, gateway.key_rate(state.limits.defaults().gateway_key))?;
     Ok((gateway, caller))
 }
 
