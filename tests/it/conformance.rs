@@ -65,6 +65,10 @@ fn verdicts(output: &str) -> Vec<Verdict> {
         .collect()
 }
 
+/// Per scenario. The suite starts every scenario at once (a Node driver each, 39 of them),
+/// so on 2 busy cores a scenario that passes in seconds alone can take over a minute.
+const SCENARIO_TIMEOUT_MS: &str = "240000";
+
 /// Runs the suite's client mode with `args` (on the blocking pool: this test's runtime
 /// serves the driver's calls); returns its whole output.
 async fn run_suite(packages: &Path, app: &TestApp, key: &str, args: &[&str]) -> String {
@@ -75,7 +79,7 @@ async fn run_suite(packages: &Path, app: &TestApp, key: &str, args: &[&str]) -> 
     let mut process = std::process::Command::new(&node);
     process
         .arg(suite)
-        .args(["client", "--command", &command, "--timeout", "60000", "--verbose"])
+        .args(["client", "--command", &command, "--timeout", SCENARIO_TIMEOUT_MS, "--verbose"])
         .args(args)
         .env("SWITCHBOARD_URL", app.url(""))
         .env("SWITCHBOARD_KEY", key)
