@@ -15,6 +15,7 @@ use crate::connectors::lifecycle::{self, CallbackOutcome, CallbackParams};
 use crate::connectors::model::validate_upstream_url;
 use crate::error::{Error, Validator};
 use crate::http::AppState;
+use crate::http::authz::page;
 use crate::http::extract::Caller;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::problem::ApiResult;
@@ -80,21 +81,6 @@ fn redirect_target(target: &str, outcome: &CallbackOutcome) -> Url {
     url
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn page(outcome: &CallbackOutcome) -> Response {
     let (status, title, body) = match &outcome.result {
         Ok(_) => {
@@ -103,7 +89,7 @@ fn page(outcome: &CallbackOutcome) -> Response {
         Err((error, description)) => (
             StatusCode::BAD_REQUEST,
             "Authorization failed",
-            format!("{} ({})", escape(description), escape(error)),
+            format!("{} ({})", page::escape(description), page::escape(error)),
         ),
     };
     let html = format!(

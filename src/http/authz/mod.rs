@@ -3,7 +3,7 @@
 //! REST API callers, use these: errors are the RFCs' JSON (`error`, `error_description`),
 //! not problems, and the authorization endpoint answers a browser (HTML, redirects).
 
-mod page;
+pub(crate) mod page;
 
 use axum::Router;
 use axum::extract::rejection::FormRejection;

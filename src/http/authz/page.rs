@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Response};
 use crate::authz::authorize::Prompt;
 use crate::gateway::scopes::McpScope;
 
-/// Text made safe for HTML element content and quoted attribute values.
-fn escape(text: &str) -> String {
+/// Text made safe for HTML element content and quoted attribute values (also the OAuth
+/// callback's error page, `api/oauth.rs`).
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
