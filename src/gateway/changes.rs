@@ -62,7 +62,7 @@ impl ToolListChanges {
     pub async fn watch(&self, db: &sqlx::PgPool, gateway_id: Uuid) -> Result<Watch> {
         let changes = self.sender.subscribe();
         let connectors = store::connectors_of(db, gateway_id).await?;
-        Ok(Watch { db: db.clone(), gateway_id, connectors, changes })
+        Ok(Watch { db: db.clone(), gateway_id, connectors, changes, heard: None })
     }
 }
 
@@ -73,11 +73,31 @@ pub struct Watch {
     /// The connectors the gateway draws tools from (reread when its tools change).
     connectors: HashSet<Uuid>,
     changes: broadcast::Receiver<Change>,
+    /// A change heard but not yet returned (the wait was dropped while rereading).
+    heard: Option<Change>,
 }
 
 impl Watch {
     /// Returns once the gateway's tool list may have changed since the last return.
+    /// Cancel-safe: a change heard by a dropped wait is returned by the next one, so a
+    /// caller may race this against a keep-alive timer.
     pub async fn changed(&mut self) {
+        let change = match self.heard {
+            Some(change) => change,
+            None => {
+                let change = self.next_of_ours().await;
+                self.heard = Some(change);
+                change
+            }
+        };
+        if matches!(change, Change::Gateway(_) | Change::Everything) {
+            self.reread_connectors().await;
+        }
+        self.heard = None;
+    }
+
+    /// The next change that concerns this gateway (each `recv` is cancel-safe).
+    async fn next_of_ours(&mut self) -> Change {
         loop {
             let change = match self.changes.recv().await {
                 Ok(change) => change,
@@ -91,10 +111,7 @@ impl Watch {
                 Change::Everything => true,
             };
             if ours {
-                if matches!(change, Change::Gateway(_) | Change::Everything) {
-                    self.reread_connectors().await;
-                }
-                return;
+                return change;
             }
         }
     }

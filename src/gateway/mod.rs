@@ -13,15 +13,19 @@ pub mod scopes;
 pub mod service;
 pub mod store;
 
+use std::sync::Arc;
+
 use sqlx::PgPool;
 
 use crate::catalog;
 pub use keys::KeyCache;
 
-/// What the gateway needs: the catalog's call path.
+/// What the gateway needs: the catalog's call path, and the tool-list changes this replica
+/// hears of (for the clients waiting to be told).
 #[derive(Clone)]
 pub struct Context {
     pub catalog: catalog::Context,
+    pub tool_lists: Arc<changes::ToolListChanges>,
 }
 
 impl Context {

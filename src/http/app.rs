@@ -162,7 +162,7 @@ impl AppState {
 
     /// What gateways need.
     pub fn gateway(&self) -> gateway::Context {
-        gateway::Context { catalog: self.catalog() }
+        gateway::Context { catalog: self.catalog(), tool_lists: self.caches.tool_lists.clone() }
     }
 }
 

@@ -25,6 +25,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("{0}")]
+    NotAcceptable(&'static str),
     #[error("the request body stopped arriving; send it without long pauses")]
     RequestTimeout,
     /// A protected resource's 401, with the `WWW-Authenticate` challenge that names where its
@@ -107,6 +109,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
@@ -118,6 +121,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::NotAcceptable(_) => "not_acceptable",
             Self::RequestTimeout => "request_timeout",
         }
     }
@@ -245,6 +249,7 @@ mod tests {
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
             (ApiError::UnsupportedMediaType("json".into()), 415, "unsupported_media_type"),
+            (ApiError::NotAcceptable("sse"), 406, "not_acceptable"),
             (ApiError::RequestTimeout, 408, "request_timeout"),
         ];
         for (err, status, code) in http_only {

@@ -227,6 +227,10 @@ impl Catalog {
         self
     }
 
+    pub fn tools(&self) -> Vec<Tool> {
+        self.tools.lock().unwrap().clone()
+    }
+
     pub fn set_tools(&self, tools: Vec<Tool>) {
         *self.tools.lock().unwrap() = tools;
     }

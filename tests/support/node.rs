@@ -68,12 +68,19 @@ impl NodeServer {
 
     /// Starts `node <script> <args>` with `env` (a client, or a server with no URL to wait for).
     pub fn spawn(script: &std::path::Path, args: &[&str], env: &[(&str, String)]) -> Self {
-        let mut command = Command::new("node");
-        command.arg(script).args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut with_script = vec![script.to_str().expect("a UTF-8 path")];
+        with_script.extend_from_slice(args);
+        Self::spawn_program(std::path::Path::new("node"), &with_script, env)
+    }
+
+    /// Starts `program <args>` with `env` (another interpreter's client: the interop Python).
+    pub fn spawn_program(program: &std::path::Path, args: &[&str], env: &[(&str, String)]) -> Self {
+        let mut command = Command::new(program);
+        command.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
         for (k, v) in env {
             command.env(k, v);
         }
-        let mut child = command.spawn().expect("node is installed");
+        let mut child = command.spawn().expect("the interpreter is installed");
         let stdout = Arc::<Mutex<Vec<String>>>::default();
         let (pipe, lines) = (child.stdout.take().expect("piped"), stdout.clone());
         // Read on a thread of its own, so that a chatty server never blocks on a full pipe.

@@ -94,6 +94,24 @@ async fn oauth_caller(state: &AppState, slug: &str, token: &str) -> ApiResult<(G
 /// the key it was granted with). A gateway key or access token opens only its own gateway
 /// (any other → 401).
 pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> ApiResult<(Gateway, Caller)> {
+    let (gateway, caller, key_id) = identify(state, slug, token).await?;
+    admit(state, gateway.tenant_id, Surface::Proxy).await?;
+    state.limits.check_key(key_id, gateway.key_rate(state.limits.defaults().gateway_key))?;
+    Ok((gateway, caller))
+}
+
+/// Whether the credential still opens the gateway `slug` (not revoked, not expired, the
+/// gateway not renamed or deleted), without counting a request: for open streams.
+pub async fn still_opens(state: &AppState, slug: &str, token: Option<&str>) -> bool {
+    match identify(state, slug, token).await {
+        Ok(_) => true,
+        // An unavailable database is not a revocation: keep the stream, check again later.
+        Err(err) => !matches!(err.status().as_u16(), 401 | 403 | 404),
+    }
+}
+
+/// The gateway, the caller, and the key its rate is counted by (an access token: its key).
+async fn identify(state: &AppState, slug: &str, token: Option<&str>) -> ApiResult<(Gateway, Caller, Uuid)> {
     const MISSING: Error = Error::Unauthenticated(
         "send a gateway key as `Authorization: Bearer gk_...` or `?apiKey=`, or an OAuth access token",
     );
@@ -119,9 +137,7 @@ pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> Api
         (gateway, Caller { gateway_key_id: None, api_key_id: Some(key.id), scopes }, key.id)
     };
     tracing::Span::current().record("gateway_id", tracing::field::display(gateway.id));
-    admit(state, gateway.tenant_id, Surface::Proxy).await?;
-    state.limits.check_key(key_id, gateway.key_rate(state.limits.defaults().gateway_key))?;
-    Ok((gateway, caller))
+    Ok((gateway, caller, key_id))
 }
 
 /// Whether the request carries a session id at all.

@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::HeaderValue;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method};
 use axum::response::Response;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -24,6 +25,7 @@ use uuid::Uuid;
 
 use super::auth::{authorize, session_id, take_credential};
 use super::gateway::GatewaySource;
+use super::listen::{self, Credential};
 use super::server::{ToolServer, ToolSource};
 use crate::error::Error;
 use crate::http::AppState;
@@ -40,14 +42,15 @@ use crate::http::proxy::session::{ServedBy, seal_served_session, served_session_
     ),
     request_body(content = Option<Object>, description = "A JSON-RPC message (POST)"),
     responses(
-        (status = 200, description = "The answer: JSON, or one SSE event", content(
+        (status = 200, description = "The answer: JSON, or SSE events (one answer; or, for a GET with a 2025-era session and for `subscriptions/listen`, `notifications/tools/list_changed` whenever the gateway's tools change)", content(
             (Object = "application/json"), (String = "text/event-stream"))),
         (status = 202, description = "A notification or response, accepted"),
         (status = 400, description = "Not a valid MCP request (a JSON-RPC error, e.g. -32020 `Mcp-Method` mismatch)"),
         (status = 401, body = Problem, description = "No key, or not one of this gateway's (unknown, revoked, expired)"),
         (status = 404, body = Problem, description = "No such gateway, or a session id this gateway did not give out"),
-        (status = 405, description = "GET and DELETE: this endpoint keeps no stream or session to open or end"),
-        (status = 406, description = "`Accept` must name both application/json and text/event-stream"),
+        (status = 405, description = "DELETE: this endpoint keeps no session to end (a session id is sealed, not stored)"),
+        (status = 406, description = "`Accept` must name both application/json and text/event-stream (a GET: text/event-stream)"),
+        (status = 429, body = Problem, description = "Over the key's or tenant's rate, or (a stream) over the tenant's open streams; `Retry-After` says when to retry"),
     ),
     security(("gateway_key" = []), ("api_key" = ["proxy"]))
 )]
@@ -61,8 +64,12 @@ pub async fn gateway_mcp(
     let (gateway, caller) = authorize(&state, &slug, token.as_deref()).await?;
     let served = Served { by: ServedBy::Gateway, tenant_id: gateway.tenant_id, owner_id: gateway.id };
     check_session(&state, &parts, served)?;
+    let credential = Credential { state: state.clone(), slug, token };
+    if parts.method == Method::GET {
+        return listen::standalone(&state, &parts.headers, served, credential).await;
+    }
     let source = GatewaySource::load(state.gateway(), gateway, caller).await?;
-    serve(&state, parts, body, served, source).await
+    serve(&state, parts, body, served, source, Some(credential)).await
 }
 
 /// The server a request is for: which kind, and whose (sessions are sealed to it).
@@ -86,19 +93,24 @@ pub fn check_session(state: &AppState, parts: &Parts, served: Served) -> ApiResu
 }
 
 /// Answers the request (already authenticated, its session checked, credentials taken out of
-/// it) with `source`; an `initialize` that succeeds gets a fresh sealed session id.
+/// it) with `source`; an `initialize` that succeeds gets a fresh sealed session id, and a
+/// `subscriptions/listen` stream is held open as [`listen::held_open`] says, checking
+/// `credential` (a source that announces changes must pass it).
 pub async fn serve<S: ToolSource>(
     state: &AppState,
     parts: Parts,
     body: Body,
     served: Served,
     source: S,
+    credential: Option<Credential>,
 ) -> ApiResult<Response> {
     let resumed = session_id(&parts.headers).is_some();
     let body = axum::body::to_bytes(body, state.settings.max_json_body)
         .await
         .map_err(|_| ApiError::PayloadTooLarge)?;
-    let initialize = is_initialize(&body);
+    let method = request_method(&body);
+    let initialize = method.as_deref() == Some("initialize");
+    let listens = method.as_deref() == Some("subscriptions/listen");
     let server = ToolServer(source);
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
@@ -111,7 +123,16 @@ pub async fn serve<S: ToolSource>(
         let value = HeaderValue::from_str(&sealed).expect("a sealed id is visible ASCII");
         response.headers_mut().insert("mcp-session-id", value);
     }
-    Ok(response)
+    match credential {
+        Some(credential) if listens && is_event_stream(&response) => {
+            listen::held_open(state, served, credential, response).await
+        }
+        _ => Ok(response),
+    }
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    response.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
 /// Stateless (each request whole, on any replica); JSON answers where the client accepts
@@ -121,17 +142,17 @@ fn config(state: &AppState) -> StreamableHttpServerConfig {
     StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
-        .with_sse_keep_alive(None)
+        .with_sse_keep_alive(Some(listen::KEEP_ALIVE))
         .disable_allowed_hosts()
         .with_max_request_body_bytes(state.settings.max_json_body)
 }
 
-/// Whether the body is an `initialize` request (2025-era), which gets a session id.
-fn is_initialize(body: &Bytes) -> bool {
+/// The JSON-RPC method of the body, if it is a request or notification: an `initialize`
+/// (2025-era) gets a session id, a `subscriptions/listen` a long-lived stream.
+fn request_method(body: &Bytes) -> Option<String> {
     #[derive(serde::Deserialize)]
-    struct Method<'a> {
-        #[serde(borrow)]
-        method: Option<&'a str>,
+    struct Method {
+        method: Option<String>,
     }
-    serde_json::from_slice::<Method>(body).is_ok_and(|m| m.method == Some("initialize"))
+    serde_json::from_slice::<Method>(body).ok()?.method
 }

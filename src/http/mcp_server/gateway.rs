@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::server::{Identity, ToolSource, mcp_tool};
 use crate::error::Result;
+use crate::gateway::changes::Watch;
 use crate::gateway::dispatch::{self, Caller};
 use crate::gateway::model::{Gateway, GatewayTool};
 use crate::{error::Error, gateway};
@@ -56,5 +57,13 @@ impl ToolSource for GatewaySource {
 
     async fn call(&self, name: &str, arguments: Map<String, Value>) -> Result<Value, Error> {
         dispatch::call(&self.ctx, self.caller, &self.gateway, name, arguments).await
+    }
+
+    fn announces_changes(&self) -> bool {
+        true
+    }
+
+    async fn watch(&self) -> Result<Option<Watch>, Error> {
+        Ok(Some(self.ctx.tool_lists.watch(self.ctx.db(), self.gateway.id).await?))
     }
 }

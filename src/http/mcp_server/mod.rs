@@ -6,6 +6,7 @@
 pub(crate) mod auth;
 pub(crate) mod endpoint;
 pub(crate) mod gateway;
+mod listen;
 pub(crate) mod rest;
 mod server;
 

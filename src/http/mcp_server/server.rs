@@ -9,13 +9,15 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, Tool,
+    PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, ServerNotification,
+    SubscriptionFilter, Tool, ToolListChangedNotification,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::gateway::changes::Watch;
 
 /// Tools in one `tools/list` page.
 const PAGE_SIZE: usize = 200;
@@ -41,6 +43,17 @@ pub trait ToolSource: Clone + Send + Sync + 'static {
         name: &str,
         arguments: Map<String, Value>,
     ) -> impl Future<Output = Result<Value, Error>> + Send;
+
+    /// Whether this server tells clients when its tool list changes (`tools.listChanged`).
+    fn announces_changes(&self) -> bool {
+        false
+    }
+
+    /// A watch on the tool list from now on, for a server that [announces
+    /// changes](Self::announces_changes).
+    fn watch(&self) -> impl Future<Output = Result<Option<Watch>, Error>> + Send {
+        std::future::ready(Ok(None))
+    }
 }
 
 /// A tool as rmcp has it, from the parts every source stores.
@@ -85,7 +98,9 @@ fn page(tools: &[Tool], cursor: Option<&str>) -> Result<(Vec<Tool>, Option<Strin
 impl<S: ToolSource> ServerHandler for ToolServer<S> {
     fn get_info(&self) -> ServerConfig {
         let Identity { name, instructions } = self.0.identity();
-        let capabilities = ServerCapabilities::builder().enable_tools().build();
+        let tools = ServerCapabilities::builder().enable_tools();
+        let capabilities =
+            if self.0.announces_changes() { tools.enable_tool_list_changed().build() } else { tools.build() };
         let info = ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(name, env!("CARGO_PKG_VERSION")));
         match instructions {
@@ -135,6 +150,38 @@ impl<S: ToolSource> ServerHandler for ToolServer<S> {
             // What the model can act on (bad arguments, a connector to reconnect) is a tool
             // error it reads (MCP 2025-11-25, "Error Handling"), not a protocol error.
             Err(err) => Ok(CallToolResult::error(vec![ContentBlock::text(failure_text(&err))]).into()),
+        }
+    }
+
+    /// 2026-07-28 `subscriptions/listen`: only tool-list changes, from a server that announces
+    /// them (rmcp answers -32601 otherwise, and for 2025-era requests).
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        let mut accepted = SubscriptionFilter::default();
+        accepted.tools_list_changed = requested.tools_list_changed;
+        self.0.announces_changes().then_some(accepted)
+    }
+
+    /// Tells the subscriber of each change until it closes the stream (rmcp has acknowledged
+    /// the subscription before this runs); a closed stream is the request's cancellation.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let watch = self.0.watch().await.map_err(|err| {
+            tracing::error!(error = %err, "opening a tool-list watch failed");
+            ErrorData::internal_error("the subscription could not be opened; retry shortly", None)
+        })?;
+        let (Some(mut watch), Some(true)) = (watch, context.accepted().tools_list_changed) else {
+            context.cancelled().await;
+            return Ok(());
+        };
+        loop {
+            tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                () = watch.changed() => {}
+            }
+            let changed =
+                ServerNotification::ToolListChangedNotification(ToolListChangedNotification::default());
+            if context.sink().send(changed).await.is_err() {
+                return Ok(());
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 
 pub(crate) mod legacy;
 mod metered;
-mod relay;
+pub(crate) mod relay;
 pub(crate) mod session;
 pub(crate) mod streamable;
 

@@ -97,5 +97,5 @@ async fn serve_rest(
     admit(state, target).await?;
     let caller = CallerRef { tenant_id, api_key_id };
     let source = RestSource::load(state.catalog(), caller, target).await?;
-    endpoint::serve(state, parts, body, served, source).await
+    endpoint::serve(state, parts, body, served, source, None).await
 }
