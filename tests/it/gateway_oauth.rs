@@ -284,6 +284,52 @@ async fn a_consented_code_becomes_scoped_tokens_that_rotate_and_replays_revoke_t
     assert_eq!(status, 400);
 }
 
+/// The scopes of a token response, sorted.
+fn scopes_of(tokens: &Value) -> Vec<&str> {
+    let mut scopes: Vec<&str> = tokens["scope"].as_str().unwrap().split(' ').collect();
+    scopes.sort();
+    scopes
+}
+
+#[sqlx::test]
+async fn a_refresh_may_narrow_the_scopes_of_its_access_token_but_never_widen_them(db: PgPool) {
+    let s = setup(db).await;
+    let app = &s.app;
+    let client = client_id(app, "Narrowing client").await;
+    let url = authorize_url(app, &client, "g", |p| p[6].1 = "mcp:read mcp:admin".into());
+    let back = consent(app, &url, &s.key, true).await;
+    let (_, first, _) = exchange(app, &client, &back["code"], VERIFIER).await;
+    assert_eq!(scopes_of(&first), ["mcp:admin", "mcp:read"], "{first}");
+    let mcp = resource(app, "g");
+    let refresh = |presented: &str, scope: Option<&str>| {
+        let mut fields =
+            vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", presented.to_owned())];
+        fields.extend(scope.map(|s| ("scope", s.to_owned())));
+        async move { token(app, &fields.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await }
+    };
+
+    let (status, narrow, _) = refresh(first["refresh_token"].as_str().unwrap(), Some("mcp:read")).await;
+    assert_eq!((status, scopes_of(&narrow)), (200, vec!["mcp:read"]), "{narrow}");
+    let tools =
+        RawMcp::new(&mcp, narrow["access_token"].as_str().unwrap()).call(1, "tools/list", json!({})).await;
+    assert_eq!(names(&tools), ["get_echo", "peek"], "only mcp:read's tools");
+
+    // Wider than the grant: refused, nothing issued, and the refresh token still works.
+    let rotated = narrow["refresh_token"].as_str().unwrap();
+    let tokens_before = count(app, "SELECT count(*) FROM authz_tokens").await;
+    for wider in ["mcp:read mcp:write", "mcp:everything", " "] {
+        let (status, refused, _) = refresh(rotated, Some(wider)).await;
+        assert_eq!((status, refused["error"].as_str()), (400, Some("invalid_scope")), "{wider:?}: {refused}");
+    }
+    assert_eq!(count(app, "SELECT count(*) FROM authz_tokens").await, tokens_before, "nothing issued");
+    // The rotated refresh token kept the grant's scopes (RFC 6749 §6): no scope, all of them.
+    let (status, full, _) = refresh(rotated, None).await;
+    assert_eq!((status, scopes_of(&full)), (200, vec!["mcp:admin", "mcp:read"]), "{full}");
+    let tools =
+        RawMcp::new(&mcp, full["access_token"].as_str().unwrap()).call(2, "tools/list", json!({})).await;
+    assert_eq!(names(&tools), ["delete_sleep", "get_echo", "peek", "wipe"]);
+}
+
 #[sqlx::test]
 async fn bad_requests_get_the_rfc_errors_and_nothing_is_issued(db: PgPool) {
     let s = setup(db).await;
