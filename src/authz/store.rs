@@ -398,3 +398,36 @@ pub async fn revoke_grant(db: &PgPool, gateway_id: Uuid, id: Uuid) -> sqlx::Resu
     .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Deletes up to `batch` tokens expired more than `grace_days` ago (spent refresh tokens are
+/// kept until then, to catch replays); returns how many.
+pub async fn purge_tokens(db: &PgPool, grace_days: i32, batch: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM authz_tokens WHERE token_hash IN (
+             SELECT token_hash FROM authz_tokens WHERE expires_at < now() - make_interval(days => $1) LIMIT $2)",
+    )
+    .bind(grace_days)
+    .bind(batch)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Deletes up to `batch` finished grants, and with them their tokens: revoked more than
+/// `grace_days` ago, a code never exchanged and expired that long, or a code used that long
+/// ago whose tokens have all been purged. Returns how many.
+pub async fn purge_grants(db: &PgPool, grace_days: i32, batch: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM authz_grants WHERE id IN (
+             SELECT g.id FROM authz_grants g, LATERAL (SELECT now() - make_interval(days => $1) AS cutoff) c
+             WHERE g.revoked_at < c.cutoff
+                OR (g.code_used_at IS NULL AND g.code_expires_at < c.cutoff)
+                OR (g.code_used_at < c.cutoff AND NOT EXISTS (SELECT 1 FROM authz_tokens t WHERE t.grant_id = g.id))
+             LIMIT $2)",
+    )
+    .bind(grace_days)
+    .bind(batch)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -10,9 +10,10 @@ use oauth2::{AccessToken, EmptyExtraTokenFields, RefreshToken, Scope, StandardTo
 
 use super::authorize::{is_pkce_value, pkce_matches};
 use super::store::{self, Access, CodeUse, Grant, Kind, NewToken};
-use super::{Context, Outcome, REFRESH_TTL, Refusal};
+use super::{Context, Outcome, PURGE_GRACE, REFRESH_TTL, Refusal};
 use crate::error::{Error, Result};
 use crate::platform::crypto::{generate_key, hash_api_key};
+use crate::platform::db::purge_in_batches;
 
 const ACCESS_PREFIX: &str = "oat_";
 const REFRESH_PREFIX: &str = "ort_";
@@ -148,6 +149,14 @@ async fn issue(ctx: &Context, grant: &Grant, narrowed: Option<&[String]>) -> Out
     let scopes = narrowed.unwrap_or(&grant.scopes);
     response.set_scopes(Some(scopes.iter().cloned().map(Scope::new).collect()));
     Ok(response)
+}
+
+/// Deletes tokens and grants finished more than [`PURGE_GRACE`] ago (the worker's pass);
+/// tokens first, so grants left without any go in the same pass. Returns the rows deleted.
+pub async fn purge(db: &sqlx::PgPool) -> Result<u64> {
+    let days = (PURGE_GRACE.as_secs() / 86_400) as i32;
+    let tokens = purge_in_batches(|batch| store::purge_tokens(db, days, batch)).await?;
+    Ok(tokens + purge_in_batches(|batch| store::purge_grants(db, days, batch)).await?)
 }
 
 /// RFC 7009: revokes the grant of `token` (access or refresh), if it was issued to
