@@ -31,6 +31,10 @@ pub const PENDING_TTL: Duration = Duration::from_secs(600);
 /// How long a refresh token lives unused (each use rotates it).
 pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 86_400);
 
+/// How long spent and expired rows are kept before the worker purges them: long enough to
+/// recognise a replayed code or refresh token, and to read what happened yesterday.
+pub const PURGE_GRACE: Duration = Duration::from_secs(86_400);
+
 /// What the authorization server needs.
 #[derive(Clone)]
 pub struct Context {

@@ -253,21 +253,40 @@ impl Kind {
     }
 }
 
-pub async fn insert_token(
-    db: &PgPool,
-    grant_id: Uuid,
-    kind: Kind,
-    hash: &[u8],
-    expires_at: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO authz_tokens (token_hash, grant_id, kind, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(hash)
-        .bind(grant_id)
-        .bind(kind.as_str())
-        .bind(expires_at)
-        .execute(db)
-        .await?;
+/// A token to store: `scopes` is `None` for the grant's own (decision 0063, migration 0023).
+pub struct NewToken<'a> {
+    pub grant_id: Uuid,
+    pub kind: Kind,
+    pub hash: &'a [u8],
+    pub expires_at: DateTime<Utc>,
+    pub scopes: Option<&'a [String]>,
+}
+
+pub async fn insert_token(db: &PgPool, t: &NewToken<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO authz_tokens (token_hash, grant_id, kind, expires_at, scopes) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(t.hash)
+    .bind(t.grant_id)
+    .bind(t.kind.as_str())
+    .bind(t.expires_at)
+    .bind(t.scopes)
+    .execute(db)
+    .await?;
     Ok(())
+}
+
+/// The scopes of the grant of a live, unspent refresh token: checking a narrowed `scope`
+/// before spending the token leaves it usable when the request is refused.
+pub async fn refresh_scopes(db: &PgPool, hash: &[u8]) -> sqlx::Result<Option<Vec<String>>> {
+    sqlx::query_scalar(
+        "SELECT g.scopes FROM authz_tokens t JOIN authz_grants g ON g.id = t.grant_id \
+         WHERE t.token_hash = $1 AND t.kind = 'refresh' AND t.used_at IS NULL AND t.expires_at > now() \
+           AND g.revoked_at IS NULL",
+    )
+    .bind(hash)
+    .fetch_optional(db)
+    .await
 }
 
 /// Spends a refresh token (rotation). A used one presented again revokes its grant.
@@ -307,10 +326,11 @@ pub struct Access {
     pub scopes: Vec<String>,
 }
 
-/// The access token `hash` names, if it is unexpired and its grant and key are live.
+/// The access token `hash` names, if it is unexpired and its grant and key are live; its
+/// scopes are its own when a refresh narrowed them.
 pub async fn find_access(db: &PgPool, hash: &[u8]) -> sqlx::Result<Option<Access>> {
     sqlx::query_as(
-        "SELECT g.id AS grant_id, g.tenant_id, g.gateway_id, g.gateway_key_id, g.scopes \
+        "SELECT g.id AS grant_id, g.tenant_id, g.gateway_id, g.gateway_key_id, coalesce(t.scopes, g.scopes) AS scopes \
          FROM authz_tokens t JOIN authz_grants g ON g.id = t.grant_id JOIN gateway_keys k ON k.id = g.gateway_key_id \
          WHERE t.token_hash = $1 AND t.kind = 'access' AND t.expires_at > now() AND g.revoked_at IS NULL \
            AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())",
@@ -377,4 +397,37 @@ pub async fn revoke_grant(db: &PgPool, gateway_id: Uuid, id: Uuid) -> sqlx::Resu
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Deletes up to `batch` tokens expired more than `grace_days` ago (spent refresh tokens are
+/// kept until then, to catch replays); returns how many.
+pub async fn purge_tokens(db: &PgPool, grace_days: i32, batch: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM authz_tokens WHERE token_hash IN (
+             SELECT token_hash FROM authz_tokens WHERE expires_at < now() - make_interval(days => $1) LIMIT $2)",
+    )
+    .bind(grace_days)
+    .bind(batch)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Deletes up to `batch` finished grants, and with them their tokens: revoked more than
+/// `grace_days` ago, a code never exchanged and expired that long, or a code used that long
+/// ago whose tokens have all been purged. Returns how many.
+pub async fn purge_grants(db: &PgPool, grace_days: i32, batch: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM authz_grants WHERE id IN (
+             SELECT g.id FROM authz_grants g, LATERAL (SELECT now() - make_interval(days => $1) AS cutoff) c
+             WHERE g.revoked_at < c.cutoff
+                OR (g.code_used_at IS NULL AND g.code_expires_at < c.cutoff)
+                OR (g.code_used_at < c.cutoff AND NOT EXISTS (SELECT 1 FROM authz_tokens t WHERE t.grant_id = g.id))
+             LIMIT $2)",
+    )
+    .bind(grace_days)
+    .bind(batch)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }

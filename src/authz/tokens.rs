@@ -9,10 +9,11 @@ use oauth2::basic::BasicTokenType;
 use oauth2::{AccessToken, EmptyExtraTokenFields, RefreshToken, Scope, StandardTokenResponse};
 
 use super::authorize::{is_pkce_value, pkce_matches};
-use super::store::{self, Access, CodeUse, Grant, Kind};
-use super::{Context, Outcome, REFRESH_TTL, Refusal};
+use super::store::{self, Access, CodeUse, Grant, Kind, NewToken};
+use super::{Context, Outcome, PURGE_GRACE, REFRESH_TTL, Refusal};
 use crate::error::{Error, Result};
 use crate::platform::crypto::{generate_key, hash_api_key};
+use crate::platform::db::purge_in_batches;
 
 const ACCESS_PREFIX: &str = "oat_";
 const REFRESH_PREFIX: &str = "ort_";
@@ -30,6 +31,8 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     pub refresh_token: Option<String>,
     pub resource: Option<String>,
+    /// On a refresh, a narrower scope for the new access token (RFC 6749 §6).
+    pub scope: Option<String>,
 }
 
 fn missing(field: &str) -> Refusal {
@@ -83,12 +86,28 @@ async fn exchange_code(ctx: &Context, req: &TokenRequest) -> Outcome<TokenRespon
         return invalid("code_verifier does not match the code_challenge");
     }
     check_resource(req, &grant)?;
-    issue(ctx, &grant).await
+    issue(ctx, &grant, None).await
+}
+
+/// The scopes a refresh asks for, if it narrows them: each must be one of the grant's (RFC
+/// 6749 §6), kept in the grant's order. Checked before the refresh token is spent, so a
+/// refused request leaves it usable.
+async fn narrowed(ctx: &Context, req: &TokenRequest, hash: &[u8]) -> Outcome<Option<Vec<String>>> {
+    let Some(scope) = req.scope.as_deref() else { return Ok(None) };
+    // An unknown or spent token is answered by `use_refresh`, which also catches replays.
+    let Some(granted) = store::refresh_scopes(&ctx.db, hash).await? else { return Ok(None) };
+    let asked: Vec<&str> = scope.split_whitespace().collect();
+    if asked.is_empty() || asked.iter().any(|s| !granted.iter().any(|g| g == s)) {
+        return Err(Refusal::new("invalid_scope", "scope must be some of the scopes granted"));
+    }
+    Ok(Some(granted.into_iter().filter(|g| asked.contains(&g.as_str())).collect()))
 }
 
 async fn refresh(ctx: &Context, req: &TokenRequest) -> Outcome<TokenResponse> {
     let token = req.refresh_token.as_deref().ok_or_else(|| missing("refresh_token"))?;
-    let grant = match store::use_refresh(&ctx.db, &hash_api_key(token)).await? {
+    let hash = hash_api_key(token);
+    let scopes = narrowed(ctx, req, &hash).await?;
+    let grant = match store::use_refresh(&ctx.db, &hash).await? {
         CodeUse::First(grant) => grant,
         CodeUse::Again => {
             return Err(Refusal::new(
@@ -104,18 +123,21 @@ async fn refresh(ctx: &Context, req: &TokenRequest) -> Outcome<TokenResponse> {
         return Err(Refusal::new("invalid_grant", "the refresh token was issued to another client"));
     }
     check_resource(req, &grant)?;
-    issue(ctx, &grant).await
+    issue(ctx, &grant, scopes.as_deref()).await
 }
 
-/// A new access token and refresh token for `grant`.
-async fn issue(ctx: &Context, grant: &Grant) -> Outcome<TokenResponse> {
+/// A new access token, with `narrowed` scopes or else the grant's, and a refresh token, which
+/// keeps the grant's: a later refresh may ask for any of them again (RFC 6749 §6).
+async fn issue(ctx: &Context, grant: &Grant, narrowed: Option<&[String]>) -> Outcome<TokenResponse> {
     let ttl = ctx.settings.oauth_access_ttl;
     let now = Utc::now();
     let access = generate_key(ACCESS_PREFIX);
     let refresh = generate_key(REFRESH_PREFIX);
     let access_until = now + chrono::Duration::from_std(ttl).map_err(|e| Error::Internal(e.into()))?;
-    store::insert_token(&ctx.db, grant.id, Kind::Access, &access.hash, access_until).await?;
-    store::insert_token(&ctx.db, grant.id, Kind::Refresh, &refresh.hash, now + REFRESH_TTL).await?;
+    let token =
+        |kind, hash, expires_at, scopes| NewToken { grant_id: grant.id, kind, hash, expires_at, scopes };
+    store::insert_token(&ctx.db, &token(Kind::Access, &access.hash, access_until, narrowed)).await?;
+    store::insert_token(&ctx.db, &token(Kind::Refresh, &refresh.hash, now + REFRESH_TTL, None)).await?;
     let secret = |s: &secrecy::SecretString| secrecy::ExposeSecret::expose_secret(s).to_owned();
     let mut response = TokenResponse::new(
         AccessToken::new(secret(&access.secret)),
@@ -124,8 +146,17 @@ async fn issue(ctx: &Context, grant: &Grant) -> Outcome<TokenResponse> {
     );
     response.set_expires_in(Some(&ttl));
     response.set_refresh_token(Some(RefreshToken::new(secret(&refresh.secret))));
-    response.set_scopes(Some(grant.scopes.iter().cloned().map(Scope::new).collect()));
+    let scopes = narrowed.unwrap_or(&grant.scopes);
+    response.set_scopes(Some(scopes.iter().cloned().map(Scope::new).collect()));
     Ok(response)
+}
+
+/// Deletes tokens and grants finished more than [`PURGE_GRACE`] ago (the worker's pass);
+/// tokens first, so grants left without any go in the same pass. Returns the rows deleted.
+pub async fn purge(db: &sqlx::PgPool) -> Result<u64> {
+    let days = (PURGE_GRACE.as_secs() / 86_400) as i32;
+    let tokens = purge_in_batches(|batch| store::purge_tokens(db, days, batch)).await?;
+    Ok(tokens + purge_in_batches(|batch| store::purge_grants(db, days, batch)).await?)
 }
 
 /// RFC 7009: revokes the grant of `token` (access or refresh), if it was issued to

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::model::{Gateway, GatewayCall};
 use super::store::{self, CallFilter, CallRow};
 use crate::error::Result;
+use crate::platform::db::purge_in_batches;
 use crate::platform::page;
 
 /// A page of the gateway's calls, newest first.
@@ -30,18 +31,8 @@ pub async fn record(db: &PgPool, row: &CallRow<'_>) {
     }
 }
 
-/// Rows deleted per statement: a long backlog is purged in short transactions.
-const PURGE_BATCH: i64 = 5_000;
-
 /// Deletes calls older than `retention` (whole days, at least one); returns how many.
 pub async fn purge(db: &PgPool, retention: Duration) -> Result<u64> {
     let days = (retention.as_secs() / 86_400).max(1) as i32;
-    let mut total = 0;
-    loop {
-        let deleted = store::purge_calls(db, days, PURGE_BATCH).await?;
-        total += deleted;
-        if deleted < PURGE_BATCH as u64 {
-            return Ok(total);
-        }
-    }
+    Ok(purge_in_batches(|batch| store::purge_calls(db, days, batch)).await?)
 }

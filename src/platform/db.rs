@@ -122,3 +122,23 @@ pub async fn migration_status(db: &PgPool) -> anyhow::Result<MigrationStatus> {
 pub async fn ping(db: &PgPool) -> sqlx::Result<()> {
     sqlx::query("SELECT 1").execute(db).await.map(|_| ())
 }
+
+/// Rows a purge deletes per statement: a long backlog goes in short transactions.
+pub const PURGE_BATCH: i64 = 5_000;
+
+/// Runs `delete_batch` (one bounded DELETE of at most [`PURGE_BATCH`] rows) until a batch
+/// comes back short; returns the rows deleted in all.
+pub async fn purge_in_batches<F, Fut>(mut delete_batch: F) -> sqlx::Result<u64>
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = sqlx::Result<u64>>,
+{
+    let mut total = 0;
+    loop {
+        let deleted = delete_batch(PURGE_BATCH).await?;
+        total += deleted;
+        if deleted < PURGE_BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}

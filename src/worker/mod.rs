@@ -1,5 +1,5 @@
-//! The background worker: expires pending authorizations, keeps OAuth tokens fresh and purges
-//! gateway call logs past their retention; and,
+//! The background worker: expires pending authorizations, keeps OAuth tokens fresh, purges
+//! gateway call logs past their retention and the authorization server's spent rows; and,
 //! when configured, resyncs tool catalogs ([`resync`]). It runs on every replica (unless
 //! `SWITCHBOARD_WORKER=false`); replicas split the work by claiming batches with
 //! `FOR UPDATE SKIP LOCKED` and short leases, and every refresh is single-flight per
@@ -47,6 +47,9 @@ pub struct TickReport {
     pub errors: usize,
     /// Gateway call log rows past the retention period, deleted.
     pub purged_gateway_calls: u64,
+    /// The authorization server's tokens and grants finished past the grace, deleted (a
+    /// grant's own tokens go with it, uncounted).
+    pub purged_authz_rows: u64,
 }
 
 /// Runs the worker every `interval` until the process starts shutting down; a pass under
@@ -76,17 +79,15 @@ pub fn spawn(ctx: Context, interval: Duration) -> tokio::task::JoinHandle<()> {
 pub async fn tick(ctx: &Context) -> Result<TickReport> {
     let expired = expire_overdue(&ctx.connectors).await?;
     metrics::counter!(EXPIRED_AUTHORIZATIONS).increment(expired as u64);
+    let db = &ctx.connectors.db;
     let retention = ctx.connectors.settings.gateway_log_retention;
-    // Old call logs are housekeeping: failing to purge them must not hold up token refreshes.
-    let purged_gateway_calls = match crate::gateway::logs::purge(&ctx.connectors.db, retention).await {
-        Ok(purged) => purged,
-        Err(err) => {
-            tracing::warn!(error = %err, "could not purge old gateway calls");
-            0
-        }
+    let mut report = TickReport {
+        expired_authorizations: expired,
+        purged_gateway_calls: housekeeping("old gateway calls", crate::gateway::logs::purge(db, retention))
+            .await,
+        purged_authz_rows: housekeeping("spent OAuth tokens", crate::authz::tokens::purge(db)).await,
+        ..TickReport::default()
     };
-    let mut report =
-        TickReport { expired_authorizations: expired, purged_gateway_calls, ..TickReport::default() };
     loop {
         let claimed = refresh::claim_due(&ctx.connectors.db, BATCH, LEASE).await?;
         metrics::histogram!(WORKER_BATCH).record(claimed.len() as f64);
@@ -96,6 +97,14 @@ pub async fn tick(ctx: &Context) -> Result<TickReport> {
             return Ok(report);
         }
     }
+}
+
+/// Runs one purge. Purges are housekeeping: one that fails must not hold up token refreshes.
+async fn housekeeping(what: &str, purge: impl std::future::Future<Output = Result<u64>>) -> u64 {
+    purge.await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "could not purge {what}");
+        0
+    })
 }
 
 /// Refreshes the claimed connectors, [`CONCURRENCY`] at a time. Once shutdown begins, no

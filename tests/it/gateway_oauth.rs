@@ -284,6 +284,110 @@ async fn a_consented_code_becomes_scoped_tokens_that_rotate_and_replays_revoke_t
     assert_eq!(status, 400);
 }
 
+/// The scopes of a token response, sorted.
+fn scopes_of(tokens: &Value) -> Vec<&str> {
+    let mut scopes: Vec<&str> = tokens["scope"].as_str().unwrap().split(' ').collect();
+    scopes.sort();
+    scopes
+}
+
+#[sqlx::test]
+async fn a_refresh_may_narrow_the_scopes_of_its_access_token_but_never_widen_them(db: PgPool) {
+    let s = setup(db).await;
+    let app = &s.app;
+    let client = client_id(app, "Narrowing client").await;
+    let url = authorize_url(app, &client, "g", |p| p[6].1 = "mcp:read mcp:admin".into());
+    let back = consent(app, &url, &s.key, true).await;
+    let (_, first, _) = exchange(app, &client, &back["code"], VERIFIER).await;
+    assert_eq!(scopes_of(&first), ["mcp:admin", "mcp:read"], "{first}");
+    let mcp = resource(app, "g");
+    let refresh = |presented: &str, scope: Option<&str>| {
+        let mut fields =
+            vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", presented.to_owned())];
+        fields.extend(scope.map(|s| ("scope", s.to_owned())));
+        async move { token(app, &fields.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await }
+    };
+
+    let (status, narrow, _) = refresh(first["refresh_token"].as_str().unwrap(), Some("mcp:read")).await;
+    assert_eq!((status, scopes_of(&narrow)), (200, vec!["mcp:read"]), "{narrow}");
+    let tools =
+        RawMcp::new(&mcp, narrow["access_token"].as_str().unwrap()).call(1, "tools/list", json!({})).await;
+    assert_eq!(names(&tools), ["get_echo", "peek"], "only mcp:read's tools");
+
+    // Wider than the grant: refused, nothing issued, and the refresh token still works.
+    let rotated = narrow["refresh_token"].as_str().unwrap();
+    let tokens_before = count(app, "SELECT count(*) FROM authz_tokens").await;
+    for wider in ["mcp:read mcp:write", "mcp:everything", " "] {
+        let (status, refused, _) = refresh(rotated, Some(wider)).await;
+        assert_eq!((status, refused["error"].as_str()), (400, Some("invalid_scope")), "{wider:?}: {refused}");
+    }
+    assert_eq!(count(app, "SELECT count(*) FROM authz_tokens").await, tokens_before, "nothing issued");
+    // The rotated refresh token kept the grant's scopes (RFC 6749 §6): no scope, all of them.
+    let (status, full, _) = refresh(rotated, None).await;
+    assert_eq!((status, scopes_of(&full)), (200, vec!["mcp:admin", "mcp:read"]), "{full}");
+    let tools =
+        RawMcp::new(&mcp, full["access_token"].as_str().unwrap()).call(2, "tools/list", json!({})).await;
+    assert_eq!(names(&tools), ["delete_sleep", "get_echo", "peek", "wipe"]);
+}
+
+/// Runs `sql`, which moves one row's time `$2` (an interval) into the past; `$1` names the row.
+async fn backdate(app: &TestApp, sql: &'static str, ago: &str, key: &[u8]) {
+    let done = sqlx::query(sql).bind(key).bind(ago).execute(&app.state.db).await.unwrap();
+    assert_eq!(done.rows_affected(), 1, "{sql}");
+}
+
+#[sqlx::test]
+async fn the_worker_purges_finished_codes_tokens_and_grants_after_a_day(db: PgPool) {
+    let s = setup(db).await;
+    let app = &s.app;
+    let client = client_id(app, "Purged client").await;
+    let url = authorize_url(app, &client, "g", |_| {});
+    let hash = |token: &str| Sha256::digest(token.as_bytes()).to_vec();
+    let token_ago = "UPDATE authz_tokens SET expires_at = now() - $2::interval WHERE token_hash = $1";
+    // A live grant, refreshed once: its first access token expired two days ago (gone), the
+    // spent refresh token an hour ago (kept for replay detection), the new pair is live.
+    let (_, first, _) =
+        exchange(app, &client, &consent(app, &url, &s.key, true).await["code"], VERIFIER).await;
+    let refresh =
+        [("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())];
+    let (_, live, _) = token(app, &refresh).await;
+    backdate(app, token_ago, "2 days", &hash(first["access_token"].as_str().unwrap())).await;
+    backdate(app, token_ago, "1 hour", &hash(first["refresh_token"].as_str().unwrap())).await;
+    // A grant revoked two days ago, and a code never exchanged that expired two days ago:
+    // both gone; a code expired an hour ago stays.
+    let (_, revoked, _) =
+        exchange(app, &client, &consent(app, &url, &s.key, true).await["code"], VERIFIER).await;
+    let grant_ago = "UPDATE authz_grants SET revoked_at = now() - $2::interval \
+                     WHERE id = (SELECT grant_id FROM authz_tokens WHERE token_hash = $1)";
+    backdate(app, grant_ago, "2 days", &hash(revoked["access_token"].as_str().unwrap())).await;
+    let code_ago = "UPDATE authz_grants SET code_expires_at = now() - $2::interval WHERE code_hash = $1";
+    for ago in ["2 days", "1 hour"] {
+        backdate(app, code_ago, ago, &hash(&consent(app, &url, &s.key, true).await["code"])).await;
+    }
+    assert_eq!(count(app, "SELECT count(*) FROM authz_grants").await, 4);
+    assert_eq!(count(app, "SELECT count(*) FROM authz_tokens").await, 6);
+
+    let report = switchboard::worker::tick(&crate::support::worker(&app.state)).await.unwrap();
+    // One access token, the revoked grant (its two tokens go with it), the expired code's grant.
+    assert_eq!(report.purged_authz_rows, 3, "{report:?}");
+    assert_eq!(count(app, "SELECT count(*) FROM authz_grants").await, 2);
+    assert_eq!(
+        count(app, "SELECT count(*) FROM authz_tokens").await,
+        3,
+        "the live pair and the spent refresh"
+    );
+    let mcp = resource(app, "g");
+    let tools =
+        RawMcp::new(&mcp, live["access_token"].as_str().unwrap()).call(1, "tools/list", json!({})).await;
+    assert_eq!(names(&tools), ["get_echo", "peek"], "the live grant still works");
+    let (status, replay, _) = token(app, &refresh).await;
+    assert_eq!((status, replay["error"].as_str()), (400, Some("invalid_grant")), "a replay is still caught");
+    let res = RawMcp::new(&mcp, live["access_token"].as_str().unwrap())
+        .post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .await;
+    assert_eq!(res.status(), 401, "the replay revoked the grant");
+}
+
 #[sqlx::test]
 async fn bad_requests_get_the_rfc_errors_and_nothing_is_issued(db: PgPool) {
     let s = setup(db).await;
