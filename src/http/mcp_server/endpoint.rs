@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method};
 use axum::response::Response;
@@ -30,6 +29,7 @@ use super::server::{ToolServer, ToolSource};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::proxy::relay::is_event_stream;
 use crate::http::proxy::session::{ServedBy, seal_served_session, served_session_opens};
 
 /// The gateway's MCP endpoint.
@@ -124,15 +124,11 @@ pub async fn serve<S: ToolSource>(
         response.headers_mut().insert("mcp-session-id", value);
     }
     match credential {
-        Some(credential) if listens && is_event_stream(&response) => {
+        Some(credential) if listens && is_event_stream(response.headers()) => {
             listen::held_open(state, served, credential, response).await
         }
         _ => Ok(response),
     }
-}
-
-fn is_event_stream(response: &Response) -> bool {
-    response.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
 /// Stateless (each request whole, on any replica); JSON answers where the client accepts

@@ -77,15 +77,20 @@ pub fn relay_body(state: &AppState, upstream: Body, sse: bool, how: Relay) -> Bo
 /// Event streams must not be cached or buffered by anything between us and the caller.
 /// Returns whether the body is an event stream.
 pub fn mark_streaming(headers: &mut HeaderMap) -> bool {
-    let is_sse = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
+    let is_sse = is_event_stream(headers);
     if is_sse {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     }
     is_sse
+}
+
+/// Whether the headers say the body is an event stream.
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"))
 }
 
 /// Holds the active-streams gauge up while a relayed event stream is open.
