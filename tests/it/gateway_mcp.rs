@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::gateway::{add_tool, create_gateway, issue_key, setup};
+use super::gateway::{add_tool, create_gateway, issue_key, many_tools, setup, setup_with};
 use crate::support::binary::Switchboard;
 use crate::support::raw_mcp::{RawMcp, response_to};
 use crate::support::{TestApp, TestTenant, expect_json, expect_problem, test_keyring, test_settings};
@@ -440,4 +440,34 @@ async fn a_gateways_answers_are_logged_at_debug_and_its_refusals_at_info(db: PgP
         .collect();
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(lines[0].contains("status=401"), "{lines:#?}");
+}
+
+/// A large gateway's `tools/list` comes in pages whose cursors are opaque (base64url of the
+/// last alias shown); a cursor the gateway did not give out is invalid params.
+#[sqlx::test]
+async fn tools_list_pages_with_opaque_cursors_and_refuses_foreign_ones(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let catalog = many_tools(205, |i| format!("t{i:03}"));
+    let (t, _upstream, connector) = setup_with(&app, "a", catalog).await;
+    let gid = create_gateway(&app, &t.key, "big").await["id"].as_str().unwrap().to_owned();
+    let bulk = format!("/api/v1/gateways/{gid}/tools/bulk");
+    let bulk = app.post_json(&bulk, &t.key, json!({"connector_id": connector})).await;
+    assert_eq!(expect_json(bulk, 200).await["added"], 205);
+    let key = issue_key(&app, &t.key, &gid, json!({})).await["api_key"].as_str().unwrap().to_owned();
+    let mut mcp = RawMcp::new(&endpoint(&app, "big"), &key);
+    mcp.initialize().await;
+
+    let first = mcp.call(1, "tools/list", json!({})).await;
+    let cursor = first["result"]["nextCursor"].as_str().unwrap().to_owned();
+    assert_eq!(tool_names(&first).len(), 200);
+    let last = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &cursor).unwrap();
+    assert_eq!(last, b"t199", "base64url of the last alias shown: {cursor}");
+    let rest = mcp.call(2, "tools/list", json!({"cursor": cursor})).await;
+    assert_eq!(tool_names(&rest), ["t200", "t201", "t202", "t203", "t204"]);
+    assert!(rest["result"].get("nextCursor").is_none_or(Value::is_null), "{rest}");
+
+    for (id, foreign) in [(3, "200"), (4, "not base64!"), (5, "eyJvZmZzZXQiOjIwMH0")] {
+        let refused = mcp.call(id, "tools/list", json!({"cursor": foreign})).await;
+        assert_eq!(refused["error"]["code"], -32602, "{foreign}: {refused}");
+    }
 }
