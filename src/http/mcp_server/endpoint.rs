@@ -66,7 +66,8 @@ pub async fn gateway_mcp(
     let (mut parts, body) = request.into_parts();
     let token = take_credential(&mut parts);
     let authorized = match authorize(&state, &slug, token.as_deref()).await {
-        // Over a rate, the refusal answers the request's id: it has to be read.
+        // Other refusals are made before the body is read; a rate limit's answers the
+        // request's id (as JSON-RPC), so the body is read first.
         Err(err) if !refusal::is_rate_limited(&err) => return Err(err),
         authorized => authorized,
     };

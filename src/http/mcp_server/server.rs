@@ -85,9 +85,9 @@ pub struct ToolServer<S>(pub S);
 
 /// The page of `tools` (in name order) after `cursor`, and the next page's cursor: the last
 /// name shown, base64url-encoded. Clients must treat it as opaque (MCP 2025-11-25,
-/// "Pagination"); a tool added or removed between pages moves no other tool to another page,
-/// and the next page starts after that name even when the tool is gone. A cursor that is not
-/// one this server gives out (not base64url of a tool name) is -32602.
+/// "Pagination"). Unlike an offset, it neither skips nor repeats a tool when one before it is
+/// added or removed between pages, and it leads on even when its own tool is gone. A cursor
+/// this server does not give out (not base64url of a tool name) is -32602.
 fn page(tools: &[Tool], cursor: Option<&str>) -> Result<(Vec<Tool>, Option<String>), ErrorData> {
     let mut sorted: Vec<&Tool> = tools.iter().collect();
     sorted.sort_unstable_by(|a, b| a.name.cmp(&b.name));
