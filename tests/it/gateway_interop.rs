@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::gateway::{add_tool, create_gateway, issue_key, setup_oauth};
+use super::gateway::{add_tool, create_gateway, issue_key, setup, setup_oauth};
 use crate::support::node::{NodeServer, free_port, interop_packages};
 use crate::support::{TestApp, expect_json};
 
@@ -129,4 +129,37 @@ async fn sdk_clients_of_both_languages_and_eras_use_two_upstreams_through_one_ga
     assert!(auth_server.accepts(token, &oauth_upstream.url));
     let logs = app.get_json(&format!("/api/v1/gateways/{gid}/logs?status=success&limit=200"), &t.key).await;
     assert_eq!(logs["items"].as_array().unwrap().len(), 16, "two calls by each of eight runs");
+}
+
+/// Over its key's rate, the Python SDK client's calls fail with the reason Switchboard gave:
+/// the 429's JSON-RPC error (decision 0070), not the SDK's stand-in for an HTTP error.
+#[sqlx::test]
+async fn the_python_sdk_tells_its_caller_why_a_call_was_rate_limited(db: PgPool) {
+    let Some(python) = crate::support::node::interop_python() else { return };
+    let app = TestApp::spawn(db).await;
+    let (t, _upstream, connector) = setup(&app, "limited").await;
+    let gid = create_gateway(&app, &t.key, "limited").await["id"].as_str().unwrap().to_owned();
+    let body = json!({"connector_id": connector, "tool": "echo", "alias": "say"});
+    expect_json(add_tool(&app, &t.key, &gid, body).await, 201).await;
+    let patch = app.request(reqwest::Method::PATCH, &format!("/api/v1/gateways/{gid}"), Some(&t.key));
+    expect_json(patch.json(&json!({"key_rps": 1, "key_burst": 3})).send().await.unwrap(), 200).await;
+    let key = issue_key(&app, &t.key, &gid, json!({})).await["api_key"].as_str().unwrap().to_owned();
+    // Discovery and the list take two of the burst of 3; at one a second, 30 quick calls
+    // cannot all get through.
+    let calls = json!(vec![json!(["say", {"message": "hi"}]); 30]).to_string();
+    let args = vec![
+        root().join("interop/gateway_client.py").display().to_string(),
+        app.url("/api/v1/gateways/limited/mcp"),
+        key,
+        "header".into(),
+        "auto".into(),
+        calls,
+    ];
+    let report = run(python, args).await;
+    let refused: Vec<&str> =
+        report["results"].as_array().unwrap().iter().filter_map(|r| r["error"].as_str()).collect();
+    assert!(!refused.is_empty(), "{report}");
+    for reason in refused {
+        assert!(reason.contains("over its rate limit at this gateway"), "{reason}");
+    }
 }
