@@ -7,6 +7,7 @@
 //! fresh one (`retain_recent`), stream counters are removed at zero, cached overrides expire.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,14 +74,15 @@ impl Surface {
 }
 
 /// One keyed limiter per distinct rate: tenants sharing a rate share a limiter (keyed by
-/// tenant), so the number of limiters is bounded by the configured rates, not by tenants.
+/// tenant, or whatever `K` names the caller), so the number of limiters is bounded by the
+/// configured rates, not by tenants.
 #[derive(Default)]
-struct Buckets {
-    by_rate: Mutex<HashMap<Rate, Arc<DefaultKeyedRateLimiter<Uuid>>>>,
+struct Buckets<K: Hash + Eq + Clone = Uuid> {
+    by_rate: Mutex<HashMap<Rate, Arc<DefaultKeyedRateLimiter<K>>>>,
 }
 
-impl Buckets {
-    fn limiter(&self, rate: Rate, quota: Quota) -> Arc<DefaultKeyedRateLimiter<Uuid>> {
+impl<K: Hash + Eq + Clone> Buckets<K> {
+    fn limiter(&self, rate: Rate, quota: Quota) -> Arc<DefaultKeyedRateLimiter<K>> {
         let mut by_rate = self.by_rate.lock().expect("limiter lock");
         by_rate.entry(rate).or_insert_with(|| Arc::new(RateLimiter::keyed(quota))).clone()
     }
@@ -100,8 +102,9 @@ struct Inner {
     overrides: Mutex<HashMap<Uuid, (Instant, LimitOverrides)>>,
     api: Buckets,
     proxy: Buckets,
-    /// Keyed by the caller's key (a gateway's rate applies to each of its keys).
-    keys: Buckets,
+    /// Keyed by gateway and caller's key: a gateway's rate applies to each key at it, and a
+    /// tenant key used at several gateways has a bucket at each.
+    keys: Buckets<(Uuid, Uuid)>,
     streams: Mutex<HashMap<Uuid, u32>>,
     last_sweep: Mutex<Option<Instant>>,
 }
@@ -152,12 +155,12 @@ impl RateLimits {
         self.defaults
     }
 
-    /// Counts one request made with the key `key_id` at `rate` (a gateway's, for each of
-    /// its keys); 429 with `Retry-After` when over.
-    pub fn check_key(&self, key_id: Uuid, rate: Rate) -> Result<()> {
+    /// Counts one request made with the key `key_id` at the gateway `gateway_id`, whose rate
+    /// for each key is `rate`; 429 with `Retry-After` when over.
+    pub fn check_key(&self, gateway_id: Uuid, key_id: Uuid, rate: Rate) -> Result<()> {
         let Some(quota) = quota(rate) else { return Ok(()) };
         let limiter = self.inner.keys.limiter(rate, quota);
-        let verdict = limiter.check_key(&key_id);
+        let verdict = limiter.check_key(&(gateway_id, key_id));
         self.maybe_sweep();
         verdict.map_err(|not_until| {
             metrics::counter!(RATE_LIMITED, "limit" => "gateway_key").increment(1);
@@ -297,6 +300,16 @@ mod tests {
         assert!(quota(Rate { per_second: 0, burst: 10 }).is_none());
         let three = quota(Rate { per_second: 3, burst: 0 }).unwrap();
         assert_eq!(three.burst_size().get(), 3);
+    }
+
+    #[test]
+    fn a_key_has_a_bucket_at_each_gateway() {
+        let limits = RateLimits::new(LimitDefaults::default());
+        let rate = Rate { per_second: 1, burst: 1 };
+        let (one, two, key) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        assert!(limits.check_key(one, key, rate).is_ok());
+        assert!(limits.check_key(one, key, rate).is_err(), "the burst is spent at one");
+        assert!(limits.check_key(two, key, rate).is_ok(), "two has a bucket of its own");
     }
 
     #[test]

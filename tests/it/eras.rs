@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::support::node::{NodeServer, free_port, interop_packages};
+use crate::support::raw_mcp::modern_meta;
 use crate::support::{TestApp, TestTenant, expect_json};
 
 /// `interop/modern_server.mjs` in `era` (`modern` or `dual`), requiring `token` if given.
@@ -146,12 +147,6 @@ async fn a_2025_only_server_connects_syncs_and_calls_at_2025_11_25(db: PgPool) {
     let url = format!("http://127.0.0.1:{port}/mcp");
     let c = connect_sync_call(&app, &t, &url, json!({"mode": "none"}), "server-everything").await;
     assert_eq!(c["protocol_version"], "2025-11-25", "{c}");
-}
-
-fn modern_meta() -> Value {
-    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "raw-modern", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {}})
 }
 
 /// A modern POST of `method` with `params` (plus `_meta`) and the headers given.

@@ -5,8 +5,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+use crate::support::auth_server::{AsConfig, AuthServer};
 use crate::support::mcp_server::{Catalog, Guard, McpServer};
-use crate::support::{TestApp, TestTenant, expect_json, expect_problem};
+use crate::support::{TestApp, TestTenant, connected_oauth_connector, expect_json, expect_problem};
 
 pub const TOKEN: &str = "gateway-upstream-token";
 
@@ -42,6 +43,19 @@ pub async fn setup_with(app: &TestApp, name: &str, catalog: Catalog) -> (TestTen
     let res = app.post_json(&format!("/api/v1/connectors/{id}/connect"), &t.key, json!({})).await;
     assert_eq!(expect_json(res, 200).await["status"], "connected");
     (t, upstream, id)
+}
+
+/// A connector of `key`'s tenant, connected through the whole authorization-code flow, to an
+/// upstream serving [`catalog`] that accepts only live access tokens of a real test AS.
+/// `app` must be [public](TestApp::spawn_public), so that the AS's redirect reaches it.
+pub async fn setup_oauth(app: &TestApp, key: &str) -> (AuthServer, McpServer, String) {
+    let auth_server = AuthServer::spawn(AsConfig::default()).await;
+    let guard = Guard::OAuth { server: auth_server.clone(), scope: None };
+    let upstream = McpServer::spawn_catalog(guard, catalog()).await;
+    let id = connected_oauth_connector(app, key, &upstream.url).await;
+    let tools = app.get_json(&format!("/api/v1/connectors/{id}/tools"), key).await;
+    assert_eq!(tools["items"].as_array().unwrap().len(), 3, "the connect synced the catalog: {tools}");
+    (auth_server, upstream, id)
 }
 
 /// A catalog of `n` tools that take anything, named by `name(i)`.

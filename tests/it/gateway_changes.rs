@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use super::gateway::{add_tool, catalog, create_gateway, issue_key, setup_with};
 use crate::support::mcp_server::{Catalog, McpServer};
 use crate::support::node::{NodeServer, interop_packages, interop_python};
-use crate::support::raw_mcp::RawMcp;
+use crate::support::raw_mcp::{RawMcp, modern_meta};
 use crate::support::{TestApp, TestTenant, expect_json, expect_problem};
 
 const LIST_CHANGED: &str = "notifications/tools/list_changed";
@@ -94,12 +94,7 @@ async fn a_2025_client_hears_of_changes_on_its_get_stream_whichever_replica_made
 async fn a_2026_client_hears_of_changes_on_subscriptions_listen(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let f = fixture(&app).await;
-    let meta = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "raw-2026", "version": "1"},
-    });
-    let params = json!({"_meta": meta, "notifications": {"toolsListChanged": true}});
+    let params = json!({"_meta": modern_meta(), "notifications": {"toolsListChanged": true}});
     let mut stream = app
         .client
         .post(endpoint(&app))

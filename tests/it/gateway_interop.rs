@@ -1,13 +1,14 @@
 //! Gateways with MCP clients nobody here wrote: the TypeScript SDK v1 and v2 clients and the
-//! Python SDK client reach two upstreams (npm `server-everything`, and an rmcp server behind a
-//! bearer credential) through one gateway URL, with the key as a header and as `?apiKey=`.
+//! Python SDK client reach two upstreams (npm `server-everything`, and an rmcp server that
+//! accepts only OAuth access tokens of a real authorization server) through one gateway URL,
+//! with the key as a header and as `?apiKey=`.
 
 use std::path::Path;
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::gateway::{add_tool, create_gateway, issue_key, setup};
+use super::gateway::{add_tool, create_gateway, issue_key, setup, setup_oauth};
 use crate::support::node::{NodeServer, free_port, interop_packages};
 use crate::support::{TestApp, expect_json};
 
@@ -41,8 +42,9 @@ fn texts(report: &Value) -> Vec<String> {
 async fn sdk_clients_of_both_languages_and_eras_use_two_upstreams_through_one_gateway(db: PgPool) {
     let Some(packages) = interop_packages() else { return };
     let Some(python) = crate::support::node::interop_python() else { return };
-    let app = TestApp::spawn(db).await;
-    let (t, _rmcp_upstream, rmcp_connector) = setup(&app, "interop").await;
+    let app = TestApp::spawn_public(db, |_| {}).await;
+    let t = app.tenant("interop").await;
+    let (auth_server, oauth_upstream, oauth_connector) = setup_oauth(&app, &t.key).await;
     let port = free_port();
     let script = packages.join("@modelcontextprotocol/server-everything/dist/index.js");
     let _everything = NodeServer::start(
@@ -66,8 +68,8 @@ async fn sdk_clients_of_both_languages_and_eras_use_two_upstreams_through_one_ga
     let gid = g["id"].as_str().unwrap();
     for (connector, tool, alias, enabled) in [
         (everything, "echo", "everything_echo", true),
-        (rmcp_connector.as_str(), "echo", "say", true),
-        (rmcp_connector.as_str(), "fail", "fail", false),
+        (oauth_connector.as_str(), "echo", "say", true),
+        (oauth_connector.as_str(), "fail", "fail", false),
     ] {
         let body = json!({"connector_id": connector, "tool": tool, "alias": alias, "enabled": enabled});
         expect_json(add_tool(&app, &t.key, gid, body).await, 201).await;
@@ -119,6 +121,45 @@ async fn sdk_clients_of_both_languages_and_eras_use_two_upstreams_through_one_ga
         assert!(texts[0].contains("hello everything"), "{name}: {report}");
         assert_eq!(report["results"][1]["structuredContent"]["message"], "hello rmcp", "{name}: {report}");
     }
+    // Every call reached the OAuth upstream with the one access token the connector was
+    // granted, which its authorization server issued for that upstream.
+    let tokens: std::collections::HashSet<String> = oauth_upstream.seen().into_iter().flatten().collect();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    let token = tokens.iter().next().unwrap().strip_prefix("Bearer ").unwrap();
+    assert!(auth_server.accepts(token, &oauth_upstream.url));
     let logs = app.get_json(&format!("/api/v1/gateways/{gid}/logs?status=success&limit=200"), &t.key).await;
     assert_eq!(logs["items"].as_array().unwrap().len(), 16, "two calls by each of eight runs");
+}
+
+/// Over its key's rate, the Python SDK client's calls fail with the reason Switchboard gave:
+/// the 429's JSON-RPC error (decision 0070), not the SDK's stand-in for an HTTP error.
+#[sqlx::test]
+async fn the_python_sdk_tells_its_caller_why_a_call_was_rate_limited(db: PgPool) {
+    let Some(python) = crate::support::node::interop_python() else { return };
+    let app = TestApp::spawn(db).await;
+    let (t, _upstream, connector) = setup(&app, "limited").await;
+    let gid = create_gateway(&app, &t.key, "limited").await["id"].as_str().unwrap().to_owned();
+    let body = json!({"connector_id": connector, "tool": "echo", "alias": "say"});
+    expect_json(add_tool(&app, &t.key, &gid, body).await, 201).await;
+    let patch = app.request(reqwest::Method::PATCH, &format!("/api/v1/gateways/{gid}"), Some(&t.key));
+    expect_json(patch.json(&json!({"key_rps": 1, "key_burst": 3})).send().await.unwrap(), 200).await;
+    let key = issue_key(&app, &t.key, &gid, json!({})).await["api_key"].as_str().unwrap().to_owned();
+    // Discovery and the list take two of the burst of 3; at one a second, 30 quick calls
+    // cannot all get through.
+    let calls = json!(vec![json!(["say", {"message": "hi"}]); 30]).to_string();
+    let args = vec![
+        root().join("interop/gateway_client.py").display().to_string(),
+        app.url("/api/v1/gateways/limited/mcp"),
+        key,
+        "header".into(),
+        "auto".into(),
+        calls,
+    ];
+    let report = run(python, args).await;
+    let refused: Vec<&str> =
+        report["results"].as_array().unwrap().iter().filter_map(|r| r["error"].as_str()).collect();
+    assert!(!refused.is_empty(), "{report}");
+    for reason in refused {
+        assert!(reason.contains("over its rate limit at this gateway"), "{reason}");
+    }
 }

@@ -7,9 +7,13 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::gateway::{add_tool, create_gateway, issue_key, setup};
+use super::gateway::{add_tool, create_gateway, issue_key, many_tools, setup, setup_with};
+use crate::support::binary::Switchboard;
 use crate::support::raw_mcp::{RawMcp, response_to};
-use crate::support::{TestApp, TestTenant, expect_json, expect_problem};
+use crate::support::{TestApp, TestTenant, expect_json, expect_problem, test_keyring, test_settings};
+use switchboard::config::Settings;
+use switchboard::connectors::Presets;
+use switchboard::http::AppState;
 
 /// A gateway `team` exposing the upstream's `echo` as `say`, `fail` as itself, and `sleep`
 /// disabled; with one key. Returns (tenant, gateway id, key, keep-alive upstream).
@@ -119,34 +123,18 @@ async fn the_seeds_curl_requests_work_verbatim_with_the_key_in_the_query(db: PgP
 async fn a_2026_client_discovers_and_calls_without_a_session(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let (_t, _gid, key, _upstream) = gateway(&app).await;
-    let meta = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "raw-2026", "version": "1"},
-    });
-    let send = |method: &'static str, name: Option<&'static str>, params: Value| {
-        let mut req = app
-            .client
-            .post(endpoint(&app, "team"))
-            .bearer_auth(&key)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", method);
-        if let Some(name) = name {
-            req = req.header("mcp-name", name);
-        }
-        req.json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})).send()
-    };
-    let res = send("server/discover", None, json!({"_meta": meta})).await.unwrap();
+    let modern = RawMcp::new(&endpoint(&app, "team"), &key);
+    let send = |method: &str, name: Option<&str>, params: Value| modern.modern(method, name, params).send();
+    let res = send("server/discover", None, json!({})).await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("mcp-session-id").is_none(), "no sessions in 2026-07-28");
     let discovered = response_to(res, 1).await;
     assert!(discovered["result"]["supportedVersions"].to_string().contains("2026-07-28"), "{discovered}");
     assert_eq!(discovered["result"]["instructions"], "Use these tools for the team.", "{discovered}");
 
-    let res = send("tools/list", None, json!({"_meta": meta})).await.unwrap();
+    let res = send("tools/list", None, json!({})).await.unwrap();
     assert_eq!(tool_names(&response_to(res, 1).await), ["fail", "say"]);
-    let params = json!({"_meta": meta, "name": "say", "arguments": {"message": "2026"}});
+    let params = json!({"name": "say", "arguments": {"message": "2026"}});
     let res = send("tools/call", Some("say"), params.clone()).await.unwrap();
     assert_eq!(response_to(res, 1).await["result"]["structuredContent"]["message"], "2026");
     // The headers must say what the body says.
@@ -309,18 +297,22 @@ async fn payloads_are_logged_only_when_the_tenant_opts_in_and_cut_at_16_kib(db: 
     }
 }
 
+/// The real binary with `env`, and a key of its gateway `quiet` (which has no tools).
+async fn quiet_gateway(db: &PgPool, env: &[(&str, &str)]) -> (Switchboard, String) {
+    let sb = Switchboard::start(db, env).await;
+    let t = sb.app.tenant("a").await;
+    let g = create_gateway(&sb.app, &t.key, "quiet").await;
+    let key = issue_key(&sb.app, &t.key, g["id"].as_str().unwrap(), json!({})).await;
+    let key = key["api_key"].as_str().unwrap().to_owned();
+    (sb, key)
+}
+
 /// The real binary, logging at debug level (rmcp's own logs included): a gateway key sent in
 /// the query string and in the header appears in no log line and no metric.
 #[sqlx::test]
 async fn gateway_keys_never_reach_logs_or_metrics(db: PgPool) {
-    let sb = crate::support::binary::Switchboard::start(&db, &[("RUST_LOG", "debug")]).await;
+    let (sb, key) = quiet_gateway(&db, &[("RUST_LOG", "debug")]).await;
     let app = &sb.app;
-    let t = app.tenant("a").await;
-    let g = create_gateway(app, &t.key, "quiet").await;
-    let key = issue_key(app, &t.key, g["id"].as_str().unwrap(), json!({})).await["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let list = json!({"jsonrpc": "2.0", "method": "tools/list", "id": 1});
     let url = endpoint(app, "quiet");
     for req in [
@@ -364,11 +356,118 @@ async fn each_key_is_rate_limited_at_its_gateway_and_the_gateway_can_override_th
     let refused = mcp.post(ping(3)).await;
     let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&retry_after), "{retry_after}");
-    expect_problem(refused, 429, "rate_limited").await;
+    // MCP clients read a JSON-RPC error to their request (decision 0070).
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["content-type"], "application/json");
+    let answer: Value = refused.json().await.unwrap();
+    assert_eq!(
+        (answer["id"].as_i64(), answer["error"]["code"].as_i64()),
+        (Some(3), Some(-32000)),
+        "{answer}"
+    );
+    assert_eq!(answer["error"]["data"]["code"], "rate_limited", "{answer}");
+    let garbled =
+        mcp.request(Method::POST).header("content-type", "application/json").body("{\"id\": 4,").send();
+    let garbled: Value = garbled.await.unwrap().json().await.unwrap();
+    assert_eq!((garbled["id"].clone(), garbled["error"]["code"].as_i64()), (Value::Null, Some(-32000)));
+    // What is not JSON-RPC (a GET for the event stream) gets the problem.
+    let stream = mcp.request(Method::GET).header("accept", "text/event-stream").send().await.unwrap();
+    assert!(stream.headers().contains_key("retry-after"));
+    expect_problem(stream, 429, "rate_limited").await;
     let other = issue_key(&app, &t.key, &gid, json!({})).await["api_key"].as_str().unwrap().to_owned();
     assert_eq!(RawMcp::new(&endpoint(&app, "team"), &other).post(ping(4)).await.status(), 200, "per key");
 
     // Back to the configured default (100 a second, burst 200).
     expect_json(patch(json!({"key_rps": null, "key_burst": null})).await.unwrap(), 200).await;
     assert_eq!(mcp.post(ping(5)).await.status(), 200);
+}
+
+/// A tenant key (`proxy` scope) has a rate at each gateway it is used at, not one shared by
+/// all of them.
+#[sqlx::test]
+async fn a_tenant_key_is_rate_limited_at_each_gateway_on_its_own(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let (t, team, _key, _upstream) = gateway(&app).await;
+    let other = create_gateway(&app, &t.key, "other").await["id"].as_str().unwrap().to_owned();
+    for gid in [&team, &other] {
+        let patch = app.request(Method::PATCH, &format!("/api/v1/gateways/{gid}"), Some(&t.key));
+        expect_json(patch.json(&json!({"key_rps": 1, "key_burst": 1})).send().await.unwrap(), 200).await;
+    }
+    let proxy_key = app.key_with_scopes(&t, &["proxy"]).await;
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let at = |slug: &str| RawMcp::new(&endpoint(&app, slug), &proxy_key);
+    assert_eq!(at("team").post(ping.clone()).await.status(), 200);
+    assert_eq!(at("team").post(ping.clone()).await.status(), 429, "the burst is spent at team");
+    assert_eq!(at("other").post(ping.clone()).await.status(), 200, "other has a bucket of its own");
+    assert_eq!(at("other").post(ping).await.status(), 429);
+}
+
+/// A request body over the proxy's limit (`proxy_max_body`, not the REST API's smaller JSON
+/// limit) is refused with 413, once the caller is known.
+#[sqlx::test]
+async fn a_body_over_the_proxys_limit_is_refused(db: PgPool) {
+    let settings = Settings { proxy_max_body: 96 * 1024, ..test_settings() };
+    assert!(settings.max_json_body < 80 * 1024, "the message below is over the JSON limit");
+    let state = AppState::new(db, test_keyring("test"), Presets::builtin(), settings);
+    let app = TestApp::spawn_with(state).await;
+    let (_t, _gid, key, _upstream) = gateway(&app).await;
+    let mcp = RawMcp::new(&endpoint(&app, "team"), &key);
+    let say = |message: String| json!({"name": "say", "arguments": {"message": message}});
+    let said = mcp.call(1, "tools/call", say("x".repeat(80 * 1024))).await;
+    assert_eq!(said["result"]["structuredContent"]["message"].as_str().map(str::len), Some(80 * 1024));
+    let big =
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": say("x".repeat(100 * 1024))});
+    expect_problem(mcp.post(big.clone()).await, 413, "payload_too_large").await;
+    let anonymous = app.client.post(endpoint(&app, "team")).json(&big).send().await.unwrap();
+    expect_problem(anonymous, 401, "unauthorized").await;
+}
+
+/// At the default log level, the gateway's answers leave no line per request (decision
+/// 0015: a line per tool call costs more than it tells); its refusals do.
+#[sqlx::test]
+async fn a_gateways_answers_are_logged_at_debug_and_its_refusals_at_info(db: PgPool) {
+    let (sb, key) = quiet_gateway(&db, &[]).await;
+    let app = &sb.app;
+    let mcp = RawMcp::new(&endpoint(app, "quiet"), &key);
+    mcp.call(1, "tools/list", json!({})).await;
+    let anonymous = RawMcp::new(&endpoint(app, "quiet"), "gk_unknown");
+    assert_eq!(anonymous.post(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})).await.status(), 401);
+    // Both lines, if written, were written before their answers were sent.
+    let logs = sb.logs();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("finished processing request") && l.contains("/gateways/quiet/mcp"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("status=401"), "{lines:#?}");
+}
+
+/// A large gateway's `tools/list` comes in pages whose cursors are opaque (base64url of the
+/// last alias shown); a cursor the gateway did not give out is invalid params.
+#[sqlx::test]
+async fn tools_list_pages_with_opaque_cursors_and_refuses_foreign_ones(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let catalog = many_tools(205, |i| format!("t{i:03}"));
+    let (t, _upstream, connector) = setup_with(&app, "a", catalog).await;
+    let gid = create_gateway(&app, &t.key, "big").await["id"].as_str().unwrap().to_owned();
+    let bulk = format!("/api/v1/gateways/{gid}/tools/bulk");
+    let bulk = app.post_json(&bulk, &t.key, json!({"connector_id": connector})).await;
+    assert_eq!(expect_json(bulk, 200).await["added"], 205);
+    let key = issue_key(&app, &t.key, &gid, json!({})).await["api_key"].as_str().unwrap().to_owned();
+    let mut mcp = RawMcp::new(&endpoint(&app, "big"), &key);
+    mcp.initialize().await;
+
+    let first = mcp.call(1, "tools/list", json!({})).await;
+    let cursor = first["result"]["nextCursor"].as_str().unwrap().to_owned();
+    assert_eq!(tool_names(&first).len(), 200);
+    let last = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &cursor).unwrap();
+    assert_eq!(last, b"t199", "base64url of the last alias shown: {cursor}");
+    let rest = mcp.call(2, "tools/list", json!({"cursor": cursor})).await;
+    assert_eq!(tool_names(&rest), ["t200", "t201", "t202", "t203", "t204"]);
+    assert!(rest["result"].get("nextCursor").is_none_or(Value::is_null), "{rest}");
+
+    for (id, foreign) in [(3, "200"), (4, "not base64!"), (5, "eyJvZmZzZXQiOjIwMH0")] {
+        let refused = mcp.call(id, "tools/list", json!({"cursor": foreign})).await;
+        assert_eq!(refused["error"]["code"], -32602, "{foreign}: {refused}");
+    }
 }

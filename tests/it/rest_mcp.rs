@@ -166,28 +166,14 @@ async fn both_eras_with_sessions_that_open_only_where_they_were_given_out(db: Pg
 
     // 2026-07-28: server/discover and self-contained requests, no session; `Mcp-Name` must
     // say what the body says.
-    let meta = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "raw-2026", "version": "1"},
-    });
-    let modern = |method: &'static str, name: Option<&'static str>, params: Value| {
-        let mut req = app
-            .request(Method::POST, &format!("/api/v1/connectors/{id}/mcp"), Some(&tenant.key))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", method);
-        if let Some(name) = name {
-            req = req.header("mcp-name", name);
-        }
-        req.json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})).send()
-    };
-    let res = modern("server/discover", None, json!({"_meta": meta})).await.unwrap();
+    let modern = RawMcp::new(&endpoint(&app, &id), &tenant.key);
+    let modern = |method: &str, name: Option<&str>, params: Value| modern.modern(method, name, params).send();
+    let res = modern("server/discover", None, json!({})).await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("mcp-session-id").is_none(), "2026-era: no session");
     let discovered = response_to(res, 1).await;
     assert!(discovered["result"]["supportedVersions"].to_string().contains("2026-07-28"), "{discovered}");
-    let params = json!({"_meta": meta, "name": "get_ticket", "arguments": {"ticket_id": "T-3"}});
+    let params = json!({"name": "get_ticket", "arguments": {"ticket_id": "T-3"}});
     let res = modern("tools/call", Some("get_ticket"), params.clone()).await.unwrap();
     assert_eq!(response_to(res, 1).await["result"]["structuredContent"]["id"], "T-3");
     assert_eq!(modern("tools/call", Some("search_tickets"), params).await.unwrap().status(), 400);

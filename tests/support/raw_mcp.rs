@@ -1,7 +1,7 @@
 //! A deliberately plain MCP client for tests: JSON-RPC over Streamable HTTP with reqwest,
 //! so tests see every status, header and SSE event exactly as the proxy sends them.
 
-use reqwest::{Client, Response};
+use reqwest::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 
 pub struct RawMcp {
@@ -57,11 +57,38 @@ impl RawMcp {
         result["result"].clone()
     }
 
+    /// A self-contained 2026-07-28 request (id 1, no session): `method` with `params` and its
+    /// `_meta` ([`modern_meta`]), and the headers that must say what the body says:
+    /// `Mcp-Method`, and `Mcp-Name` when given.
+    pub fn modern(&self, method: &str, name: Option<&str>, mut params: Value) -> RequestBuilder {
+        params["_meta"] = modern_meta();
+        let mut req = self
+            .client
+            .post(&self.url)
+            .bearer_auth(&self.key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method);
+        if let Some(name) = name {
+            req = req.header("mcp-name", name);
+        }
+        req.json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+    }
+
     pub async fn call(&self, id: i64, method: &str, params: Value) -> Value {
         let res = self.post(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
         assert_eq!(res.status(), 200);
         response_to(res, id).await
     }
+}
+
+/// What a 2026-07-28 request says of its client in `params._meta`.
+pub fn modern_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-2026", "version": "1"},
+    })
 }
 
 /// The JSON-RPC response with `id`, from a JSON body or from an SSE stream.

@@ -91,12 +91,13 @@ async fn oauth_caller(state: &AppState, slug: &str, token: &str) -> ApiResult<(G
 
 /// The gateway `slug` names for this credential, and who is calling; counted against the
 /// tenant's proxy rate limit and the key's rate at this gateway (an access token counts as
-/// the key it was granted with). A gateway key or access token opens only its own gateway
-/// (any other → 401).
+/// the key it was granted with; a tenant key has a rate at each gateway it is used at). A
+/// gateway key or access token opens only its own gateway (any other → 401).
 pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> ApiResult<(Gateway, Caller)> {
     let (gateway, caller, key_id) = identify(state, slug, token).await?;
     admit(state, gateway.tenant_id, Surface::Proxy).await?;
-    state.limits.check_key(key_id, gateway.key_rate(state.limits.defaults().gateway_key))?;
+    let rate = gateway.key_rate(state.limits.defaults().gateway_key);
+    state.limits.check_key(gateway.id, key_id, rate)?;
     Ok((gateway, caller))
 }
 

@@ -25,10 +25,12 @@ use uuid::Uuid;
 use super::auth::{authorize, session_id, take_credential};
 use super::gateway::GatewaySource;
 use super::listen::{self, Credential};
+use super::refusal;
 use super::server::{ToolServer, ToolSource};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::proxy::Relayed;
 use crate::http::proxy::relay::is_event_stream;
 use crate::http::proxy::session::{ServedBy, seal_served_session, served_session_opens};
 
@@ -50,7 +52,9 @@ use crate::http::proxy::session::{ServedBy, seal_served_session, served_session_
         (status = 404, body = Problem, description = "No such gateway, or a session id this gateway did not give out"),
         (status = 405, description = "DELETE: this endpoint keeps no session to end (a session id is sealed, not stored)"),
         (status = 406, description = "`Accept` must name both application/json and text/event-stream (a GET: text/event-stream)"),
-        (status = 429, body = Problem, description = "Over the key's or tenant's rate, or (a stream) over the tenant's open streams; `Retry-After` says when to retry"),
+        (status = 413, body = Problem, description = "The body is over the proxy's limit (`proxy_max_body`)"),
+        (status = 429, description = "Over the key's rate at this gateway or the tenant's rate, or (a stream) over the tenant's open streams; `Retry-After` says when to retry. A JSON-RPC request (a POST of JSON) gets a JSON-RPC error (code -32000, its id or null, the problem as `data`; decision 0070), anything else the problem", content(
+            (Object = "application/json"), (Problem = "application/problem+json"))),
     ),
     security(("gateway_key" = []), ("api_key" = ["proxy"]))
 )]
@@ -61,15 +65,35 @@ pub async fn gateway_mcp(
 ) -> ApiResult<Response> {
     let (mut parts, body) = request.into_parts();
     let token = take_credential(&mut parts);
-    let (gateway, caller) = authorize(&state, &slug, token.as_deref()).await?;
-    let served = Served { by: ServedBy::Gateway, tenant_id: gateway.tenant_id, owner_id: gateway.id };
-    check_session(&state, &parts, served)?;
-    let credential = Credential { state: state.clone(), slug, token };
-    if parts.method == Method::GET {
-        return listen::standalone(&state, &parts.headers, served, credential).await;
+    let authorized = match authorize(&state, &slug, token.as_deref()).await {
+        // Other refusals are made before the body is read; a rate limit's answers the
+        // request's id (as JSON-RPC), so the body is read first.
+        Err(err) if !refusal::is_rate_limited(&err) => return Err(err),
+        authorized => authorized,
+    };
+    let body = read_body(&state, body).await?;
+    let json_rpc = refusal::is_json_rpc(&parts);
+    let answer = async {
+        let (gateway, caller) = authorized?;
+        let served = Served { by: ServedBy::Gateway, tenant_id: gateway.tenant_id, owner_id: gateway.id };
+        check_session(&state, &parts, served)?;
+        let credential = Credential { state: state.clone(), slug, token };
+        if parts.method == Method::GET {
+            return listen::standalone(&state, &parts.headers, served, credential).await;
+        }
+        let source = GatewaySource::load(state.gateway(), gateway, caller).await?;
+        serve(&state, parts, body.clone(), served, source, Some(credential)).await
+    };
+    match answer.await {
+        Err(err) if json_rpc && refusal::is_rate_limited(&err) => Ok(refusal::json_rpc(err, &body)),
+        answer => answer,
     }
-    let source = GatewaySource::load(state.gateway(), gateway, caller).await?;
-    serve(&state, parts, body, served, source, Some(credential)).await
+}
+
+/// The request's body, up to the proxy's limit (a served MCP endpoint takes what the proxy
+/// takes); 413 over it.
+pub async fn read_body(state: &AppState, body: Body) -> ApiResult<Bytes> {
+    axum::body::to_bytes(body, state.settings.proxy_max_body).await.map_err(|_| ApiError::PayloadTooLarge)
 }
 
 /// The server a request is for: which kind, and whose (sessions are sealed to it).
@@ -99,15 +123,12 @@ pub fn check_session(state: &AppState, parts: &Parts, served: Served) -> ApiResu
 pub async fn serve<S: ToolSource>(
     state: &AppState,
     parts: Parts,
-    body: Body,
+    body: Bytes,
     served: Served,
     source: S,
     credential: Option<Credential>,
 ) -> ApiResult<Response> {
     let resumed = session_id(&parts.headers).is_some();
-    let body = axum::body::to_bytes(body, state.settings.max_json_body)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge)?;
     let method = request_method(&body);
     let initialize = method.as_deref() == Some("initialize");
     let listens = method.as_deref() == Some("subscriptions/listen");
@@ -122,6 +143,10 @@ pub async fn serve<S: ToolSource>(
         let sealed = seal_served_session(&state.keyring, served.by, served.tenant_id, served.owner_id);
         let value = HeaderValue::from_str(&sealed).expect("a sealed id is visible ASCII");
         response.headers_mut().insert("mcp-session-id", value);
+    }
+    if response.status().is_success() {
+        // Logged at DEBUG, like a proxied answer (decision 0015): one line per tool call.
+        response.extensions_mut().insert(Relayed);
     }
     match credential {
         Some(credential) if listens && is_event_stream(response.headers()) => {
@@ -140,7 +165,7 @@ fn config(state: &AppState) -> StreamableHttpServerConfig {
         .with_json_response(true)
         .with_sse_keep_alive(Some(listen::KEEP_ALIVE))
         .disable_allowed_hosts()
-        .with_max_request_body_bytes(state.settings.max_json_body)
+        .with_max_request_body_bytes(state.settings.proxy_max_body)
 }
 
 /// The JSON-RPC method of the body, if it is a request or notification: an `initialize`

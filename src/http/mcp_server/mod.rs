@@ -7,6 +7,7 @@ pub(crate) mod auth;
 pub(crate) mod endpoint;
 pub(crate) mod gateway;
 mod listen;
+mod refusal;
 pub(crate) mod rest;
 mod server;
 

@@ -7,6 +7,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
     PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, ServerNotification,
@@ -18,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::error::Error;
 use crate::gateway::changes::Watch;
+use crate::gateway::model::is_tool_name;
 
 /// Tools in one `tools/list` page.
 const PAGE_SIZE: usize = 200;
@@ -80,19 +83,31 @@ pub fn mcp_tool(
 #[derive(Clone)]
 pub struct ToolServer<S>(pub S);
 
-/// The page of `tools` after `cursor` (an offset this server gave out), and the next cursor.
+/// The page of `tools` (in name order) after `cursor`, and the next page's cursor: the last
+/// name shown, base64url-encoded. Clients must treat it as opaque (MCP 2025-11-25,
+/// "Pagination"). Unlike an offset, it neither skips nor repeats a tool when one before it is
+/// added or removed between pages, and it leads on even when its own tool is gone. A cursor
+/// this server does not give out (not base64url of a tool name) is -32602.
 fn page(tools: &[Tool], cursor: Option<&str>) -> Result<(Vec<Tool>, Option<String>), ErrorData> {
+    let mut sorted: Vec<&Tool> = tools.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     let start = match cursor {
         None => 0,
-        Some(c) => c
-            .parse::<usize>()
-            .ok()
-            .filter(|start| *start <= tools.len())
-            .ok_or_else(|| ErrorData::invalid_params("unknown cursor", None))?,
+        Some(cursor) => {
+            let after = last_name(cursor)
+                .ok_or_else(|| ErrorData::invalid_params("unknown cursor; list from the start", None))?;
+            sorted.partition_point(|t| *t.name <= *after)
+        }
     };
-    let end = (start + PAGE_SIZE).min(tools.len());
-    let next = (end < tools.len()).then(|| end.to_string());
-    Ok((tools[start..end].to_vec(), next))
+    let end = (start + PAGE_SIZE).min(sorted.len());
+    let next = (end < sorted.len()).then(|| URL_SAFE_NO_PAD.encode(sorted[end - 1].name.as_bytes()));
+    Ok((sorted[start..end].iter().map(|t| (*t).clone()).collect(), next))
+}
+
+/// The tool name a cursor of [`page`] stands for.
+fn last_name(cursor: &str) -> Option<String> {
+    let name = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    is_tool_name(&name).then_some(name)
 }
 
 impl<S: ToolSource> ServerHandler for ToolServer<S> {
@@ -201,16 +216,39 @@ fn failure_text(err: &Error) -> String {
 mod tests {
     use super::*;
 
+    fn named(names: impl IntoIterator<Item = String>) -> Vec<Tool> {
+        names.into_iter().map(|name| mcp_tool(&name, None, None, None, None, None)).collect()
+    }
+
     #[test]
-    fn pages_follow_their_cursor_to_the_end() {
-        let tools: Vec<Tool> =
-            (0..PAGE_SIZE + 3).map(|i| mcp_tool(&format!("t{i}"), None, None, None, None, None)).collect();
+    fn pages_follow_their_opaque_cursor_to_the_end_in_name_order() {
+        // Out of order on purpose: a page is in name order whatever order the source keeps.
+        let tools = named((0..PAGE_SIZE + 3).rev().map(|i| format!("t{i:03}")));
         let (first, next) = page(&tools, None).unwrap();
-        assert_eq!((first.len(), next.as_deref()), (PAGE_SIZE, Some("200")));
-        let (rest, end) = page(&tools, next.as_deref()).unwrap();
-        assert_eq!((rest.len(), end), (3, None));
-        assert!(page(&tools, Some("9999")).is_err());
-        assert!(page(&tools, Some("x")).is_err());
+        assert_eq!((first.len(), first[0].name.as_ref()), (PAGE_SIZE, "t000"));
+        let next = next.unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&next).unwrap(), b"t199", "base64url of the last name");
+        let (rest, end) = page(&tools, Some(&next)).unwrap();
+        let names: Vec<&str> = rest.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!((names, end), (vec!["t200", "t201", "t202"], None));
         assert_eq!(page(&[], None).unwrap().1, None);
+    }
+
+    #[test]
+    fn a_cursor_still_leads_on_when_its_tool_is_gone() {
+        let tools = named(["a", "c", "d"].map(String::from));
+        let after_b = URL_SAFE_NO_PAD.encode("b");
+        let (rest, _) = page(&tools, Some(&after_b)).unwrap();
+        assert_eq!(rest.iter().map(|t| t.name.as_ref()).collect::<Vec<_>>(), ["c", "d"]);
+    }
+
+    #[test]
+    fn a_cursor_this_server_did_not_give_out_is_invalid_params() {
+        let tools = named(["a".to_owned()]);
+        let foreign = URL_SAFE_NO_PAD.encode(r#"{"offset":200}"#);
+        for cursor in ["200", "!!", "", &foreign, "dA=="] {
+            let err = page(&tools, Some(cursor)).unwrap_err();
+            assert_eq!(err.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{cursor}");
+        }
     }
 }

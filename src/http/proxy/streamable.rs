@@ -97,5 +97,6 @@ async fn serve_rest(
     admit(state, target).await?;
     let caller = CallerRef { tenant_id, api_key_id };
     let source = RestSource::load(state.catalog(), caller, target).await?;
+    let body = endpoint::read_body(state, body).await?;
     endpoint::serve(state, parts, body, served, source, None).await
 }
