@@ -4,8 +4,15 @@
 //! through the guarded client within the tool call timeout and the response cap. Whatever the
 //! REST API does — answers non-2xx, hangs, is unreachable — is a tool result with `isError`,
 //! never a failure of the call itself.
+//!
+//! A call with the caller's own token (`X-Switchboard-User-Token`, seed 004 "Per-request
+//! authentication") bypasses the cached target: the connector is read afresh, its stored
+//! credential left sealed, and the token fills the operation's auth type's token slot
+//! ([`crate::rest::descriptor::AuthType::token_slot`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::CallToolResult;
@@ -18,6 +25,7 @@ use crate::connectors::rest as connector_rest;
 use crate::error::{Error, Result};
 use crate::platform::net::NetError;
 use crate::rest::Descriptor;
+use crate::rest::descriptor::AuthType;
 use crate::rest::request::{self, Call, Credentials};
 use crate::rest::response::{self, HttpResponse};
 use crate::rest::schema::{self, RestTool};
@@ -38,23 +46,31 @@ impl RestTarget {
     }
 }
 
-/// Calls tool `name` of the REST connector `id`. `Err` only for what is wrong on our side
-/// (no such connector or tool, not connected, the database).
+/// Calls tool `name` of the REST connector `id`, with the stored credential or `user_token`.
+/// `Err` only for what is wrong on our side or the caller's (no such connector or tool, not
+/// connected, a user token the tool has no slot for, the database).
 pub async fn call(
     ctx: &Context,
     tenant_id: Uuid,
     id: Uuid,
     name: &str,
     arguments: &Map<String, Value>,
+    user_token: Option<&SecretString>,
 ) -> Result<CallToolResult> {
-    let target = target::get(ctx, tenant_id, id).await?;
+    let target = match user_token {
+        None => target::get(ctx, tenant_id, id).await?,
+        Some(_) => Arc::new(target::load_unopened(ctx, tenant_id, id).await?),
+    };
     target.status.require_connected(id)?;
     let rest = target.rest.as_ref().ok_or(Error::NotFound("tool"))?;
     let tool = rest.tools.get(name).ok_or(Error::NotFound("tool"))?;
     let operation = rest.descriptor.operation(&tool.operation_id).ok_or(Error::NotFound("tool"))?;
     let auth = operation.auth_type_ref.as_deref().and_then(|r| rest.descriptor.auth_type(r));
-    let call =
-        Call { operation, auth, credentials: &rest.credentials, arguments, argument_map: &tool.arguments };
+    let credentials = match user_token {
+        None => Cow::Borrowed(&rest.credentials),
+        Some(token) => Cow::Owned(user_credentials(name, auth, token)?),
+    };
+    let call = Call { operation, auth, credentials: &credentials, arguments, argument_map: &tool.arguments };
     let built = match request::build(&call) {
         Ok(built) => built,
         Err(err) => return Ok(response::error_result(err.to_string())),
@@ -77,6 +93,36 @@ pub async fn call(
             truncated: false,
         }),
     })
+}
+
+/// The credential `token` makes for a tool authenticating with `auth`.
+fn user_credentials(tool: &str, auth: Option<&AuthType>, token: &SecretString) -> Result<Credentials> {
+    let Some(auth) = auth else {
+        return Err(Error::unprocessable(
+            "user_token_unsupported",
+            format!("tool `{tool}` sends no credential, so a user token has nowhere to go"),
+        ));
+    };
+    match auth.token_slot() {
+        Some(slot) => Ok([(slot.to_owned(), token.clone())].into()),
+        None => Err(Error::unprocessable(
+            "user_token_unsupported",
+            format!(
+                "tool `{tool}` authenticates with auth type `{}` ({}), which has no single token a user token could stand in for (bearer, oauth2 and api_key with one secret field have one)",
+                auth.reference(),
+                auth.kind.as_str()
+            ),
+        )),
+    }
+}
+
+/// What an MCP connector answers a call carrying a user token: its upstream's requests
+/// carry the connector's own credential, and a caller's token is never passed through.
+pub fn user_token_unsupported_for_mcp() -> Error {
+    Error::unprocessable(
+        "user_token_unsupported",
+        "a user token is for REST connectors; an MCP connector always uses its own credential",
+    )
 }
 
 /// Counts the call against every `per_account` rule; a refusal when one is exceeded.
