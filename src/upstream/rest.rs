@@ -5,36 +5,57 @@
 //! REST API does — answers non-2xx, hangs, is unreachable — is a tool result with `isError`,
 //! never a failure of the call itself.
 //!
+//! An OAuth 2 client-credentials auth type gets its access token from the token URL on first
+//! use, keeps it in the cached target until 30 s before it expires, and fetches a new one
+//! once when the API answers 401.
+//!
 //! A call with the caller's own token (`X-Switchboard-User-Token`, seed 004 "Per-request
 //! authentication") bypasses the cached target: the connector is read afresh, its stored
 //! credential left sealed, and the token fills the operation's auth type's token slot
 //! ([`crate::rest::descriptor::AuthType::token_slot`]).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use rmcp::model::CallToolResult;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{Context, store, target};
 use crate::connectors::rest as connector_rest;
 use crate::error::{Error, Result};
-use crate::platform::net::NetError;
+use crate::platform::net::{Fetched, NetError, Outbound};
 use crate::rest::Descriptor;
-use crate::rest::descriptor::AuthType;
-use crate::rest::request::{self, Call, Credentials};
+use crate::rest::descriptor::{ACCESS_TOKEN_FIELD, AuthType, OAuth2Grant, Operation};
+use crate::rest::request::{self, Call, Credentials, OutboundRequest, RequestError};
 use crate::rest::response::{self, HttpResponse};
 use crate::rest::schema::{self, RestTool};
 
-/// A REST connector as calls need it: its generated tools, by name, and its credentials.
+/// How long before its `expires_in` runs out a client-credentials access token is renewed:
+/// the call it is sent with must still find it valid at the API.
+const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+/// A REST connector as calls need it: its generated tools, by name, its credentials, and the
+/// access tokens of its OAuth 2 client-credentials auth types.
 pub struct RestTarget {
     pub descriptor: Descriptor,
     pub tools: BTreeMap<String, RestTool>,
     pub credentials: Credentials,
+    /// By auth type reference; fetched on first use and dropped with the target, so a changed
+    /// client secret or descriptor never uses an old token. Held across a fetch: one token
+    /// request at a time per connector and replica.
+    tokens: tokio::sync::Mutex<HashMap<String, CachedToken>>,
+}
+
+/// A client-credentials access token, and when to fetch the next one (never, without an
+/// `expires_in`: until the API refuses it).
+struct CachedToken {
+    token: SecretString,
+    renew_at: Option<DateTime<Utc>>,
 }
 
 impl RestTarget {
@@ -42,7 +63,53 @@ impl RestTarget {
     pub fn new(descriptor: Descriptor, secret: Option<&SecretString>) -> Result<Self> {
         let credentials = secret.map(connector_rest::parse).transpose()?.unwrap_or_default();
         let tools = schema::tools(&descriptor).into_iter().map(|t| (t.name.clone(), t)).collect();
-        Ok(Self { descriptor, tools, credentials })
+        Ok(Self { descriptor, tools, credentials, tokens: Default::default() })
+    }
+
+    /// The access token of the client-credentials auth type `auth`: the cached one until 30 s
+    /// before it expires, else a new one from the token URL. `refused`: the token the API just
+    /// answered 401 to, replaced unless another call already replaced it.
+    async fn access_token(
+        &self,
+        net: &Outbound,
+        auth: &AuthType,
+        refused: Option<&SecretString>,
+    ) -> Result<SecretString> {
+        let mut tokens = self.tokens.lock().await;
+        if let Some(cached) = tokens.get(auth.reference()) {
+            let fresh = cached.renew_at.is_none_or(|at| Utc::now() < at);
+            let is_refused = refused.is_some_and(|r| r.expose_secret() == cached.token.expose_secret());
+            if fresh && !is_refused {
+                return Ok(cached.token.clone());
+            }
+        }
+        let fetched = connector_rest::client_credentials(net, auth, &self.credentials).await?;
+        let renew_at = fetched.expires_at.map(|at| at - RENEW_BEFORE);
+        let cached = CachedToken { token: fetched.access_token.clone(), renew_at };
+        tokens.insert(auth.reference().to_owned(), cached);
+        Ok(fetched.access_token)
+    }
+}
+
+/// One tool call, resolved to its operation.
+struct Prepared<'a> {
+    rest: &'a RestTarget,
+    tool: &'a RestTool,
+    operation: &'a Operation,
+    auth: Option<&'a AuthType>,
+    arguments: &'a Map<String, Value>,
+}
+
+impl Prepared<'_> {
+    fn build(&self, credentials: &Credentials) -> std::result::Result<OutboundRequest, RequestError> {
+        let (operation, auth, arguments) = (self.operation, self.auth, self.arguments);
+        request::build(&Call { operation, auth, credentials, arguments, argument_map: &self.tool.arguments })
+    }
+
+    /// The client-credentials auth type this call gets a token for (none with a user token:
+    /// that is the access token).
+    fn grant(&self, user_token: Option<&SecretString>) -> Option<&AuthType> {
+        self.auth.filter(|a| a.grant_type == Some(OAuth2Grant::ClientCredentials) && user_token.is_none())
     }
 }
 
@@ -66,33 +133,73 @@ pub async fn call(
     let tool = rest.tools.get(name).ok_or(Error::NotFound("tool"))?;
     let operation = rest.descriptor.operation(&tool.operation_id).ok_or(Error::NotFound("tool"))?;
     let auth = operation.auth_type_ref.as_deref().and_then(|r| rest.descriptor.auth_type(r));
-    let credentials = match user_token {
+    let call = Prepared { rest, tool, operation, auth, arguments };
+    let mut credentials = match user_token {
         None => Cow::Borrowed(&rest.credentials),
         Some(token) => Cow::Owned(user_credentials(name, auth, token)?),
     };
-    let call = Call { operation, auth, credentials: &credentials, arguments, argument_map: &tool.arguments };
-    let built = match request::build(&call) {
+    if let Some(auth) = call.grant(user_token) {
+        match rest.access_token(&ctx.connectors.net, auth, None).await {
+            Ok(token) => credentials.to_mut().insert(ACCESS_TOKEN_FIELD.to_owned(), token),
+            Err(err) => return Ok(no_token(&err)),
+        };
+    }
+    let built = match call.build(&credentials) {
         Ok(built) => built,
         Err(err) => return Ok(response::error_result(err.to_string())),
     };
     if let Some(refusal) = over_rate_limit(ctx, id, &rest.descriptor).await? {
         return Ok(response::error_result(refusal));
     }
-    let limit = ctx.connectors.settings.tool_call_timeout;
-    let sent = connector_rest::send(&ctx.connectors.net, built, connector_rest::MAX_RESPONSE_BODY);
-    Ok(match tokio::time::timeout(limit, sent).await {
-        Err(_) | Ok(Err(NetError::Timeout)) => response::error_result(format!(
-            "the REST API did not answer within {}",
-            humantime::format_duration(limit.min(crate::platform::net::CONTROL_TIMEOUT))
-        )),
-        Ok(Err(err)) => response::error_result(format!("the REST API could not be called: {err}")),
-        Ok(Ok(fetched)) => response::tool_result(&HttpResponse {
+    let sent = send(ctx, built).await;
+    let sent = match (call.grant(user_token), sent) {
+        (Some(auth), Ok(fetched)) if fetched.status == reqwest::StatusCode::UNAUTHORIZED => {
+            retry_with_new_token(ctx, &call, auth, credentials.into_owned()).await
+        }
+        (_, sent) => sent,
+    };
+    Ok(match sent {
+        Ok(fetched) => response::tool_result(&HttpResponse {
             status: fetched.status.as_u16(),
             content_type: fetched.headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
             body: &fetched.body,
             truncated: false,
         }),
+        Err(result) => result,
     })
+}
+
+/// The API refused the access token (revoked, or expired before its `expires_in`): one new
+/// token, one more try, whose answer stands.
+async fn retry_with_new_token(
+    ctx: &Context,
+    call: &Prepared<'_>,
+    auth: &AuthType,
+    mut credentials: Credentials,
+) -> std::result::Result<Fetched, CallToolResult> {
+    let refused = credentials.get(ACCESS_TOKEN_FIELD).cloned();
+    let token = call.rest.access_token(&ctx.connectors.net, auth, refused.as_ref()).await;
+    credentials.insert(ACCESS_TOKEN_FIELD.to_owned(), token.map_err(|err| no_token(&err))?);
+    let built = call.build(&credentials).map_err(|err| response::error_result(err.to_string()))?;
+    send(ctx, built).await
+}
+
+fn no_token(err: &Error) -> CallToolResult {
+    response::error_result(format!("no access token for the REST API: {err}"))
+}
+
+/// Sends `built` within the tool call timeout; what goes wrong is the tool result to answer.
+async fn send(ctx: &Context, built: OutboundRequest) -> std::result::Result<Fetched, CallToolResult> {
+    let limit = ctx.connectors.settings.tool_call_timeout;
+    let sent = connector_rest::send(&ctx.connectors.net, built, connector_rest::MAX_RESPONSE_BODY);
+    match tokio::time::timeout(limit, sent).await {
+        Err(_) | Ok(Err(NetError::Timeout)) => Err(response::error_result(format!(
+            "the REST API did not answer within {}",
+            humantime::format_duration(limit.min(crate::platform::net::CONTROL_TIMEOUT))
+        ))),
+        Ok(Err(err)) => Err(response::error_result(format!("the REST API could not be called: {err}"))),
+        Ok(Ok(fetched)) => Ok(fetched),
+    }
 }
 
 /// The credential `token` makes for a tool authenticating with `auth`.

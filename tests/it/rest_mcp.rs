@@ -245,21 +245,26 @@ async fn two_replicas_share_sessions_and_a_descriptor_change(db: PgPool) {
     assert_eq!(tool_names(&list), ["create_ticket", "find_tickets", "get_ticket"]);
 }
 
+/// A gateway `multi` with the MCP connector's `echo` as `say` and the REST connector's
+/// `get_ticket` as `ticket`; a key of it.
+async fn mixed_gateway(app: &TestApp, key: &str, mcp_connector: &str, rest_connector: &str) -> String {
+    let g = create_gateway(app, key, "multi").await;
+    let gid = g["id"].as_str().unwrap();
+    for (connector, tool, alias) in [(mcp_connector, "echo", "say"), (rest_connector, "get_ticket", "ticket")]
+    {
+        let body = json!({"connector_id": connector, "tool": tool, "alias": alias});
+        expect_json(add_tool(app, key, gid, body).await, 201).await;
+    }
+    issue_key(app, key, gid, json!({})).await["api_key"].as_str().unwrap().to_owned()
+}
+
 #[sqlx::test]
 async fn a_gateway_exposes_a_rest_tool_and_an_mcp_tool_side_by_side(db: PgPool) {
     let api = TicketApi::spawn().await;
     let app = TestApp::spawn(db).await;
     let (t, _upstream, mcp_connector) = setup(&app, "mixed").await;
     let rest_connector = connected(&app, &t.key, api.ticket_system()).await;
-    let g = create_gateway(&app, &t.key, "multi").await;
-    let gid = g["id"].as_str().unwrap();
-    for (connector, tool, alias) in
-        [(mcp_connector.as_str(), "echo", "say"), (rest_connector.as_str(), "get_ticket", "ticket")]
-    {
-        let body = json!({"connector_id": connector, "tool": tool, "alias": alias});
-        expect_json(add_tool(&app, &t.key, gid, body).await, 201).await;
-    }
-    let key = issue_key(&app, &t.key, gid, json!({})).await["api_key"].as_str().unwrap().to_owned();
+    let key = mixed_gateway(&app, &t.key, &mcp_connector, &rest_connector).await;
     let mut mcp = RawMcp::new(&app.url("/api/v1/gateways/multi/mcp"), &key);
     mcp.initialize().await;
     let list = mcp.call(1, "tools/list", json!({})).await;
@@ -300,15 +305,7 @@ async fn a_user_token_reaches_the_rest_api_through_mcp_and_gateways(db: PgPool) 
         .unwrap();
     expect_problem(res, 400, "invalid_user_token").await;
 
-    let g = create_gateway(&app, &t.key, "multi").await;
-    let gid = g["id"].as_str().unwrap();
-    for (connector, tool, alias) in
-        [(mcp_connector.as_str(), "echo", "say"), (rest_connector.as_str(), "get_ticket", "ticket")]
-    {
-        let body = json!({"connector_id": connector, "tool": tool, "alias": alias});
-        expect_json(add_tool(&app, &t.key, gid, body).await, 201).await;
-    }
-    let key = issue_key(&app, &t.key, gid, json!({})).await["api_key"].as_str().unwrap().to_owned();
+    let key = mixed_gateway(&app, &t.key, &mcp_connector, &rest_connector).await;
     let gateway = RawMcp::new(&app.url("/api/v1/gateways/multi/mcp"), &key);
     let via_gateway = |message: Value| {
         gateway.request(Method::POST).header("x-switchboard-user-token", USER_KEY).json(&message).send()
