@@ -390,3 +390,52 @@ async fn a_user_token_is_sent_instead_of_the_stored_credential(db: PgPool) {
         .unwrap();
     expect_problem(res, 422, "user_token_unsupported").await;
 }
+
+/// Two replicas on one database, the connector's target warm on both: credentials and then a
+/// descriptor PATCHed on one are what the other's next calls use (its cached target dropped
+/// by LISTEN/NOTIFY), well within the polling deadline.
+#[sqlx::test]
+async fn a_patch_on_one_replica_reaches_the_other_replicas_cached_connector(db: PgPool) {
+    let api = TicketApi::spawn().await;
+    let one = TestApp::spawn(db).await;
+    let two = one.replica().await;
+    let tenant = one.tenant("acme").await;
+    let mut descriptor = api.ticket_system();
+    let id = connected(&one, &tenant.key, descriptor.clone()).await;
+    for app in [&one, &two] {
+        assert_eq!(call(app, &tenant.key, &id, "search_tickets", json!({})).await["isError"], false);
+    }
+    let patch = |body: Value| {
+        one.request(Method::PATCH, &format!("/api/v1/connectors/{id}"), Some(&tenant.key)).json(&body).send()
+    };
+
+    expect_json(patch(json!({"credentials": {"api_key": USER_KEY}})).await.unwrap(), 200).await;
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(5);
+    loop {
+        call(&two, &tenant.key, &id, "search_tickets", json!({})).await;
+        if api.calls().last().unwrap().api_key.as_deref() == Some(USER_KEY) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "two kept sending the old key");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("new credentials on the other replica after {:?}", started.elapsed());
+
+    descriptor["mcp_config"]["route_mappings"][0]["mcp_tool_name"] = json!("find_tickets");
+    expect_json(patch(json!({"descriptor": descriptor})).await.unwrap(), 200).await;
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(5);
+    let path = format!("/api/v1/connectors/{id}/tools/find_tickets/call");
+    loop {
+        let res = two.post_json(&path, &tenant.key, json!({})).await;
+        if res.status() == 200 {
+            assert_eq!(res.json::<Value>().await.unwrap()["isError"], false);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "two never served the new descriptor");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("new descriptor on the other replica after {:?}", started.elapsed());
+    assert_eq!(api.calls().last().unwrap().api_key.as_deref(), Some(USER_KEY), "with the new key");
+}
