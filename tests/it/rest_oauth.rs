@@ -107,6 +107,19 @@ async fn one_token_serves_several_calls_and_a_refused_one_is_replaced_once(db: P
     let last_two: Vec<&str> = calls[calls.len() - 2..].iter().map(|c| c.path.as_str()).collect();
     assert_eq!(last_two, ["/api/v1/tickets/T-4", "/api/v1/tickets/T-4"], "refused, then retried");
 
+    // A rotated secret: the cached token goes with the old credentials.
+    auth.preregister(CLIENT_ID, Some("cs_rotated"), "client_secret_basic", "http://127.0.0.1/unused");
+    let res = app
+        .request(Method::PATCH, &format!("/api/v1/connectors/{id}"), Some(&tenant.key))
+        .json(&json!({"credentials": {"client_secret": "cs_rotated"}}))
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, 200).await;
+    let result = get_ticket(&app, &tenant.key, &id, "T-5").await;
+    assert_eq!(result["structuredContent"]["id"], "T-5", "{result}");
+    assert_eq!(token_requests(&auth), after_connect + 3, "a new token with the new secret");
+
     let shown = app.get_json(&format!("/api/v1/connectors/{id}"), &tenant.key).await;
     assert!(!shown.to_string().contains(CLIENT_SECRET), "never echoed: {shown}");
     assert_eq!(shown["credential_fields"], json!(["client_id", "client_secret"]), "{shown}");
