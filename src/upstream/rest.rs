@@ -6,8 +6,8 @@
 //! never a failure of the call itself.
 //!
 //! An OAuth 2 client-credentials auth type gets its access token from the token URL on first
-//! use, keeps it in the cached target until 30 s before it expires, and fetches a new one
-//! once when the API answers 401.
+//! use, keeps it in process ([`TokenCache`]) until 30 s before it expires, and fetches a new
+//! one once when the API answers 401.
 //!
 //! A call with the caller's own token (`X-Switchboard-User-Token`, seed 004 "Per-request
 //! authentication") bypasses the cached target: the connector is read afresh, its stored
@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use rmcp::model::CallToolResult;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use super::{Context, store, target};
@@ -39,23 +40,11 @@ use crate::rest::schema::{self, RestTool};
 /// the call it is sent with must still find it valid at the API.
 const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
-/// A REST connector as calls need it: its generated tools, by name, its credentials, and the
-/// access tokens of its OAuth 2 client-credentials auth types.
+/// A REST connector as calls need it: its generated tools, by name, and its credentials.
 pub struct RestTarget {
     pub descriptor: Descriptor,
     pub tools: BTreeMap<String, RestTool>,
     pub credentials: Credentials,
-    /// By auth type reference; fetched on first use and dropped with the target, so a changed
-    /// client secret or descriptor never uses an old token. Held across a fetch: one token
-    /// request at a time per connector and replica.
-    tokens: tokio::sync::Mutex<HashMap<String, CachedToken>>,
-}
-
-/// A client-credentials access token, and when to fetch the next one (never, without an
-/// `expires_in`: until the API refuses it).
-struct CachedToken {
-    token: SecretString,
-    renew_at: Option<DateTime<Utc>>,
 }
 
 impl RestTarget {
@@ -63,32 +52,65 @@ impl RestTarget {
     pub fn new(descriptor: Descriptor, secret: Option<&SecretString>) -> Result<Self> {
         let credentials = secret.map(connector_rest::parse).transpose()?.unwrap_or_default();
         let tools = schema::tools(&descriptor).into_iter().map(|t| (t.name.clone(), t)).collect();
-        Ok(Self { descriptor, tools, credentials, tokens: Default::default() })
+        Ok(Self { descriptor, tools, credentials })
     }
+}
 
-    /// The access token of the client-credentials auth type `auth`: the cached one until 30 s
-    /// before it expires, else a new one from the token URL. `refused`: the token the API just
-    /// answered 401 to, replaced unless another call already replaced it.
+/// The access tokens of REST connectors' OAuth 2 client-credentials auth types, in process:
+/// by connector and auth type, each for the client credentials it was fetched with (a
+/// fingerprint of client id, secret, token URL and scopes). A rotated secret or another token
+/// URL never uses an old token, while other changes to the connector — which drop its cached
+/// target — keep it. Held across a fetch: one token request at a time per replica.
+#[derive(Default)]
+pub struct TokenCache(tokio::sync::Mutex<HashMap<(Uuid, String), CachedToken>>);
+
+/// A client-credentials access token, and when to fetch the next one (never, without an
+/// `expires_in`: until the API refuses it).
+struct CachedToken {
+    fingerprint: [u8; 32],
+    token: SecretString,
+    renew_at: Option<DateTime<Utc>>,
+}
+
+impl TokenCache {
+    /// The access token of connector `id`'s client-credentials auth type `auth`: the cached
+    /// one until 30 s before it expires, else a new one from the token URL. `refused`: the
+    /// token the API just answered 401 to, replaced unless another call already replaced it.
     async fn access_token(
         &self,
         net: &Outbound,
-        auth: &AuthType,
+        (id, auth): (Uuid, &AuthType),
+        credentials: &Credentials,
         refused: Option<&SecretString>,
     ) -> Result<SecretString> {
-        let mut tokens = self.tokens.lock().await;
-        if let Some(cached) = tokens.get(auth.reference()) {
+        let fingerprint = fingerprint(auth, credentials);
+        let key = (id, auth.reference().to_owned());
+        let mut tokens = self.0.lock().await;
+        if let Some(cached) = tokens.get(&key).filter(|c| c.fingerprint == fingerprint) {
             let fresh = cached.renew_at.is_none_or(|at| Utc::now() < at);
             let is_refused = refused.is_some_and(|r| r.expose_secret() == cached.token.expose_secret());
             if fresh && !is_refused {
                 return Ok(cached.token.clone());
             }
         }
-        let fetched = connector_rest::client_credentials(net, auth, &self.credentials).await?;
+        let fetched = connector_rest::client_credentials(net, auth, credentials).await?;
         let renew_at = fetched.expires_at.map(|at| at - RENEW_BEFORE);
-        let cached = CachedToken { token: fetched.access_token.clone(), renew_at };
-        tokens.insert(auth.reference().to_owned(), cached);
+        tokens.insert(key, CachedToken { fingerprint, token: fetched.access_token.clone(), renew_at });
         Ok(fetched.access_token)
     }
+}
+
+/// What a token was fetched with, hashed (the secret is never kept in clear beside it).
+fn fingerprint(auth: &AuthType, credentials: &Credentials) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    let field = |key: &str| credentials.get(key).map(|v| v.expose_secret().to_owned()).unwrap_or_default();
+    let parts = [field(auth.client_id_field()), field(auth.client_secret_field())];
+    let settings = [auth.token_url.clone().unwrap_or_default(), auth.scopes.join(" ")];
+    for part in parts.iter().chain(&settings) {
+        hash.update(part.len().to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().into()
 }
 
 /// One tool call, resolved to its operation.
@@ -139,7 +161,8 @@ pub async fn call(
         Some(token) => Cow::Owned(user_credentials(name, auth, token)?),
     };
     if let Some(auth) = call.grant(user_token) {
-        match rest.access_token(&ctx.connectors.net, auth, None).await {
+        let net = &ctx.connectors.net;
+        match ctx.rest_tokens.access_token(net, (id, auth), &rest.credentials, None).await {
             Ok(token) => credentials.to_mut().insert(ACCESS_TOKEN_FIELD.to_owned(), token),
             Err(err) => return Ok(no_token(&err)),
         };
@@ -154,7 +177,7 @@ pub async fn call(
     let sent = send(ctx, built).await;
     let sent = match (call.grant(user_token), sent) {
         (Some(auth), Ok(fetched)) if fetched.status == reqwest::StatusCode::UNAUTHORIZED => {
-            retry_with_new_token(ctx, &call, auth, credentials.into_owned()).await
+            retry_with_new_token(ctx, (id, &call), auth, credentials.into_owned()).await
         }
         (_, sent) => sent,
     };
@@ -173,12 +196,13 @@ pub async fn call(
 /// token, one more try, whose answer stands.
 async fn retry_with_new_token(
     ctx: &Context,
-    call: &Prepared<'_>,
+    (id, call): (Uuid, &Prepared<'_>),
     auth: &AuthType,
     mut credentials: Credentials,
 ) -> std::result::Result<Fetched, CallToolResult> {
     let refused = credentials.get(ACCESS_TOKEN_FIELD).cloned();
-    let token = call.rest.access_token(&ctx.connectors.net, auth, refused.as_ref()).await;
+    let net = &ctx.connectors.net;
+    let token = ctx.rest_tokens.access_token(net, (id, auth), &call.rest.credentials, refused.as_ref()).await;
     credentials.insert(ACCESS_TOKEN_FIELD.to_owned(), token.map_err(|err| no_token(&err))?);
     let built = call.build(&credentials).map_err(|err| response::error_result(err.to_string()))?;
     send(ctx, built).await
