@@ -56,6 +56,11 @@ pub enum Error {
     /// connect, `pkce_unsupported`, ...).
     #[error("{detail}")]
     Unprocessable { code: &'static str, detail: String },
+    /// Understood, but what it would make breaks the rules (`openapi_not_importable`: an
+    /// OpenAPI document whose descriptor draft does not validate); `errors` names every
+    /// broken field of what it would make, not of the input.
+    #[error("{detail}: {}", field_list(.errors))]
+    UnprocessableFields { code: &'static str, detail: String, errors: Vec<FieldError> },
     /// An upstream server or authorization server failed us (`upstream_unreachable`,
     /// `refresh_failed`, ...).
     #[error("{detail}")]
@@ -116,6 +121,7 @@ impl Error {
             Self::Rejected { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
+            | Self::UnprocessableFields { code, .. }
             | Self::Upstream { code, .. } => code,
             Self::Unauthenticated(_) => "unauthorized",
             Self::NotFound(_) => "not_found",

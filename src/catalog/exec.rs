@@ -3,6 +3,7 @@
 //! built from the descriptor (`upstream::rest`). Both answer an MCP tool result as JSON.
 
 use rmcp::model::CallToolRequestParams;
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -25,20 +26,23 @@ pub(super) fn has_param_headers(schema: &Value) -> bool {
 }
 
 /// Runs tool `name` of `connector` (connected, arguments checked); `param_headers`: its
-/// schema has `x-mcp-header` arguments.
+/// schema has `x-mcp-header` arguments; `user_token`: the caller's own (REST connectors only).
 pub(super) async fn invoke(
     ctx: &Context,
     connector: &Connector,
     name: &str,
     arguments: Map<String, Value>,
-    param_headers: bool,
+    (param_headers, user_token): (bool, Option<&SecretString>),
 ) -> Result<Value, (CallStatus, Error)> {
     let (tenant_id, id) = (connector.tenant_id, connector.id);
     match connector.kind() {
+        Kind::Mcp if user_token.is_some() => {
+            Err((CallStatus::UpstreamError, rest::user_token_unsupported_for_mcp()))
+        }
         Kind::Mcp => mcp(ctx, tenant_id, id, (name, param_headers), arguments).await,
         Kind::Rest => {
             // Timeouts and failures of the REST API are tool results already (`isError`).
-            let result = rest::call(&ctx.upstream, tenant_id, id, name, &arguments)
+            let result = rest::call(&ctx.upstream, tenant_id, id, name, &arguments, user_token)
                 .await
                 .map_err(|e| (CallStatus::UpstreamError, e))?;
             serde_json::to_value(result).map_err(|e| (CallStatus::UpstreamError, Error::Internal(e.into())))

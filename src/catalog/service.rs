@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -61,13 +62,15 @@ pub struct CallOutcome {
 }
 
 /// Validates the arguments against the stored schema, then calls the tool upstream through
-/// the proxy's credential path, within the configured timeout. Every call is logged.
+/// the proxy's credential path, within the configured timeout. Every call is logged (never
+/// `user_token`, the caller's own credential for a REST connector's call).
 pub async fn call(
     ctx: &Context,
     caller: CallerRef,
     id: Uuid,
     name: &str,
     arguments: Map<String, Value>,
+    user_token: Option<&SecretString>,
 ) -> Result<CallOutcome> {
     let callable = find_callable(ctx.db(), caller.tenant_id, id, name).await?;
     let log_payloads = crate::tenancy::service::logs_tool_payloads(ctx.db(), caller.tenant_id).await?;
@@ -86,7 +89,7 @@ pub async fn call(
         arguments: log_payloads.then(|| truncated(arguments_text)),
         result: None,
     };
-    let outcome = execute(ctx, &callable, arguments).await;
+    let outcome = execute(ctx, &callable, arguments, user_token).await;
     record.duration_ms = started.elapsed().as_millis() as i32;
     let answer = match outcome {
         Ok(result) => {
@@ -121,11 +124,14 @@ pub async fn find_callable(db: &PgPool, tenant_id: Uuid, id: Uuid, name: &str) -
 }
 
 /// Checks the arguments against the stored schema and the connector's status, then calls the
-/// tool upstream. Not logged here: the REST direct call and the gateway each keep their log.
+/// tool upstream, with the stored credential or `user_token` (REST connectors only; an MCP
+/// connector refuses one). Not logged here: the REST direct call and the gateway each keep
+/// their log.
 pub async fn execute(
     ctx: &Context,
     callable: &Callable,
     arguments: Map<String, Value>,
+    user_token: Option<&SecretString>,
 ) -> Result<Value, (CallStatus, Error)> {
     let Callable { connector, tool } = callable;
     match check_arguments(&tool.input_schema, &arguments) {
@@ -134,7 +140,7 @@ pub async fn execute(
             Err(not_connected) => Err((CallStatus::UpstreamError, not_connected)),
             Ok(()) => {
                 let annotated = exec::has_param_headers(&tool.input_schema);
-                exec::invoke(ctx, connector, &tool.summary.name, arguments, annotated).await
+                exec::invoke(ctx, connector, &tool.summary.name, arguments, (annotated, user_token)).await
             }
         },
     }

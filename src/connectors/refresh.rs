@@ -143,7 +143,7 @@ async fn request_tokens(
             &client,
             &grant.token_url,
             &grant.scopes,
-            &grant.resource,
+            Some(&grant.resource),
         )
         .await);
     }

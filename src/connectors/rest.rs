@@ -12,8 +12,11 @@ use url::Url;
 use super::model::{Connector, RestConfig, SecretField};
 use crate::error::{Error, Result, Validator};
 use crate::mcp::ServerInfo;
+use crate::oauth::grant::{self, ClientCredentials, Tokens};
+use crate::oauth::{GrantError, TokenEndpointAuthMethod};
 use crate::platform::crypto::{Keyring, Sealed};
 use crate::platform::net::{Fetched, NetError, Outbound};
+use crate::rest::descriptor::{AuthType, OAuth2Grant};
 use crate::rest::request::{Credentials, OutboundRequest};
 use crate::rest::{Descriptor, headers, rules};
 
@@ -53,6 +56,28 @@ fn under_descriptor(field: &str) -> String {
 fn probe_url(template: &str) -> Option<Url> {
     let filled = rules::fill(template, |_| Ok::<_, ()>("x".to_owned())).ok()?;
     Url::parse(&filled).ok()
+}
+
+/// What a valid descriptor may say that REST connectors cannot do yet: the OAuth 2
+/// `authorization_code` grant (a person's consent per connector). 422
+/// `rest_oauth2_unsupported` naming the auth type and the grant, checked on create and PATCH
+/// after the rules, so nothing is saved that could never connect.
+pub fn check_supported(descriptor: &Descriptor) -> Result<()> {
+    descriptor.authentication.iter().try_for_each(check_grant)
+}
+
+/// [`check_supported`] for one auth type.
+pub fn check_grant(auth: &AuthType) -> Result<()> {
+    if auth.grant_type != Some(OAuth2Grant::AuthorizationCode) {
+        return Ok(());
+    }
+    Err(Error::unprocessable(
+        "rest_oauth2_unsupported",
+        format!(
+            "auth type `{}` uses the OAuth 2 `authorization_code` grant, which REST connectors do not support yet; use `client_credentials`, or another auth type",
+            auth.reference()
+        ),
+    ))
 }
 
 /// The connector's display URL: the origin of the first URL the descriptor calls.
@@ -138,6 +163,43 @@ pub fn parse(secret: &SecretString) -> Result<Credentials> {
     let plain: BTreeMap<String, String> = serde_json::from_str(secret.expose_secret())
         .map_err(|_| Error::Internal(anyhow::anyhow!("stored REST credentials are not a JSON object")))?;
     Ok(plain.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect())
+}
+
+/// An access token for the OAuth 2 client-credentials auth type `auth`, from its token URL
+/// through the guarded client (the SSRF rules, no redirects), the client authenticating with
+/// HTTP Basic (RFC 6749 §2.3.1: the one method every server must support). No `resource` is
+/// sent: a REST API named by a descriptor has no resource identifier to give.
+pub async fn client_credentials(
+    net: &Outbound,
+    auth: &AuthType,
+    credentials: &Credentials,
+) -> Result<Tokens> {
+    let field = |key: &str| {
+        credentials.get(key).ok_or_else(|| {
+            Error::unprocessable("credentials_missing", format!("set credentials.{key} first"))
+        })
+    };
+    let client = ClientCredentials {
+        client_id: field(auth.client_id_field())?.expose_secret().to_owned(),
+        secret: Some(field(auth.client_secret_field())?.clone()),
+        method: TokenEndpointAuthMethod::ClientSecretBasic,
+    };
+    let token_url = auth
+        .token_url
+        .as_deref()
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("a validated oauth2 auth type has a token_url")))?;
+    let reference = auth.reference();
+    grant::client_credentials(net, &client, token_url, &auth.scopes, None).await.map_err(|err| match err {
+        GrantError::Refused(refused) => Error::from(refused),
+        GrantError::OAuth { .. } => Error::unprocessable(
+            "credentials_rejected",
+            format!("the token endpoint of auth type `{reference}` refused the client: {err}"),
+        ),
+        other => Error::upstream(
+            "token_request_failed",
+            format!("the token endpoint of auth type `{reference}` failed: {other}"),
+        ),
+    })
 }
 
 /// Largest response body read from a REST API (a tool result or a test endpoint's answer).

@@ -206,7 +206,9 @@ fn validate_new_rest(
         rest::check_credentials(descriptor, credentials, &mut v);
     }
     v.finish()?;
-    Ok((url.expect("validated above"), descriptor.expect("validated above")))
+    let descriptor = descriptor.expect("validated above");
+    rest::check_supported(&descriptor)?;
+    Ok((url.expect("validated above"), descriptor))
 }
 
 /// Seals a REST connector's credentials, or deletes them when none is left.
@@ -408,6 +410,7 @@ pub async fn update(
         rest::check_credentials(descriptor, credentials, &mut v);
     }
     v.finish()?;
+    descriptor.as_ref().map(rest::check_supported).transpose()?;
 
     let mut tx = ctx.db.begin().await?;
     let mut connector =

@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -61,14 +62,16 @@ pub async fn exposed_page(
     }
 }
 
-/// Calls the tool exposed as `alias`; `Err` only when no enabled tool has that alias (the
-/// MCP layer answers that as the protocol says: an unknown tool).
+/// Calls the tool exposed as `alias`, with the caller's own `user_token` when given (a REST
+/// tool uses it in place of its connector's credential; an MCP tool refuses it as a tool
+/// error); `Err` only when no enabled tool has that alias (the MCP layer answers that as the
+/// protocol says: an unknown tool).
 pub async fn call(
     ctx: &Context,
     caller: Caller,
     gateway: &Gateway,
-    alias: &str,
-    arguments: Map<String, Value>,
+    (alias, arguments): (&str, Map<String, Value>),
+    user_token: Option<&SecretString>,
 ) -> Result<Value> {
     let started = Instant::now();
     let log_payloads = crate::tenancy::service::logs_tool_payloads(ctx.db(), gateway.tenant_id).await?;
@@ -93,7 +96,7 @@ pub async fn call(
     };
     let answer = match &tool {
         None => Err(Error::NotFound("tool")),
-        Some(tool) => Ok(run(ctx, gateway, tool, arguments).await),
+        Some(tool) => Ok(run(ctx, gateway, tool, arguments, user_token).await),
     };
     row.duration_ms = started.elapsed().as_millis() as i32;
     match &answer {
@@ -113,13 +116,19 @@ pub async fn call(
 }
 
 /// The upstream's result unchanged, or a tool error saying why there is none.
-async fn run(ctx: &Context, gateway: &Gateway, tool: &GatewayTool, arguments: Map<String, Value>) -> Value {
+async fn run(
+    ctx: &Context,
+    gateway: &Gateway,
+    tool: &GatewayTool,
+    arguments: Map<String, Value>,
+    user_token: Option<&SecretString>,
+) -> Value {
     let callable =
         match catalog::find_callable(ctx.db(), gateway.tenant_id, tool.connector_id, &tool.tool).await {
             Ok(callable) => callable,
             Err(err) => return tool_error(&format!("this tool is unavailable: {err}")),
         };
-    match catalog::execute(&ctx.catalog, &callable, arguments).await {
+    match catalog::execute(&ctx.catalog, &callable, arguments, user_token).await {
         Ok(result) => result,
         Err((_, Error::Invalid(errors))) => {
             let problems: Vec<String> =

@@ -34,6 +34,9 @@ pub struct Caches {
     pub hub: Arc<Invalidation>,
     pub keys: Arc<KeyCache>,
     pub targets: Arc<TargetCache>,
+    /// REST connectors' OAuth 2 client-credentials tokens (their own invalidation: a
+    /// fingerprint of the credentials they were fetched with).
+    pub rest_tokens: Arc<upstream::rest::TokenCache>,
     pub gateway_keys: Arc<crate::gateway::KeyCache>,
     /// Gateways' tool-list changes, for the MCP clients waiting to hear of them.
     pub tool_lists: Arc<crate::gateway::changes::ToolListChanges>,
@@ -52,6 +55,7 @@ impl Caches {
         Self {
             keys: KeyCache::new(&hub),
             targets: target_cache(&hub),
+            rest_tokens: Arc::default(),
             gateway_keys: crate::gateway::KeyCache::new(&hub),
             tool_lists: crate::gateway::changes::ToolListChanges::new(&hub),
             hub,
@@ -141,7 +145,8 @@ impl AppState {
 
     /// What the upstream path needs.
     pub fn upstream(&self) -> upstream::Context {
-        upstream::Context { connectors: self.connectors(), targets: self.caches.targets.clone() }
+        let (targets, rest_tokens) = (self.caches.targets.clone(), self.caches.rest_tokens.clone());
+        upstream::Context { connectors: self.connectors(), targets, rest_tokens }
     }
 
     /// What the tool catalog needs.

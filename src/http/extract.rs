@@ -13,7 +13,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use secrecy::ExposeSecret as _;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -215,6 +215,46 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
             .map_err(|_: PathRejection| ApiError::from(Error::NotFound("resource")))?;
         raw.parse().map(PathId).map_err(|_| ApiError::from(Error::NotFound("resource")))
     }
+}
+
+/// The header a caller sends its own credential for one REST connector call in (seed 004,
+/// "Per-request authentication").
+pub const USER_TOKEN_HEADER: &str = "x-switchboard-user-token";
+
+/// The longest user token accepted, in bytes: more than any real access token or API key.
+pub const MAX_USER_TOKEN: usize = 4096;
+
+/// `X-Switchboard-User-Token`, when the request carries one: the caller's own credential,
+/// used for the call instead of the connector's stored one. A malformed value is 400
+/// `invalid_user_token`, saying what is wrong and never echoing it.
+pub struct UserToken(pub Option<SecretString>);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        user_token(&parts.headers).map(Self)
+    }
+}
+
+/// The user token of `headers`, checked as [`UserToken`] says.
+pub fn user_token(headers: &HeaderMap) -> Result<Option<SecretString>, ApiError> {
+    let mut values = headers.get_all(USER_TOKEN_HEADER).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    let bytes = value.as_bytes();
+    let why = if values.next().is_some() {
+        "must be sent once"
+    } else if bytes.is_empty() {
+        "must not be empty"
+    } else if bytes.len() > MAX_USER_TOKEN {
+        "must be at most 4096 bytes"
+    } else if !bytes.iter().all(u8::is_ascii_graphic) {
+        "must be visible ASCII, without spaces or control characters"
+    } else {
+        let token = String::from_utf8(bytes.to_vec()).expect("visible ASCII is UTF-8");
+        return Ok(Some(SecretString::from(token)));
+    };
+    Err(Error::rejected("invalid_user_token", format!("X-Switchboard-User-Token {why}")).into())
 }
 
 /// The tenant and key behind a request's `Authorization: Bearer sk_...`.

@@ -53,7 +53,8 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code.
     pub code: &'static str,
-    /// Present on validation failures: every offending field.
+    /// Present on validation failures (`validation_failed`) and on `openapi_not_importable`
+    /// for a draft that does not validate: every offending field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
     /// `insufficient_scope` from an upstream: the scopes it requires.
@@ -75,7 +76,7 @@ fn domain_status(err: &Error) -> StatusCode {
         | Error::Conflict { .. }
         | Error::NeedsAuthorization { .. } => StatusCode::CONFLICT,
         Error::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-        Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Unprocessable { .. } | Error::UnprocessableFields { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Upstream { .. } => StatusCode::BAD_GATEWAY,
         Error::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -139,7 +140,9 @@ impl ApiError {
             detail,
             code: self.code(),
             errors: match self {
-                Self::Domain(Error::Invalid(errors)) => Some(errors.clone()),
+                Self::Domain(Error::Invalid(errors) | Error::UnprocessableFields { errors, .. }) => {
+                    Some(errors.clone())
+                }
                 _ => None,
             },
             scopes: match self {
@@ -226,6 +229,15 @@ mod tests {
                 "insufficient_scope",
             ),
             (Error::unprocessable("credentials_rejected", "401"), 422, "credentials_rejected"),
+            (
+                Error::UnprocessableFields {
+                    code: "openapi_not_importable",
+                    detail: "x".into(),
+                    errors: vec![FieldError::new("descriptor.metadata.name", "bad")],
+                },
+                422,
+                "openapi_not_importable",
+            ),
             (Error::upstream("refresh_failed", "gone"), 502, "refresh_failed"),
             (Error::UpstreamTimeout("slow".into()), 504, "upstream_timeout"),
             (

@@ -193,21 +193,22 @@ pub async fn exchange_code(
     result
 }
 
+/// The client credentials grant; `resource` (RFC 8707) where the protected resource has an
+/// identifier (an MCP server has; a plain REST API named by a descriptor has none).
 pub async fn client_credentials(
     net: &Outbound,
     client: &ClientCredentials,
     token_url: &str,
     scopes: &[String],
-    resource: &str,
+    resource: Option<&str>,
 ) -> Result<Tokens, GrantError> {
-    let result = token_client(client, token_url)?
-        .exchange_client_credentials()
-        .add_scopes(scopes.iter().cloned().map(Scope::new))
-        .add_extra_param("resource", resource)
-        .request_async(&OAuthHttp(net))
-        .await
-        .map(tokens)
-        .map_err(grant_error);
+    let token_client = token_client(client, token_url)?;
+    let mut request =
+        token_client.exchange_client_credentials().add_scopes(scopes.iter().cloned().map(Scope::new));
+    if let Some(resource) = resource {
+        request = request.add_extra_param("resource", resource);
+    }
+    let result = request.request_async(&OAuthHttp(net)).await.map(tokens).map_err(grant_error);
     super::record_token_request("client_credentials", &result);
     result
 }

@@ -206,6 +206,22 @@ impl AuthType {
         fields
     }
 
+    /// The credential field a caller's own token (`X-Switchboard-User-Token`) stands in for:
+    /// bearer's token field, an api_key type's one secret field, OAuth 2's access token (the
+    /// grant is not run). `None` when there is no single slot: basic (two fields), an api_key
+    /// type with no secret field or several.
+    pub fn token_slot(&self) -> Option<&str> {
+        match self.kind {
+            AuthKind::Bearer => Some(self.token_field()),
+            AuthKind::OAuth2 => Some(ACCESS_TOKEN_FIELD),
+            AuthKind::Basic => None,
+            AuthKind::ApiKey => match self.fields.iter().filter(|f| f.is_secret()).collect::<Vec<_>>()[..] {
+                [only] => Some(only.key.as_str()),
+                _ => None,
+            },
+        }
+    }
+
     /// Keys an `auth_headers` template may name: every field, and the access token for OAuth 2.
     pub fn placeholder_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.effective_fields().into_iter().map(|f| f.key).collect();
@@ -519,6 +535,22 @@ mod tests {
         assert_eq!(auth.reference(), "api_key");
         auth.id = Some("partner_key".into());
         assert_eq!(auth.reference(), "partner_key");
+    }
+
+    #[test]
+    fn a_user_token_has_one_slot_or_none() {
+        let mut bearer = AuthType::new(AuthKind::Bearer);
+        assert_eq!(bearer.token_slot(), Some("token"));
+        bearer.token_field = Some("pat".into());
+        assert_eq!(bearer.token_slot(), Some("pat"));
+        assert_eq!(AuthType::new(AuthKind::OAuth2).token_slot(), Some(ACCESS_TOKEN_FIELD));
+        assert_eq!(AuthType::new(AuthKind::Basic).token_slot(), None);
+        let mut key = AuthType::new(AuthKind::ApiKey);
+        assert_eq!(key.token_slot(), None, "no secret field");
+        key.fields = vec![AuthField::implied("account", false), AuthField::implied("api_key", true)];
+        assert_eq!(key.token_slot(), Some("api_key"));
+        key.fields.push(AuthField::implied("api_secret", true));
+        assert_eq!(key.token_slot(), None, "which secret would it be?");
     }
 
     #[test]

@@ -33,6 +33,8 @@ const CALLER_ONLY: &[&str] = &[
     "x-forwarded-for",
     "x-forwarded-host",
     "x-forwarded-proto",
+    // A caller's own token for a REST connector's call: never an MCP upstream's to see.
+    "x-switchboard-user-token",
 ];
 
 /// Upstream headers that must not reach the caller: cookies for the upstream's domain and

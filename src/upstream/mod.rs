@@ -24,4 +24,6 @@ use target::TargetCache;
 pub struct Context {
     pub connectors: connectors::Context,
     pub targets: Arc<TargetCache>,
+    /// REST connectors' client-credentials access tokens.
+    pub rest_tokens: Arc<rest::TokenCache>,
 }

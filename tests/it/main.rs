@@ -26,6 +26,7 @@ mod presets;
 mod proxy;
 mod rest;
 mod rest_mcp;
+mod rest_oauth;
 mod rest_openapi;
 mod secrets;
 mod service;

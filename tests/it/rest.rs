@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::support::rest_api::{API_KEY, TicketApi};
+use crate::support::rest_api::{API_KEY, TicketApi, USER_KEY};
 use crate::support::{TestApp, expect_json, expect_problem};
 
 /// `descriptor` as a YAML request body creating a REST connector with `api_key`.
@@ -316,4 +316,126 @@ async fn a_rest_connectors_mcp_endpoint_lists_its_tools_and_other_tenants_cannot
         .await
         .unwrap();
     expect_problem(res, 404, "not_found").await;
+}
+
+/// A caller's own token (`X-Switchboard-User-Token`) stands in for the stored API key, on a
+/// server made for that call (the cached one, warm, is not used); the next call without one
+/// sends the stored key again. A malformed token is 400 and sends nothing; a tool whose auth
+/// type has no single token slot, or an MCP connector, refuses one with 422.
+#[sqlx::test]
+async fn a_user_token_is_sent_instead_of_the_stored_credential(db: PgPool) {
+    let api = TicketApi::spawn().await;
+    let app = TestApp::spawn(db).await;
+    let tenant = app.tenant("acme").await;
+    let id = connected(&app, &tenant.key, api.ticket_system()).await;
+    let as_user = |tool: &str, token: &[u8]| {
+        app.request(Method::POST, &format!("/api/v1/connectors/{id}/tools/{tool}/call"), Some(&tenant.key))
+            .header("x-switchboard-user-token", reqwest::header::HeaderValue::from_bytes(token).unwrap())
+            .json(&json!({"arguments": {"ticket_id": "T-7"}}))
+            .send()
+    };
+    let stored = call(&app, &tenant.key, &id, "search_tickets", json!({})).await;
+    assert_eq!(stored["isError"], false, "{stored}");
+    let mine = expect_json(as_user("get_ticket", USER_KEY.as_bytes()).await.unwrap(), 200).await;
+    assert_eq!(mine["structuredContent"]["id"], "T-7", "{mine}");
+    let wrong = expect_json(as_user("get_ticket", b"tk_someone_else").await.unwrap(), 200).await;
+    assert_eq!(wrong["isError"], true, "the API refused it: {wrong}");
+    let again = call(&app, &tenant.key, &id, "search_tickets", json!({})).await;
+    assert_eq!(again["isError"], false, "{again}");
+    let keys: Vec<Option<String>> = api.calls().into_iter().map(|c| c.api_key).collect();
+    let expected = [API_KEY, USER_KEY, "tk_someone_else", API_KEY].map(|k| Some(k.to_owned()));
+    assert_eq!(keys, expected);
+
+    let long = vec![b'x'; 4097];
+    for bad in [&b""[..], b"two words", b"t\xc3\xb6k", &long] {
+        let problem =
+            expect_problem(as_user("get_ticket", bad).await.unwrap(), 400, "invalid_user_token").await;
+        assert!(!problem["detail"].as_str().unwrap().contains("two words"), "never echoed: {problem}");
+    }
+    assert_eq!(api.calls().len(), 4, "nothing was sent for a malformed token");
+    let log = app.get_json(&format!("/api/v1/connectors/{id}/tool-calls"), &tenant.key).await;
+    assert!(!log.to_string().contains(USER_KEY), "never logged: {log}");
+
+    // Two secret fields: which one a user token would be is anyone's guess.
+    let mut descriptor = api.ticket_system();
+    let fields = descriptor["authentication"][0]["fields"].as_array_mut().unwrap();
+    fields.push(json!({"key": "api_secret", "field_type": "secret", "required": false}));
+    let ambiguous = connected(&app, &tenant.key, descriptor).await;
+    let path = format!("/api/v1/connectors/{ambiguous}/tools/get_ticket/call");
+    let res = app
+        .request(Method::POST, &path, Some(&tenant.key))
+        .header("x-switchboard-user-token", USER_KEY)
+        .json(&json!({"arguments": {"ticket_id": "T-7"}}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 422, "user_token_unsupported").await;
+
+    let (t2, _upstream, mcp) = super::gateway::setup(&app, "other").await;
+    let res = app
+        .request(Method::POST, &format!("/api/v1/connectors/{mcp}/tools/echo/call"), Some(&t2.key))
+        .header("x-switchboard-user-token", USER_KEY)
+        .json(&json!({"arguments": {"message": "hi"}}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 422, "user_token_unsupported").await;
+    let res = app
+        .request(Method::POST, &format!("/api/v1/connectors/{mcp}/mcp"), Some(&t2.key))
+        .header("accept", "application/json, text/event-stream")
+        .header("x-switchboard-user-token", USER_KEY)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 422, "user_token_unsupported").await;
+}
+
+/// Two replicas on one database, the connector's target warm on both: credentials and then a
+/// descriptor PATCHed on one are what the other's next calls use (its cached target dropped
+/// by LISTEN/NOTIFY), well within the polling deadline.
+#[sqlx::test]
+async fn a_patch_on_one_replica_reaches_the_other_replicas_cached_connector(db: PgPool) {
+    let api = TicketApi::spawn().await;
+    let one = TestApp::spawn(db).await;
+    let two = one.replica().await;
+    let tenant = one.tenant("acme").await;
+    let mut descriptor = api.ticket_system();
+    let id = connected(&one, &tenant.key, descriptor.clone()).await;
+    for app in [&one, &two] {
+        assert_eq!(call(app, &tenant.key, &id, "search_tickets", json!({})).await["isError"], false);
+    }
+    let patch = |body: Value| {
+        one.request(Method::PATCH, &format!("/api/v1/connectors/{id}"), Some(&tenant.key)).json(&body).send()
+    };
+
+    expect_json(patch(json!({"credentials": {"api_key": USER_KEY}})).await.unwrap(), 200).await;
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(5);
+    loop {
+        call(&two, &tenant.key, &id, "search_tickets", json!({})).await;
+        if api.calls().last().unwrap().api_key.as_deref() == Some(USER_KEY) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "two kept sending the old key");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("new credentials on the other replica after {:?}", started.elapsed());
+
+    descriptor["mcp_config"]["route_mappings"][0]["mcp_tool_name"] = json!("find_tickets");
+    expect_json(patch(json!({"descriptor": descriptor})).await.unwrap(), 200).await;
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(5);
+    let path = format!("/api/v1/connectors/{id}/tools/find_tickets/call");
+    loop {
+        let res = two.post_json(&path, &tenant.key, json!({})).await;
+        if res.status() == 200 {
+            assert_eq!(res.json::<Value>().await.unwrap()["isError"], false);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "two never served the new descriptor");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("new descriptor on the other replica after {:?}", started.elapsed());
+    assert_eq!(api.calls().last().unwrap().api_key.as_deref(), Some(USER_KEY), "with the new key");
 }

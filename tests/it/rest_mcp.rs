@@ -12,7 +12,7 @@ use super::gateway::{add_tool, create_gateway, issue_key, setup};
 use super::gateway_interop::run;
 use crate::support::node::{NodeServer, free_port};
 use crate::support::raw_mcp::{RawMcp, response_to};
-use crate::support::rest_api::{API_KEY, TicketApi};
+use crate::support::rest_api::{API_KEY, TicketApi, USER_KEY};
 use crate::support::{TestApp, expect_json, expect_problem};
 
 /// A connected Ticket System connector for `descriptor`; its id.
@@ -245,21 +245,26 @@ async fn two_replicas_share_sessions_and_a_descriptor_change(db: PgPool) {
     assert_eq!(tool_names(&list), ["create_ticket", "find_tickets", "get_ticket"]);
 }
 
+/// A gateway `multi` with the MCP connector's `echo` as `say` and the REST connector's
+/// `get_ticket` as `ticket`; a key of it.
+async fn mixed_gateway(app: &TestApp, key: &str, mcp_connector: &str, rest_connector: &str) -> String {
+    let g = create_gateway(app, key, "multi").await;
+    let gid = g["id"].as_str().unwrap();
+    for (connector, tool, alias) in [(mcp_connector, "echo", "say"), (rest_connector, "get_ticket", "ticket")]
+    {
+        let body = json!({"connector_id": connector, "tool": tool, "alias": alias});
+        expect_json(add_tool(app, key, gid, body).await, 201).await;
+    }
+    issue_key(app, key, gid, json!({})).await["api_key"].as_str().unwrap().to_owned()
+}
+
 #[sqlx::test]
 async fn a_gateway_exposes_a_rest_tool_and_an_mcp_tool_side_by_side(db: PgPool) {
     let api = TicketApi::spawn().await;
     let app = TestApp::spawn(db).await;
     let (t, _upstream, mcp_connector) = setup(&app, "mixed").await;
     let rest_connector = connected(&app, &t.key, api.ticket_system()).await;
-    let g = create_gateway(&app, &t.key, "multi").await;
-    let gid = g["id"].as_str().unwrap();
-    for (connector, tool, alias) in
-        [(mcp_connector.as_str(), "echo", "say"), (rest_connector.as_str(), "get_ticket", "ticket")]
-    {
-        let body = json!({"connector_id": connector, "tool": tool, "alias": alias});
-        expect_json(add_tool(&app, &t.key, gid, body).await, 201).await;
-    }
-    let key = issue_key(&app, &t.key, gid, json!({})).await["api_key"].as_str().unwrap().to_owned();
+    let key = mixed_gateway(&app, &t.key, &mcp_connector, &rest_connector).await;
     let mut mcp = RawMcp::new(&app.url("/api/v1/gateways/multi/mcp"), &key);
     mcp.initialize().await;
     let list = mcp.call(1, "tools/list", json!({})).await;
@@ -269,4 +274,47 @@ async fn a_gateway_exposes_a_rest_tool_and_an_mcp_tool_side_by_side(db: PgPool) 
     let ticket = response_to(mcp.post(call(3, "ticket", json!({"ticket_id": "T-5"}))).await, 3).await;
     assert_eq!(ticket["result"]["structuredContent"]["id"], "T-5", "{ticket}");
     assert_eq!(api.calls().last().unwrap().path, "/api/v1/tickets/T-5");
+}
+
+/// A caller's own token on a REST connector's `/mcp` and on a gateway: the REST API sees it
+/// in place of the stored key, for that request only; a gateway's MCP tool refuses it as a
+/// tool error.
+#[sqlx::test]
+async fn a_user_token_reaches_the_rest_api_through_mcp_and_gateways(db: PgPool) {
+    let api = TicketApi::spawn().await;
+    let app = TestApp::spawn(db).await;
+    let (t, _upstream, mcp_connector) = setup(&app, "mixed").await;
+    let rest_connector = connected(&app, &t.key, api.ticket_system()).await;
+    let mcp = RawMcp::new(&endpoint(&app, &rest_connector), &t.key);
+    let as_user = |message: Value| {
+        mcp.request(Method::POST).header("x-switchboard-user-token", USER_KEY).json(&message).send()
+    };
+    let mine =
+        response_to(as_user(call(1, "get_ticket", json!({"ticket_id": "T-1"}))).await.unwrap(), 1).await;
+    assert_eq!(mine["result"]["structuredContent"]["id"], "T-1", "{mine}");
+    let stored = response_to(mcp.post(call(2, "get_ticket", json!({"ticket_id": "T-2"}))).await, 2).await;
+    assert_eq!(stored["result"]["isError"], false, "{stored}");
+    let keys: Vec<Option<String>> = api.calls().into_iter().map(|c| c.api_key).collect();
+    assert_eq!(keys, [Some(USER_KEY.to_owned()), Some(API_KEY.to_owned())]);
+    let res = mcp
+        .request(Method::POST)
+        .header("x-switchboard-user-token", "")
+        .json(&call(3, "get_ticket", json!({"ticket_id": "T-3"})))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 400, "invalid_user_token").await;
+
+    let key = mixed_gateway(&app, &t.key, &mcp_connector, &rest_connector).await;
+    let gateway = RawMcp::new(&app.url("/api/v1/gateways/multi/mcp"), &key);
+    let via_gateway = |message: Value| {
+        gateway.request(Method::POST).header("x-switchboard-user-token", USER_KEY).json(&message).send()
+    };
+    let ticket =
+        response_to(via_gateway(call(4, "ticket", json!({"ticket_id": "T-4"}))).await.unwrap(), 4).await;
+    assert_eq!(ticket["result"]["structuredContent"]["id"], "T-4", "{ticket}");
+    assert_eq!(api.calls().last().unwrap().api_key.as_deref(), Some(USER_KEY));
+    let said = response_to(via_gateway(call(5, "say", json!({"message": "hi"}))).await.unwrap(), 5).await;
+    assert_eq!(said["result"]["isError"], true, "{said}");
+    assert!(said.to_string().contains("user_token_unsupported"), "{said}");
 }

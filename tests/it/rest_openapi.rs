@@ -122,3 +122,33 @@ async fn the_petstore_draft_calls_prism_without_a_validation_error(db: PgPool) {
         assert_eq!(result["isError"], false, "{tool}: Prism found a problem: {result}");
     }
 }
+
+/// A document whose draft breaks a rule no operation can be left out for — here an OAuth 2
+/// token URL with a NUL in it, which a 3.0 parser keeps as text — is the author's problem: 422
+/// naming the draft's broken fields, not a 500.
+#[sqlx::test]
+async fn a_document_whose_draft_does_not_validate_is_unprocessable_with_its_fields(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let tenant = app.tenant("acme").await;
+    let document = json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Machines", "version": "1.0.0"},
+        "servers": [{"url": "https://api.example.com"}],
+        "security": [{"machine": []}],
+        "components": {"securitySchemes": {"machine": {"type": "oauth2", "flows": {
+            "clientCredentials": {"tokenUrl": "https://auth.example.com/to\u{0}ken", "scopes": {}}
+        }}}},
+        "paths": {"/machines": {"get": {"operationId": "listMachines", "responses": {"200": {"description": "ok"}}}}}
+    });
+    let res = app
+        .request(Method::POST, "/api/v1/descriptors/from-openapi", Some(&tenant.key))
+        .header("content-type", "application/json")
+        .body(document.to_string())
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(res, 422, "openapi_not_importable").await;
+    let errors = problem["errors"].as_array().expect("the draft's field errors");
+    assert_eq!(errors[0]["field"], "descriptor.authentication[0].token_url", "{problem}");
+    assert!(errors[0]["message"].as_str().unwrap().contains("NUL"), "{problem}");
+}

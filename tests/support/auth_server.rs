@@ -197,6 +197,16 @@ impl AuthServer {
         self.state.lock().unwrap().log.clone()
     }
 
+    /// Whether `token` is a live access token (for any resource, or none).
+    pub fn issued(&self, token: &str) -> bool {
+        self.state.lock().unwrap().access_tokens.contains_key(token)
+    }
+
+    /// Forgets every access token issued so far, as a server revoking them would.
+    pub fn revoke_access_tokens(&self) {
+        self.state.lock().unwrap().access_tokens.clear();
+    }
+
     /// Whether `token` is a live access token for `resource`.
     pub fn accepts(&self, token: &str, resource: &str) -> bool {
         let state = self.state.lock().unwrap();

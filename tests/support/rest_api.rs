@@ -1,6 +1,7 @@
 //! A small real REST API on 127.0.0.1 for REST connector tests: the seed's ticket system
 //! (`/api/v1/me`, `/api/v1/tickets`, `/api/v1/tickets/{id}`) behind an `X-API-Key` check,
-//! plus `/api/v1/hang`, which never answers. It records what reached it.
+//! plus `/api/v1/hang`, which never answers. It records what reached it. Spawned with a
+//! bearer check ([`TicketApi::spawn_with_bearer`]), it also takes OAuth access tokens.
 
 use std::sync::{Arc, Mutex};
 
@@ -24,12 +25,19 @@ pub struct Seen {
     pub path: String,
     pub query: Option<String>,
     pub api_key: Option<String>,
+    pub authorization: Option<String>,
     pub content_type: Option<String>,
     pub body: Option<Value>,
 }
 
+/// Whether an `Authorization: Bearer` token is one the API takes.
+pub type BearerCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 #[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<Seen>>>);
+struct Log {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    bearer: Option<BearerCheck>,
+}
 
 pub struct TicketApi {
     pub base: String,
@@ -38,7 +46,15 @@ pub struct TicketApi {
 
 impl TicketApi {
     pub async fn spawn() -> Self {
-        let log = Log::default();
+        Self::serve(Log::default()).await
+    }
+
+    /// The API taking, besides its API keys, bearer tokens that `check` accepts.
+    pub async fn spawn_with_bearer(check: BearerCheck) -> Self {
+        Self::serve(Log { bearer: Some(check), ..Log::default() }).await
+    }
+
+    async fn serve(log: Log) -> Self {
         let router = Router::new()
             .route("/api/v1/me", get(me))
             .route("/api/v1/hang", any(hang))
@@ -58,7 +74,7 @@ impl TicketApi {
     }
 
     pub fn seen(&self) -> Vec<Seen> {
-        self.log.0.lock().unwrap().clone()
+        self.log.seen.lock().unwrap().clone()
     }
 
     /// Requests other than the connect's test endpoint.
@@ -84,15 +100,18 @@ async fn record(State(log): State<Log>, request: Request, next: axum::middleware
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
     let header = |name: &str| parts.headers.get(name).map(|v| v.to_str().unwrap().to_owned());
-    log.0.lock().unwrap().push(Seen {
+    log.seen.lock().unwrap().push(Seen {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
         api_key: header("x-api-key"),
+        authorization: header("authorization"),
         content_type: header("content-type"),
         body: serde_json::from_slice(&bytes).ok(),
     });
-    let authorized = parts.headers.get("x-api-key").is_some_and(|k| k == API_KEY || k == USER_KEY);
+    let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned));
+    let authorized = parts.headers.get("x-api-key").is_some_and(|k| k == API_KEY || k == USER_KEY)
+        || bearer.zip(log.bearer.as_ref()).is_some_and(|(token, check)| check(&token));
     if !authorized {
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "bad api key"}))).into_response();
     }

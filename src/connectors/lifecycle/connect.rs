@@ -134,10 +134,15 @@ async fn connect_client_credentials(
     let client = OAuthClientRef::Connector { client_id, method };
     let grant = grant_from(&discovery, token_url, &settings, url, scopes, client);
     let credentials = client_credentials_of(&ctx.db, &ctx.keyring, &connector, &grant.client).await?;
-    let tokens =
-        grant::client_credentials(&ctx.net, &credentials, &grant.token_url, &grant.scopes, &grant.resource)
-            .await
-            .map_err(|e| grant_failed(e, "the client credentials grant"))?;
+    let tokens = grant::client_credentials(
+        &ctx.net,
+        &credentials,
+        &grant.token_url,
+        &grant.scopes,
+        Some(&grant.resource),
+    )
+    .await
+    .map_err(|e| grant_failed(e, "the client credentials grant"))?;
     let headers = credential::headers(connector.auth.as_ref(), Some(&tokens.access_token))?;
     let info = probe_upstream(ctx, &connector, url, &headers).await?;
     finish_connected(ctx, connector, info, Some((tokens, grant))).await

@@ -259,6 +259,7 @@ pub struct CreatedConnector {
         (status = 201, body = CreatedConnector),
         (status = 400, body = Problem, description = "Invalid input; `errors` names every bad field"),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 413, body = Problem),
+        (status = 422, body = Problem, description = "`rest_oauth2_unsupported`: a REST descriptor with an OAuth 2 `authorization_code` auth type (client credentials are supported)"),
     ),
     security(("api_key" = ["write"]))
 )]
@@ -339,6 +340,7 @@ pub async fn get_connector(
     responses(
         (status = 200, body = ConnectorView), (status = 400, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem, description = "`auth_not_replaceable`: not a static-credential connector; `not_a_rest_connector`: a descriptor or credentials for an MCP connector"),
+        (status = 422, body = Problem, description = "`rest_oauth2_unsupported`: a REST descriptor with an OAuth 2 `authorization_code` auth type"),
     ),
     security(("api_key" = ["write"]))
 )]

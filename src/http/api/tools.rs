@@ -19,7 +19,7 @@ use crate::connectors::service::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::extract::Caller;
-use crate::http::extract::{ApiQuery, OptionalJson, PathId};
+use crate::http::extract::{ApiQuery, OptionalJson, PathId, UserToken};
 use crate::http::problem::Problem;
 use crate::http::problem::{ApiError, ApiResult};
 use crate::tenancy::Scope;
@@ -138,14 +138,24 @@ pub struct CallResponse {
 }
 
 /// Call a tool directly. Upstream tool failures are a 200 with `isError: true`.
+///
+/// A REST connector's tool may be called with the caller's own credential in
+/// `X-Switchboard-User-Token`: it is used for the operation's auth instead of the stored one
+/// (bearer: the token; api_key: the auth type's one secret field; oauth2: the access token),
+/// on a server made for this call alone. Never logged.
 #[utoipa::path(
     post, path = "/api/v1/connectors/{id}/tools/{name}/call", tag = "tools",
-    params(("id" = Uuid, Path), ("name" = String, Path)), request_body(content = Option<CallRequest>),
+    params(
+        ("id" = Uuid, Path), ("name" = String, Path),
+        ("X-Switchboard-User-Token" = Option<String>, Header, description = "REST connectors: the caller's own token for this call, instead of the stored credential (1–4096 visible ASCII characters)"),
+    ),
+    request_body(content = Option<CallRequest>),
     responses(
         (status = 200, body = CallResponse),
-        (status = 400, body = Problem, description = "`validation_failed`: `errors` lists every schema violation; the upstream was not called"),
+        (status = 400, body = Problem, description = "`validation_failed`: `errors` lists every schema violation; the upstream was not called. `invalid_user_token`: a malformed `X-Switchboard-User-Token`"),
         (status = 404, body = Problem, description = "no such connector, or no such tool in its catalog (sync first)"),
         (status = 409, body = Problem, description = "`connector_not_connected`"),
+        (status = 422, body = Problem, description = "`user_token_unsupported`: a user token for an MCP connector, or for a tool whose auth type has no token slot (basic)"),
         (status = 502, body = Problem, description = "protocol or credential failure upstream"),
         (status = 504, body = Problem, description = "`upstream_timeout`: SWITCHBOARD_TOOL_CALL_TIMEOUT passed"),
     ),
@@ -155,12 +165,14 @@ pub async fn call_tool(
     State(state): State<AppState>,
     caller: Caller,
     path: Path<(String, String)>,
+    UserToken(user_token): UserToken,
     OptionalJson(body): OptionalJson<CallRequest>,
 ) -> ApiResult<axum::Json<CallResponse>> {
     caller.require(Scope::Proxy)?;
     let (id, name) = connector_and_tool(path)?;
     let who = CallerRef { tenant_id: caller.tenant_id, api_key_id: caller.key_id };
-    let outcome = service::call(&state.catalog(), who, id, &name, body.arguments).await?;
+    let outcome =
+        service::call(&state.catalog(), who, id, &name, body.arguments, user_token.as_ref()).await?;
     let mut result = outcome.result;
     Ok(axum::Json(CallResponse {
         content: result.get_mut("content").map(Value::take).unwrap_or_else(|| Value::Array(Vec::new())),

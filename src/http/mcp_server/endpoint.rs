@@ -29,6 +29,7 @@ use super::refusal;
 use super::server::{ToolServer, ToolSource};
 use crate::error::Error;
 use crate::http::AppState;
+use crate::http::extract::{USER_TOKEN_HEADER, user_token};
 use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::http::proxy::Relayed;
 use crate::http::proxy::relay::is_event_stream;
@@ -41,13 +42,14 @@ use crate::http::proxy::session::{ServedBy, seal_served_session, served_session_
         ("slug" = String, Path, description = "The gateway's slug"),
         ("apiKey" = Option<String>, Query, description = "The key, for clients that cannot set headers (also `api_key`)"),
         ("Mcp-Session-Id" = Option<String>, Header, description = "2025-era: the session id `initialize` gave out"),
+        ("X-Switchboard-User-Token" = Option<String>, Header, description = "The caller's own token for this request's calls of REST tools, instead of their connectors' stored credentials (an MCP tool answers a tool error `user_token_unsupported`)"),
     ),
     request_body(content = Option<Object>, description = "A JSON-RPC message (POST)"),
     responses(
         (status = 200, description = "The answer: JSON, or SSE events (one answer; or, for a GET with a 2025-era session and for `subscriptions/listen`, `notifications/tools/list_changed` whenever the gateway's tools change)", content(
             (Object = "application/json"), (String = "text/event-stream"))),
         (status = 202, description = "A notification or response, accepted"),
-        (status = 400, description = "Not a valid MCP request (a JSON-RPC error, e.g. -32020 `Mcp-Method` mismatch)"),
+        (status = 400, description = "Not a valid MCP request (a JSON-RPC error, e.g. -32020 `Mcp-Method` mismatch), or a malformed `X-Switchboard-User-Token` (problem `invalid_user_token`)"),
         (status = 401, body = Problem, description = "No key, or not one of this gateway's (unknown, revoked, expired)"),
         (status = 404, body = Problem, description = "No such gateway, or a session id this gateway did not give out"),
         (status = 405, description = "DELETE: this endpoint keeps no session to end (a session id is sealed, not stored)"),
@@ -64,6 +66,8 @@ pub async fn gateway_mcp(
     request: Request,
 ) -> ApiResult<Response> {
     let (mut parts, body) = request.into_parts();
+    let user_token = user_token(&parts.headers)?;
+    parts.headers.remove(USER_TOKEN_HEADER);
     let token = take_credential(&mut parts);
     let authorized = match authorize(&state, &slug, token.as_deref()).await {
         // Other refusals are made before the body is read; a rate limit's answers the
@@ -81,7 +85,7 @@ pub async fn gateway_mcp(
         if parts.method == Method::GET {
             return listen::standalone(&state, &parts.headers, served, credential).await;
         }
-        let source = GatewaySource::load(state.gateway(), gateway, caller).await?;
+        let source = GatewaySource::load(state.gateway(), gateway, caller, user_token).await?;
         serve(&state, parts, body.clone(), served, source, Some(credential)).await
     };
     match answer.await {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use rmcp::model::Tool;
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use super::server::{Identity, ToolSource, mcp_tool};
@@ -20,14 +21,21 @@ pub struct GatewaySource {
     gateway: Arc<Gateway>,
     caller: Caller,
     tools: Arc<Vec<Tool>>,
+    /// The caller's own token (`X-Switchboard-User-Token`) for this request's REST tool calls.
+    user_token: Option<SecretString>,
 }
 
 impl GatewaySource {
-    /// The gateway's tools as `caller` sees them.
-    pub async fn load(ctx: gateway::Context, gateway: Gateway, caller: Caller) -> Result<Self> {
+    /// The gateway's tools as `caller` sees them; their calls made with `user_token` when given.
+    pub async fn load(
+        ctx: gateway::Context,
+        gateway: Gateway,
+        caller: Caller,
+        user_token: Option<SecretString>,
+    ) -> Result<Self> {
         let exposed = dispatch::exposed_tools(&ctx, &gateway, caller.scopes).await?;
         let tools = Arc::new(exposed.iter().map(as_mcp).collect());
-        Ok(Self { ctx, gateway: Arc::new(gateway), caller, tools })
+        Ok(Self { ctx, gateway: Arc::new(gateway), caller, tools, user_token })
     }
 }
 
@@ -56,7 +64,8 @@ impl ToolSource for GatewaySource {
     }
 
     async fn call(&self, name: &str, arguments: Map<String, Value>) -> Result<Value, Error> {
-        dispatch::call(&self.ctx, self.caller, &self.gateway, name, arguments).await
+        let token = self.user_token.as_ref();
+        dispatch::call(&self.ctx, self.caller, &self.gateway, (name, arguments), token).await
     }
 
     fn announces_changes(&self) -> bool {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use rmcp::model::Tool;
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -23,18 +24,26 @@ pub struct RestSource {
     connector_id: Uuid,
     name: Arc<str>,
     tools: Arc<Vec<Tool>>,
+    /// The caller's own token (`X-Switchboard-User-Token`) for every call of this request.
+    user_token: Option<SecretString>,
 }
 
 impl RestSource {
-    /// The REST connector of `target` (connected) as `caller` uses it.
-    pub async fn load(ctx: catalog::Context, caller: CallerRef, target: &Target) -> Result<Self> {
+    /// The REST connector of `target` (connected) as `caller` uses it, with `user_token` in
+    /// place of its stored credential when given.
+    pub async fn load(
+        ctx: catalog::Context,
+        caller: CallerRef,
+        target: &Target,
+        user_token: Option<SecretString>,
+    ) -> Result<Self> {
         let rest = target.rest.as_ref().ok_or(Error::NotFound("connector"))?;
         let info = connectors::rest::server_info(&rest.descriptor);
         let name = info.name.unwrap_or_else(|| format!("switchboard-rest/{}", target.connector_id));
         let catalog =
             service::tools(&ctx.upstream.connectors.db, caller.tenant_id, target.connector_id).await?;
         let tools = Arc::new(catalog.iter().map(as_mcp).collect());
-        Ok(Self { ctx, caller, connector_id: target.connector_id, name: name.into(), tools })
+        Ok(Self { ctx, caller, connector_id: target.connector_id, name: name.into(), tools, user_token })
     }
 }
 
@@ -60,7 +69,8 @@ impl ToolSource for RestSource {
     }
 
     async fn call(&self, name: &str, arguments: Map<String, Value>) -> Result<Value, Error> {
-        let outcome = service::call(&self.ctx, self.caller, self.connector_id, name, arguments).await?;
+        let (id, token) = (self.connector_id, self.user_token.as_ref());
+        let outcome = service::call(&self.ctx, self.caller, id, name, arguments, token).await?;
         Ok(outcome.result)
     }
 }

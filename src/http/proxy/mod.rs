@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use uuid::Uuid;
 
 use super::AppState;
-use super::extract::bearer_token;
+use super::extract::{bearer_token, user_token};
 use crate::error::Error;
 use crate::http::problem::{ApiError, ApiResult};
 use crate::mcp::Transport;
@@ -37,7 +37,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Authenticates the caller (proxy scope) and finds the connector in its tenant; checks that
-/// it is connected and speaks `transport`. Returns it with the caller's key id.
+/// it is connected and speaks `transport`, and that a user token (valid) is for a REST
+/// connector. Returns it with the caller's key id.
 async fn resolve(
     state: &AppState,
     upstream: &upstream::Context,
@@ -52,5 +53,10 @@ async fn resolve(
         return Err(ApiError::MissingScope(Scope::Proxy.as_str()));
     }
     let id: Uuid = raw_id.parse().map_err(|_| ApiError::from(Error::NotFound("connector")))?;
-    Ok((target::resolve(upstream, key.tenant_id, id, transport).await?, key.id))
+    let target = target::resolve(upstream, key.tenant_id, id, transport).await?;
+    // A caller's own token is for REST connectors; an MCP upstream gets the stored credential.
+    if target.rest.is_none() && user_token(headers)?.is_some() {
+        return Err(upstream::rest::user_token_unsupported_for_mcp().into());
+    }
+    Ok((target, key.id))
 }

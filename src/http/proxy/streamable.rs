@@ -17,6 +17,7 @@ use super::{resolve, session};
 
 use crate::catalog::service::CallerRef;
 use crate::http::AppState;
+use crate::http::extract::{USER_TOKEN_HEADER, user_token};
 use crate::http::mcp_server::endpoint::{self, Served};
 use crate::http::mcp_server::rest::RestSource;
 use crate::http::problem::{ApiResult, Problem};
@@ -35,6 +36,7 @@ use crate::upstream::target::Target;
     params(
         ("id" = Uuid, Path, description = "The connector"),
         ("Mcp-Session-Id" = Option<String>, Header, description = "The session id this endpoint gave out (the upstream's, sealed; a REST connector's own, sealed)"),
+        ("X-Switchboard-User-Token" = Option<String>, Header, description = "REST connectors: the caller's own token for this request's tool calls, instead of the stored credential; an MCP connector answers 422 `user_token_unsupported`"),
     ),
     request_body(content = Option<Object>, description = "A JSON-RPC message (POST), forwarded byte for byte"),
     responses(
@@ -44,7 +46,9 @@ use crate::upstream::target::Target;
         (status = 404, body = Problem, description = "No such connector, or a session id not given out for it"),
         (status = 405, description = "REST connectors: GET and DELETE (no stream or session to open or end)"),
         (status = 406, description = "REST connectors: `Accept` must name both application/json and text/event-stream"),
+        (status = 400, body = Problem, description = "`invalid_user_token`: a malformed `X-Switchboard-User-Token`"),
         (status = 409, body = Problem, description = "`connector_not_connected`, `wrong_transport`"),
+        (status = 422, body = Problem, description = "`user_token_unsupported`: a user token for an MCP connector"),
         (status = 502, body = Problem, description = "The upstream failed: unreachable, `upstream_redirect`, credential failures"),
         (status = 504, body = Problem),
         (status = "default", description = "Any other status is the upstream's own, relayed with its body"),
@@ -81,8 +85,8 @@ pub async fn mcp(
 }
 
 /// A REST connector's MCP endpoint, which Switchboard serves itself: its catalog's tools,
-/// both eras, sessions sealed to the connector (`endpoint`). The caller's key leaves the
-/// request before rmcp sees it.
+/// both eras, sessions sealed to the connector (`endpoint`). The caller's key and user token
+/// leave the request before rmcp sees it; the token goes with every call of the request.
 async fn serve_rest(
     state: &AppState,
     mut parts: Parts,
@@ -91,12 +95,14 @@ async fn serve_rest(
     api_key_id: Uuid,
 ) -> ApiResult<Response> {
     parts.headers.remove(AUTHORIZATION);
+    let user_token = user_token(&parts.headers)?;
+    parts.headers.remove(USER_TOKEN_HEADER);
     let (tenant_id, owner_id) = (target.tenant_id, target.connector_id);
     let served = Served { by: ServedBy::RestConnector, tenant_id, owner_id };
     endpoint::check_session(state, &parts, served)?;
     admit(state, target).await?;
     let caller = CallerRef { tenant_id, api_key_id };
-    let source = RestSource::load(state.catalog(), caller, target).await?;
+    let source = RestSource::load(state.catalog(), caller, target, user_token).await?;
     let body = endpoint::read_body(state, body).await?;
     endpoint::serve(state, parts, body, served, source, None).await
 }

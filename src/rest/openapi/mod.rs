@@ -78,10 +78,16 @@ impl From<ImportError> for crate::error::Error {
     fn from(err: ImportError) -> Self {
         match err {
             ImportError::Parse(e) => Self::rejected("invalid_document", e.to_string()),
-            ImportError::Draft(errors) => {
-                // The builder leaves out what breaks a rule; a draft that still does is a bug.
-                Self::Internal(anyhow::anyhow!("an OpenAPI draft does not validate: {errors:?}"))
-            }
+            // The builder leaves out operations that break a rule; what remains broken is the
+            // document's as a whole (a security scheme, its title): the author's to fix.
+            ImportError::Draft(errors) => Self::UnprocessableFields {
+                code: "openapi_not_importable",
+                detail: "the document imports into a descriptor draft that does not validate".into(),
+                errors: errors
+                    .into_iter()
+                    .map(|e| FieldError::new(format!("descriptor.{}", e.field), e.message))
+                    .collect(),
+            },
             other => Self::unprocessable("openapi_not_importable", other.to_string()),
         }
     }
