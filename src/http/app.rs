@@ -37,6 +37,9 @@ pub struct Caches {
     pub gateway_keys: Arc<crate::gateway::KeyCache>,
     /// Gateways' tool-list changes, for the MCP clients waiting to hear of them.
     pub tool_lists: Arc<crate::gateway::changes::ToolListChanges>,
+    /// Upstream MCP sessions shared by tool calls (not a cache of rows, but as much this
+    /// replica's own: a second replica has its own).
+    pub sessions: Arc<upstream::pool::Pool>,
 }
 
 impl Default for Caches {
@@ -54,6 +57,7 @@ impl Caches {
             targets: target_cache(&hub),
             gateway_keys: crate::gateway::KeyCache::new(&hub),
             tool_lists: crate::gateway::changes::ToolListChanges::new(&hub),
+            sessions: Arc::default(),
             hub,
         }
     }
@@ -141,7 +145,11 @@ impl AppState {
 
     /// What the upstream path needs.
     pub fn upstream(&self) -> upstream::Context {
-        upstream::Context { connectors: self.connectors(), targets: self.caches.targets.clone() }
+        upstream::Context {
+            connectors: self.connectors(),
+            targets: self.caches.targets.clone(),
+            pool: self.caches.sessions.clone(),
+        }
     }
 
     /// What the tool catalog needs.
@@ -190,6 +198,8 @@ pub async fn serve(
         tracing::info!(timeout = ?policy.timeout, "no longer accepting connections; finishing in-flight requests");
     };
     let invalidation = tokio::spawn(platform::cache::listen(state.db.clone(), state.caches.hub.clone()));
+    // Closes idle upstream sessions; at stopping, all of them.
+    let sweep = tokio::spawn(state.caches.sessions.clone().sweep(state.shutdown.clone()));
     let signal = state.shutdown.clone();
     // Turned into a service once: served as a bare `Router`, axum rebuilds its route tables
     // for every connection (~12 KiB each, held as long as the connection: SSE streams).
@@ -203,6 +213,7 @@ pub async fn serve(
         }
     };
     invalidation.abort();
+    let _ = sweep.await;
     served
 }
 
