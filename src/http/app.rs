@@ -40,6 +40,10 @@ pub struct Caches {
     /// Upstream MCP sessions shared by tool calls (not a cache of rows, but as much this
     /// replica's own: a second replica has its own).
     pub sessions: Arc<upstream::pool::Pool>,
+    /// Whether each tenant logs tool payloads (read on every tool call).
+    pub payload_logging: Arc<crate::tenancy::service::PayloadLogging>,
+    /// Compiled tool input schemas.
+    pub validators: Arc<catalog::model::Validators>,
 }
 
 impl Default for Caches {
@@ -58,6 +62,8 @@ impl Caches {
             gateway_keys: crate::gateway::KeyCache::new(&hub),
             tool_lists: crate::gateway::changes::ToolListChanges::new(&hub),
             sessions: Arc::default(),
+            payload_logging: crate::tenancy::service::payload_logging(&hub),
+            validators: Arc::default(),
             hub,
         }
     }
@@ -154,7 +160,12 @@ impl AppState {
 
     /// What the tool catalog needs.
     pub fn catalog(&self) -> catalog::Context {
-        catalog::Context { upstream: self.upstream(), resyncs: self.catalog.clone() }
+        catalog::Context {
+            upstream: self.upstream(),
+            resyncs: self.catalog.clone(),
+            validators: self.caches.validators.clone(),
+            payload_logging: self.caches.payload_logging.clone(),
+        }
     }
 
     /// What the gateways' authorization server needs.
