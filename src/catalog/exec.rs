@@ -12,7 +12,7 @@ use super::model::CallStatus;
 use super::sync::{schedule_resync, timed_out};
 use crate::connectors::{Connector, Kind};
 use crate::error::Error;
-use crate::upstream::mcp_client::{Session, SessionHandler};
+use crate::upstream::mcp_client::SessionHandler;
 use crate::upstream::{rest, target};
 
 /// Whether a tool's input schema maps arguments to `Mcp-Param-*` headers (`x-mcp-header`,
@@ -50,10 +50,11 @@ pub(super) async fn invoke(
     }
 }
 
-/// An MCP connector's `tools/call`; a list_changed seen meanwhile schedules a resync. rmcp
-/// sends `x-mcp-header` arguments as `Mcp-Param-*` headers only for a schema it saw in the
-/// same session's `tools/list` (its header builder is not public), so a call to such a tool
-/// lists tools first, until the tool appears.
+/// An MCP connector's `tools/call` on the connector's pooled session (`upstream::pool`); a
+/// list_changed seen on it schedules a resync. rmcp sends `x-mcp-header` arguments as
+/// `Mcp-Param-*` headers only for a schema it saw in the same session's `tools/list` (its
+/// header builder is not public), so a call to such a tool lists tools first, until the
+/// tool appears (once per session).
 async fn mcp(
     ctx: &Context,
     tenant_id: Uuid,
@@ -62,20 +63,24 @@ async fn mcp(
     arguments: Map<String, Value>,
 ) -> Result<Value, (CallStatus, Error)> {
     let limit = ctx.upstream.connectors.settings.tool_call_timeout;
-    let resync = {
+    let handler = || {
         let ctx = ctx.clone();
-        move || schedule_resync(&ctx, tenant_id, id)
+        SessionHandler::new(move || schedule_resync(&ctx, tenant_id, id))
     };
     let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
     let call = async {
-        let target = target::load(&ctx.upstream, tenant_id, id).await?;
-        let session = Session::open(&ctx.upstream, target, SessionHandler::new(resync)).await?;
+        let target = target::get(&ctx.upstream, tenant_id, id).await?;
+        let pool = &ctx.upstream.pool;
+        let session = pool.lease(&ctx.upstream, target, handler).await?;
         let listed = if param_headers { session.list_until(name).await } else { Ok(()) };
         let result = match listed {
             Ok(()) => session.call_tool(params).await,
             Err(e) => Err(e),
         };
-        session.close().await;
+        // Not retried: the request may have reached the upstream before the session ended.
+        if result.is_err() && session.is_closed() {
+            pool.forget(&session);
+        }
         result
     };
     match tokio::time::timeout(limit, call).await {

@@ -13,19 +13,31 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::tenancy::{self, service::PayloadLogging};
 use crate::upstream;
 pub use sync::{Resyncs, follow};
 
-/// What the catalog needs: the upstream path (and through it the connectors) and this
-/// process's sync bookkeeping.
+/// What the catalog needs: the upstream path (and through it the connectors), this
+/// process's sync bookkeeping, and what every tool call reads: compiled input schemas and
+/// whether the tenant logs payloads.
 #[derive(Clone)]
 pub struct Context {
     pub upstream: upstream::Context,
     pub resyncs: Arc<Resyncs>,
+    pub validators: Arc<model::Validators>,
+    pub payload_logging: Arc<PayloadLogging>,
 }
 
 impl Context {
     fn db(&self) -> &PgPool {
         &self.upstream.connectors.db
+    }
+
+    /// Whether the tenant keeps tool call arguments and results in the log.
+    pub async fn logs_tool_payloads(&self, tenant_id: Uuid) -> Result<bool> {
+        tenancy::service::logs_tool_payloads(self.db(), &self.payload_logging, tenant_id).await
     }
 }

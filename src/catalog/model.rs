@@ -2,6 +2,7 @@
 //! call log's records.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -89,24 +90,75 @@ pub fn json_has_nul(value: &Value) -> bool {
     }
 }
 
-/// Checks `arguments` against a tool's input schema; every violation is one field error
-/// (`arguments/<json pointer>`). A schema we cannot compile (e.g. one that needs a remote
-/// `$ref`, which is never fetched) is not held against the caller: the upstream judges
-/// those arguments itself.
-pub fn check_arguments(input_schema: &Value, arguments: &Map<String, Value>) -> Result<(), Vec<FieldError>> {
-    let validator = match jsonschema::validator_for(input_schema) {
-        Ok(v) => v,
+/// The schema's validator; `None` when it does not compile (see [`Validators::check`]).
+fn compile(input_schema: &Value) -> Option<Arc<jsonschema::Validator>> {
+    match jsonschema::validator_for(input_schema) {
+        Ok(v) => Some(Arc::new(v)),
         Err(e) => {
             tracing::debug!(error = %e, "input schema does not compile; not validating");
-            return Ok(());
+            None
         }
-    };
+    }
+}
+
+fn check_with(
+    validator: Option<&jsonschema::Validator>,
+    arguments: &Map<String, Value>,
+) -> Result<(), Vec<FieldError>> {
+    let Some(validator) = validator else { return Ok(()) };
     let instance = Value::Object(arguments.clone());
     let errors: Vec<FieldError> = validator
         .iter_errors(&instance)
         .map(|e| FieldError::new(format!("arguments{}", e.instance_path()), e.to_string()))
         .collect();
     if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+/// Validators kept per replica at most; beyond, the cache starts over.
+const MAX_VALIDATORS: usize = 10_000;
+
+/// Compiled input schemas by connector and tool, each with the schema it was compiled
+/// from: compiling costs more than the rest of a call's checks, and a schema a sync changed
+/// is noticed by comparing, so there is no invalidation to miss.
+#[derive(Default)]
+pub struct Validators {
+    compiled: RwLock<HashMap<(Uuid, String), Compiled>>,
+}
+
+#[derive(Clone)]
+struct Compiled {
+    schema: Arc<Value>,
+    validator: Option<Arc<jsonschema::Validator>>,
+}
+
+impl Validators {
+    /// Checks `arguments` against the input schema of `tool` of `connector_id` (compiled
+    /// once while it stays the same); every violation is one field error (`arguments/<json
+    /// pointer>`). A schema we cannot compile (e.g. one that needs a remote `$ref`, which is
+    /// never fetched) is not held against the caller: the upstream judges those arguments.
+    pub fn check(
+        &self,
+        (connector_id, tool): (Uuid, &str),
+        input_schema: &Value,
+        arguments: &Map<String, Value>,
+    ) -> Result<(), Vec<FieldError>> {
+        let key = (connector_id, tool.to_owned());
+        let cached = self.compiled.read().expect("validators").get(&key).cloned();
+        let compiled = match cached {
+            Some(c) if *c.schema == *input_schema => c,
+            _ => {
+                let fresh =
+                    Compiled { schema: Arc::new(input_schema.clone()), validator: compile(input_schema) };
+                let mut compiled = self.compiled.write().expect("validators");
+                if compiled.len() >= MAX_VALIDATORS {
+                    compiled.clear();
+                }
+                compiled.insert(key, fresh.clone());
+                fresh
+            }
+        };
+        check_with(compiled.validator.as_deref(), arguments)
+    }
 }
 
 /// Tool names in one part of a sync's diff.
@@ -285,7 +337,9 @@ mod tests {
     fn arguments_are_checked_against_the_schema() {
         let t =
             tool("t", json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}));
-        let check = |args: Value| check_arguments(&t.input_schema, args.as_object().unwrap());
+        let validators = Validators::default();
+        let check =
+            |args: Value| validators.check((Uuid::nil(), "t"), &t.input_schema, args.as_object().unwrap());
         assert!(check(json!({"n": 3})).is_ok());
         assert_eq!(check(json!({"n": "three"})).unwrap_err()[0].field, "arguments/n");
         assert!(check(json!({})).is_err());

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::model::{CallRecord, CallStatus, MAX_TOOLS, check_arguments, truncated};
+use super::model::{CallRecord, CallStatus, MAX_TOOLS, truncated};
 use super::store::{self, CallFilter, ToolCallView, ToolDetail, ToolSummary};
 use super::{Context, exec};
 use crate::connectors::Connector;
@@ -73,7 +73,7 @@ pub async fn call(
     user_token: Option<&SecretString>,
 ) -> Result<CallOutcome> {
     let callable = find_callable(ctx.db(), caller.tenant_id, id, name).await?;
-    let log_payloads = crate::tenancy::service::logs_tool_payloads(ctx.db(), caller.tenant_id).await?;
+    let log_payloads = ctx.logs_tool_payloads(caller.tenant_id).await?;
     let started = Instant::now();
     let arguments_text = Value::Object(arguments.clone()).to_string();
     let mut record = CallRecord {
@@ -134,7 +134,7 @@ pub async fn execute(
     user_token: Option<&SecretString>,
 ) -> Result<Value, (CallStatus, Error)> {
     let Callable { connector, tool } = callable;
-    match check_arguments(&tool.input_schema, &arguments) {
+    match ctx.validators.check((connector.id, &tool.summary.name), &tool.input_schema, &arguments) {
         Err(errors) => Err((CallStatus::InvalidArguments, Error::Invalid(errors))),
         Ok(()) => match connector.require_connected() {
             Err(not_connected) => Err((CallStatus::UpstreamError, not_connected)),

@@ -22,7 +22,7 @@ use crate::connectors::service as connectors;
 use crate::error::{Error, Result};
 use crate::platform::shutdown::Shutdown;
 use crate::platform::single_flight::KeyedLocks;
-use crate::upstream::mcp_client::{Session, SessionHandler, protocol_error};
+use crate::upstream::mcp_client::{Lifetime, Session, SessionHandler, protocol_error};
 use crate::upstream::target;
 
 /// A whole sync (connect, every page, close) must finish within this.
@@ -131,7 +131,7 @@ type Fetched = (Vec<Tool>, Option<crate::mcp::ServerInfo>, Option<u64>);
 /// Opens a session and pages through `tools/list`, within the catalog bounds.
 async fn fetch(ctx: &Context, tenant_id: Uuid, id: Uuid, handler: SessionHandler) -> Result<Fetched> {
     let target = target::load(&ctx.upstream, tenant_id, id).await?;
-    let session = Session::open(&ctx.upstream, target, handler).await?;
+    let session = Session::open(&ctx.upstream, target, handler, Lifetime::Short).await?;
     // A server without the tools capability has no tools to list (and may not know the method).
     let result = if session.offers_tools() { list_all(&session).await } else { Ok((Vec::new(), None)) };
     let server_info = session.server_info();
@@ -147,7 +147,7 @@ async fn list_all(session: &Session) -> Result<(Vec<Tool>, Option<u64>)> {
     let mut ttl_ms: Option<u64> = None;
     for _ in 0..MAX_PAGES {
         let params = PaginatedRequestParams::default().with_cursor(cursor.take());
-        let page = session.peer().list_tools(Some(params)).await.map_err(|e| session.error(e))?;
+        let page = session.request(session.peer().list_tools(Some(params))).await?;
         if let Some(ttl) = page.ttl_ms {
             ttl_ms = Some(ttl_ms.map_or(ttl, |t| t.min(ttl)));
         }

@@ -74,7 +74,7 @@ pub async fn call(
     user_token: Option<&SecretString>,
 ) -> Result<Value> {
     let started = Instant::now();
-    let log_payloads = crate::tenancy::service::logs_tool_payloads(ctx.db(), gateway.tenant_id).await?;
+    let log_payloads = ctx.catalog.logs_tool_payloads(gateway.tenant_id).await?;
     let arguments_text = log_payloads.then(|| truncated(Value::Object(arguments.clone()).to_string()));
     // A tool outside the caller's scopes is as unknown as one that is not there.
     let tool = store::tool_by_alias(ctx.db(), gateway.id, alias)

@@ -40,6 +40,13 @@ pub struct Caches {
     pub gateway_keys: Arc<crate::gateway::KeyCache>,
     /// Gateways' tool-list changes, for the MCP clients waiting to hear of them.
     pub tool_lists: Arc<crate::gateway::changes::ToolListChanges>,
+    /// Upstream MCP sessions shared by tool calls (not a cache of rows, but as much this
+    /// replica's own: a second replica has its own).
+    pub sessions: Arc<upstream::pool::Pool>,
+    /// Whether each tenant logs tool payloads (read on every tool call).
+    pub payload_logging: Arc<crate::tenancy::service::PayloadLogging>,
+    /// Compiled tool input schemas.
+    pub validators: Arc<catalog::model::Validators>,
 }
 
 impl Default for Caches {
@@ -58,6 +65,9 @@ impl Caches {
             rest_tokens: Arc::default(),
             gateway_keys: crate::gateway::KeyCache::new(&hub),
             tool_lists: crate::gateway::changes::ToolListChanges::new(&hub),
+            sessions: Arc::default(),
+            payload_logging: crate::tenancy::service::payload_logging(&hub),
+            validators: Arc::default(),
             hub,
         }
     }
@@ -145,13 +155,22 @@ impl AppState {
 
     /// What the upstream path needs.
     pub fn upstream(&self) -> upstream::Context {
-        let (targets, rest_tokens) = (self.caches.targets.clone(), self.caches.rest_tokens.clone());
-        upstream::Context { connectors: self.connectors(), targets, rest_tokens }
+        upstream::Context {
+            connectors: self.connectors(),
+            targets: self.caches.targets.clone(),
+            rest_tokens: self.caches.rest_tokens.clone(),
+            pool: self.caches.sessions.clone(),
+        }
     }
 
     /// What the tool catalog needs.
     pub fn catalog(&self) -> catalog::Context {
-        catalog::Context { upstream: self.upstream(), resyncs: self.catalog.clone() }
+        catalog::Context {
+            upstream: self.upstream(),
+            resyncs: self.catalog.clone(),
+            validators: self.caches.validators.clone(),
+            payload_logging: self.caches.payload_logging.clone(),
+        }
     }
 
     /// What the gateways' authorization server needs.
@@ -195,6 +214,8 @@ pub async fn serve(
         tracing::info!(timeout = ?policy.timeout, "no longer accepting connections; finishing in-flight requests");
     };
     let invalidation = tokio::spawn(platform::cache::listen(state.db.clone(), state.caches.hub.clone()));
+    // Closes idle upstream sessions; at stopping, all of them.
+    let sweep = tokio::spawn(state.caches.sessions.clone().sweep(state.shutdown.clone()));
     let signal = state.shutdown.clone();
     // Turned into a service once: served as a bare `Router`, axum rebuilds its route tables
     // for every connection (~12 KiB each, held as long as the connection: SSE streams).
@@ -208,6 +229,7 @@ pub async fn serve(
         }
     };
     invalidation.abort();
+    let _ = sweep.await;
     served
 }
 

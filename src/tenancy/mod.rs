@@ -31,6 +31,8 @@ pub struct NotAnOrigin(String);
 
 /// The kind of the change notifications (migration 0005) that name an API key.
 pub const NOTIFY_KIND: &str = "api_key";
+/// The kind of the change notifications (migration 0024) that name a tenant.
+pub const TENANT_NOTIFY_KIND: &str = "tenant";
 
 /// What an API key may do. Scopes are independent: `write` does not imply `read`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -1,5 +1,7 @@
 //! Creating tenants and issuing API keys; shared by the CLI and the admin API.
 
+use std::sync::Arc;
+
 use secrecy::SecretString;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -7,6 +9,7 @@ use uuid::Uuid;
 use super::store::{self, NewApiKeyRow};
 use super::{ApiKey, LimitOverrides, Scope, Tenant};
 use crate::error::{Error, Result, Validator};
+use crate::platform::cache::{Cache, Invalidation};
 use crate::platform::crypto::generate_api_key;
 
 /// A key just created: the secret is here once and nowhere else afterwards.
@@ -151,9 +154,26 @@ fn validate_limits(limits: &LimitOverrides) -> Result<()> {
     v.finish()
 }
 
-/// Whether direct tool calls of the tenant keep their arguments and results in the log.
-pub async fn logs_tool_payloads(db: &PgPool, tenant_id: Uuid) -> Result<bool> {
-    Ok(store::logs_tool_payloads(db, tenant_id).await?)
+/// Whether the tenant's tool calls keep their arguments and results in the log, from the
+/// cache when it is there.
+pub async fn logs_tool_payloads(db: &PgPool, cache: &PayloadLogging, tenant_id: Uuid) -> Result<bool> {
+    if let Some(on) = cache.get(&tenant_id) {
+        return Ok(on);
+    }
+    let ticket = cache.ticket();
+    let on = store::logs_tool_payloads(db, tenant_id).await?;
+    cache.put(ticket, tenant_id, on);
+    Ok(on)
+}
+
+/// Whether each tenant logs tool payloads, in process: read on every tool call, dropped on
+/// any change to the tenant (migration 0024 announces them).
+pub type PayloadLogging = Cache<Uuid, bool>;
+
+pub fn payload_logging(hub: &Invalidation) -> Arc<PayloadLogging> {
+    let cache = Arc::new(Cache::new(hub.liveness()));
+    hub.register(super::TENANT_NOTIFY_KIND, cache.clone());
+    cache
 }
 
 /// A tenant's limit overrides (none for an unknown tenant).

@@ -77,7 +77,7 @@ impl Transport<RoleClient> for LegacySse {
     ) -> impl Future<Output = Result<(), LinkError>> + Send + 'static {
         let (link, endpoint) = (self.link.clone(), self.endpoint.clone());
         async move {
-            let body = serde_json::to_vec(&item).map_err(|e| LinkError(e.to_string()))?;
+            let body = serde_json::to_vec(&item).map_err(|e| LinkError::plain(e.to_string()))?;
             let mut headers = HeaderMap::new();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             let response = link.send(Method::POST, &endpoint, headers, body.into()).await?;

@@ -7,7 +7,8 @@
 //! upstreams use rmcp's own transport over [`ConnectorHttp`]; legacy SSE upstreams use
 //! [`super::legacy_sse::LegacySse`]. Above the transport both share one code path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use rmcp::model::{
     ServerJsonRpcMessage,
 };
 use rmcp::service::{NotificationContext, RunningService, ServiceError};
+use rmcp::transport::DynamicTransportError;
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpClientTransport, StreamableHttpClientTransportConfig,
     StreamableHttpError, StreamableHttpPostResponse,
@@ -50,24 +52,94 @@ const LIST_PAGES: usize = 100;
 /// How long closing a session (DELETE, stream shutdown) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What every request of one session needs: where to send, with which credential, and a slot
-/// for the first failure, so the caller gets our problem (refresh failed, timeout, ...)
-/// rather than rmcp's flattened transport error.
+/// What every request of one session needs: where to send, with which credential, and the
+/// failures of its requests, so each caller gets our problem (refresh failed, timeout, ...)
+/// rather than rmcp's flattened transport error — its own, when requests share the session.
 #[derive(Clone)]
 pub(crate) struct Link {
     ctx: Context,
+    /// The target the session was opened with.
     target: Arc<Target>,
-    failure: Arc<Mutex<Option<Error>>>,
+    failures: Arc<Failures>,
 }
 
-/// A transport failure as rmcp sees it; the real [`Error`] stays in the [`Link`].
+/// Failures not yet claimed, by number. rmcp assigns the JSON-RPC ids inside `call_tool`, so
+/// a caller never learns its request's id; the number travels to it instead, inside rmcp's
+/// error ([`LinkError`]). What nobody claims (a notification's failure, the event stream's)
+/// is dropped oldest first.
+#[derive(Default)]
+struct Failures {
+    next: AtomicU64,
+    unclaimed: Mutex<VecDeque<(u64, Error)>>,
+}
+
+/// Unclaimed failures kept per session: one per request that can be in flight.
+const MAX_UNCLAIMED: usize = super::pool::MAX_IN_FLIGHT;
+
+impl Failures {
+    fn keep(&self, err: Error) -> u64 {
+        let number = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut unclaimed = self.unclaimed.lock().expect("failures");
+        if unclaimed.len() >= MAX_UNCLAIMED {
+            unclaimed.pop_front();
+        }
+        unclaimed.push_back((number, err));
+        number
+    }
+
+    fn claim(&self, number: u64) -> Option<Error> {
+        let mut unclaimed = self.unclaimed.lock().expect("failures");
+        let at = unclaimed.iter().position(|(n, _)| *n == number)?;
+        unclaimed.remove(at).map(|(_, err)| err)
+    }
+
+    /// The first failure: while a session opens, every failure is the opener's.
+    fn first(&self) -> Option<Error> {
+        self.unclaimed.lock().expect("failures").pop_front().map(|(_, err)| err)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.unclaimed.lock().expect("failures").is_empty()
+    }
+}
+
+/// A transport failure as rmcp sees it: its description, and the number under which the
+/// [`Link`] keeps the real [`Error`] (none for a failure that is only rmcp's).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct LinkError(pub(crate) String);
+#[error("{text}")]
+pub struct LinkError {
+    text: String,
+    failure: Option<u64>,
+}
+
+impl LinkError {
+    pub(crate) fn plain(text: String) -> Self {
+        Self { text, failure: None }
+    }
+
+    /// Ours, inside an error of rmcp's transports (ours or its Streamable HTTP client).
+    fn within(error: &DynamicTransportError) -> Option<&Self> {
+        let inner = error.error.as_ref();
+        match inner.downcast_ref::<StreamableHttpError<LinkError>>() {
+            Some(StreamableHttpError::Client(link)) => Some(link),
+            _ => inner.downcast_ref::<LinkError>(),
+        }
+    }
+}
 
 impl Link {
     pub(crate) fn url(&self) -> &Url {
         &self.target.url
+    }
+
+    /// The connector's target now, when the session may carry it (a refreshed OAuth token),
+    /// else the one the session was opened with. From the cache only: the call that leased
+    /// the session has just warmed it.
+    fn current(&self) -> Arc<Target> {
+        match self.ctx.targets.get(&self.target.connector_id) {
+            Some(now) if now.shares_session_with(&self.target) => now,
+            _ => self.target.clone(),
+        }
     }
 
     pub(crate) async fn send(
@@ -77,26 +149,18 @@ impl Link {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<reqwest::Response, LinkError> {
-        send::send(&self.ctx, self.target.clone(), method, url, &headers, body)
-            .await
-            .map_err(|e| self.fail(e))
+        send::send(&self.ctx, self.current(), method, url, &headers, body).await.map_err(|e| self.fail(e))
     }
 
-    /// Keeps the first failure for [`Session`] to report and hands rmcp its description.
+    /// Keeps the failure for its caller to claim and hands rmcp its description.
     pub(crate) fn fail(&self, err: Error) -> LinkError {
         let text = err.to_string();
-        let mut slot = self.failure.lock().expect("failure slot");
-        slot.get_or_insert(err);
-        LinkError(text)
-    }
-
-    fn take_failure(&self) -> Option<Error> {
-        self.failure.lock().expect("failure slot").take()
+        LinkError { text, failure: Some(self.failures.keep(err)) }
     }
 
     /// The problem behind a failed request: the kept failure, else rmcp's description.
     pub(crate) fn error(&self, err: LinkError) -> Error {
-        self.take_failure().unwrap_or_else(|| protocol_error(err.0))
+        err.failure.and_then(|n| self.failures.claim(n)).unwrap_or_else(|| protocol_error(err.text))
     }
 }
 
@@ -346,10 +410,20 @@ fn lifecycle_for(version: Option<&str>) -> ClientLifecycleMode {
 type Started =
     std::result::Result<RunningService<RoleClient, SessionHandler>, rmcp::service::ClientInitializeError>;
 
+/// How long a session lives: for one piece of work (a sync), or shared by many calls
+/// ([`super::pool`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    Short,
+    Shared,
+}
+
 /// An initialised MCP session with a connector's upstream.
 pub struct Session {
     service: RunningService<RoleClient, SessionHandler>,
     link: Link,
+    /// Tools seen in this session's `tools/list` answers (see [`Session::list_until`]).
+    listed: Mutex<HashSet<String>>,
 }
 
 impl Session {
@@ -357,28 +431,41 @@ impl Session {
     /// `notifications/initialized`; HTTP+SSE servers are legacy by definition). An upstream
     /// that changed era since fails that handshake with an MCP answer (not a transport
     /// failure of ours): then both eras are tried, as for an upstream never spoken to.
-    pub async fn open(ctx: &Context, target: Arc<Target>, handler: SessionHandler) -> Result<Self> {
-        let link = Link { ctx: ctx.clone(), target, failure: Arc::default() };
+    pub async fn open(
+        ctx: &Context,
+        target: Arc<Target>,
+        handler: SessionHandler,
+        lifetime: Lifetime,
+    ) -> Result<Self> {
+        let link = Link { ctx: ctx.clone(), target, failures: Arc::default() };
         let remembered = lifecycle_for(link.target.protocol_version.as_deref());
         let retry = !matches!(remembered, ClientLifecycleMode::Auto { .. });
-        let mut started = Self::start(&link, handler.clone(), remembered).await?;
-        if started.is_err() && retry && link.failure.lock().expect("failure slot").is_none() {
+        let mut started = Self::start(&link, handler.clone(), remembered, lifetime).await?;
+        if started.is_err() && retry && link.failures.is_empty() {
             tracing::debug!(connector_id = %link.target.connector_id, "the upstream changed era; trying both");
-            started = Self::start(&link, handler, both_eras()).await?;
+            started = Self::start(&link, handler, both_eras(), lifetime).await?;
         }
         let service = started.map_err(|e| {
-            link.take_failure().unwrap_or_else(|| protocol_error(format!("connecting failed: {e}")))
+            link.failures.first().unwrap_or_else(|| protocol_error(format!("connecting failed: {e}")))
         })?;
-        Ok(Self { service, link })
+        Ok(Self { service, link, listed: Mutex::default() })
     }
 
     /// One handshake; the outer error is a transport failure before rmcp ran.
-    async fn start(link: &Link, handler: SessionHandler, lifecycle: ClientLifecycleMode) -> Result<Started> {
+    async fn start(
+        link: &Link,
+        handler: SessionHandler,
+        lifecycle: ClientLifecycleMode,
+        lifetime: Lifetime,
+    ) -> Result<Started> {
         Ok(match link.target.transport {
             Transport::StreamableHttp => {
-                let mut config = StreamableHttpClientTransportConfig::with_uri(link.url().as_str());
-                // A new session is cheap and ours are short: never replay requests silently.
-                config.reinit_on_expired_session = false;
+                let mut config = StreamableHttpClientTransportConfig::with_uri(link.url().as_str())
+                    .max_concurrent_requests(super::pool::MAX_IN_FLIGHT);
+                // A short session never replays a request silently. A shared one outlives
+                // the upstream's memory of it (a restart, an expiry): rmcp initialises
+                // again and retries the requests the 404 refused, which were not processed.
+                config.reinit_on_expired_session = lifetime == Lifetime::Shared;
                 let transport =
                     StreamableHttpClientTransport::with_client(ConnectorHttp { link: link.clone() }, config);
                 handler.serve_with_lifecycle(transport, lifecycle).await
@@ -392,6 +479,17 @@ impl Session {
 
     pub fn peer(&self) -> &rmcp::Peer<RoleClient> {
         self.service.peer()
+    }
+
+    /// The target the session was opened with.
+    pub fn target(&self) -> &Arc<Target> {
+        &self.link.target
+    }
+
+    /// Whether the session has ended (closed, or its transport gone): requests on it fail
+    /// without being sent.
+    pub fn is_closed(&self) -> bool {
+        self.service.is_closed() || self.service.peer().is_transport_closed()
     }
 
     /// Whether the server declared the `tools` capability (servers with tools must).
@@ -415,12 +513,18 @@ impl Session {
 
     /// Pages through `tools/list` until `name` is listed (or the list ends), so that rmcp
     /// knows the tool's schema in this session (it derives `Mcp-Param-*` headers from it).
+    /// Once seen in this session, not again: rmcp keeps what a list told it.
     pub async fn list_until(&self, name: &str) -> Result<()> {
+        if self.listed.lock().expect("listed tools").contains(name) {
+            return Ok(());
+        }
         let mut cursor = None;
         for _ in 0..LIST_PAGES {
             let params = PaginatedRequestParams::default().with_cursor(cursor.take());
-            let page = self.service.list_tools(Some(params)).await.map_err(|e| self.error(e))?;
-            if page.tools.iter().any(|t| t.name == name) {
+            let page = self.request(self.service.list_tools(Some(params))).await?;
+            let mut listed = self.listed.lock().expect("listed tools");
+            listed.extend(page.tools.iter().map(|t| t.name.to_string()));
+            if listed.contains(name) {
                 return Ok(());
             }
             match page.next_cursor {
@@ -431,13 +535,26 @@ impl Session {
         Ok(())
     }
 
+    /// `tools/call` through rmcp's own helper, which answers SEP-2322 `input_required`.
     pub async fn call_tool(&self, params: CallToolRequestParams) -> Result<CallToolResult> {
-        self.service.call_tool(params).await.map_err(|e| self.error(e))
+        self.request(self.service.call_tool(params)).await
+    }
+
+    /// Runs one of rmcp's requests; a failure is this request's own problem.
+    pub async fn request<T>(
+        &self,
+        request: impl Future<Output = std::result::Result<T, ServiceError>>,
+    ) -> Result<T> {
+        request.await.map_err(|e| self.error(e))
     }
 
     /// Our problem for a failed request: the transport's own failure when there was one.
-    pub fn error(&self, err: ServiceError) -> Error {
-        if let Some(failure) = self.link.take_failure() {
+    fn error(&self, err: ServiceError) -> Error {
+        let ours = match &err {
+            ServiceError::TransportSend(e) => LinkError::within(e).and_then(|l| l.failure),
+            _ => None,
+        };
+        if let Some(failure) = ours.and_then(|n| self.link.failures.claim(n)) {
             return failure;
         }
         match err {

@@ -2,12 +2,13 @@
 //! connector's requests go and with which credential ([`target`]); sending with that
 //! credential — refreshed before sending when expired, refreshed once and retried on a 401,
 //! a static credential's 401 disconnecting the connector ([`send`]); which headers cross
-//! ([`headers`]); and an MCP client over that send path ([`mcp_client`], with the legacy
-//! HTTP+SSE transport in [`legacy_sse`]).
+//! ([`headers`]); an MCP client over that send path ([`mcp_client`], with the legacy
+//! HTTP+SSE transport in [`legacy_sse`]); and the sessions tool calls share ([`pool`]).
 
 pub mod headers;
 mod legacy_sse;
 pub mod mcp_client;
+pub mod pool;
 pub mod rest;
 pub mod send;
 mod store;
@@ -19,11 +20,14 @@ use crate::connectors;
 use target::TargetCache;
 
 /// What the upstream path needs: the connector use cases (credentials, refresh,
-/// disconnecting on a rejected credential) and this process's cached targets.
+/// disconnecting on a rejected credential), this process's cached targets and its shared
+/// upstream sessions.
 #[derive(Clone)]
 pub struct Context {
     pub connectors: connectors::Context,
     pub targets: Arc<TargetCache>,
     /// REST connectors' client-credentials access tokens.
     pub rest_tokens: Arc<rest::TokenCache>,
+    /// This replica's shared upstream MCP sessions.
+    pub pool: Arc<pool::Pool>,
 }

@@ -74,11 +74,7 @@ async fn send_authorized(
         return Err(late_authorization(ctx, &target, challenge.as_ref()).await);
     }
     if !target.is_oauth() {
-        reject_credentials(&ctx.connectors, target.tenant_id, target.connector_id).await?;
-        return Err(Error::upstream(
-            "credentials_rejected",
-            "the upstream rejected the connector's credentials (HTTP 401); the connector is now disconnected",
-        ));
+        return Err(rejected_static(ctx, &target).await);
     }
     moved_authorization_server(ctx, &target, challenge.as_ref()).await?;
     target = refreshed(ctx, &target).await?;
@@ -87,6 +83,32 @@ async fn send_authorized(
         return Err(late_authorization(ctx, &target, bearer_challenge(&retry).as_ref()).await);
     }
     step_up(ctx, &target, retry).await
+}
+
+/// A static credential's 401: the connector is disconnected — unless the credential was
+/// replaced while the request was out (a pooled session outlives it), which only says the
+/// old one is no good.
+async fn rejected_static(ctx: &Context, target: &Target) -> Error {
+    match still_stored(ctx, target).await {
+        Err(e) => e,
+        Ok(false) => Error::upstream(
+            "credentials_replaced",
+            "the upstream rejected a credential the connector no longer holds (HTTP 401); retry",
+        ),
+        Ok(true) => match reject_credentials(&ctx.connectors, target.tenant_id, target.connector_id).await {
+            Err(e) => e,
+            Ok(()) => Error::upstream(
+                "credentials_rejected",
+                "the upstream rejected the connector's credentials (HTTP 401); the connector is now disconnected",
+            ),
+        },
+    }
+}
+
+/// Whether the credential `target` was sent with is the one stored now (read afresh).
+async fn still_stored(ctx: &Context, target: &Target) -> Result<bool> {
+    let stored = load(ctx, target.tenant_id, target.connector_id).await?;
+    Ok(stored.credential == target.credential)
 }
 
 /// The upstream's Bearer challenge on a 401 or 403, if it sent one.

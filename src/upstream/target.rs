@@ -83,6 +83,25 @@ impl Target {
         self.access_token.is_some()
     }
 
+    /// Whether a session opened with `other` may carry this target's requests: the same
+    /// upstream, transport and MCP revision, and the same credential — for OAuth, the same
+    /// grant's issuer (a refreshed token rides the same session: [`super::mcp_client`] sends
+    /// each request with the current token); for a static credential, the same headers and
+    /// values (a replaced key may belong to someone else, and a session can be bound to it).
+    pub fn shares_session_with(&self, other: &Target) -> bool {
+        let same_credential = match (self.is_oauth(), other.is_oauth()) {
+            (true, true) => self.issuer == other.issuer && self.credential.keys().eq(other.credential.keys()),
+            (false, false) => self.credential == other.credential,
+            _ => false,
+        };
+        self.connector_id == other.connector_id
+            && self.status == other.status
+            && self.url == other.url
+            && self.transport == other.transport
+            && self.protocol_version == other.protocol_version
+            && same_credential
+    }
+
     pub fn token_expired(&self) -> bool {
         self.token_expires_at.is_some_and(|t| t <= Utc::now())
     }

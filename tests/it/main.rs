@@ -22,6 +22,7 @@ mod oauth;
 mod openapi;
 mod ops;
 mod outage;
+mod pool;
 mod presets;
 mod proxy;
 mod rest;

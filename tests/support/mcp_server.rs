@@ -15,8 +15,8 @@ use axum::routing::get;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, RequestMetaObject, ServerCapabilities, ServerConfig,
-    Tool,
+    PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, RequestMetaObject,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -98,6 +98,11 @@ pub struct McpServer {
     pub url: String,
     /// The Authorization header of every MCP request, in order (None when absent).
     pub seen_authorization: Arc<Mutex<Vec<Option<String>>>>,
+    /// Every MCP request, in order: its HTTP method, and for a POST the JSON-RPC method
+    /// (`POST initialize`, `POST tools/call`, `DELETE`, `GET`, ...).
+    pub seen_requests: Arc<Mutex<Vec<String>>>,
+    /// Forgets every session, as a restarted server does.
+    restart: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl McpServer {
@@ -120,14 +125,28 @@ impl McpServer {
         let base = format!("http://{addr}");
         let resource = format!("{base}/mcp");
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen_requests = Arc::new(Mutex::new(Vec::new()));
 
         let config = StreamableHttpServerConfig::default().with_sse_keep_alive(None);
-        let mcp = StreamableHttpService::new(
-            move || Ok(handler.clone()),
-            LocalSessionManager::default().into(),
-            config,
-        );
-        let (g, r, s) = (guard.clone(), resource.clone(), seen.clone());
+        let fresh = move || {
+            let handler = handler.clone();
+            StreamableHttpService::new(
+                move || Ok(handler.clone()),
+                LocalSessionManager::default().into(),
+                config.clone(),
+            )
+        };
+        let current = Arc::new(Mutex::new(fresh()));
+        let restart = {
+            let current = current.clone();
+            Arc::new(move || *current.lock().unwrap() = fresh())
+        };
+        // Each request goes to the service of the moment, so a restart forgets the sessions.
+        let mcp = tower::service_fn(move |req: Request| {
+            let service = current.lock().unwrap().clone();
+            tower::ServiceExt::oneshot(service, req)
+        });
+        let (g, r, s) = (guard.clone(), resource.clone(), (seen.clone(), seen_requests.clone()));
         let prm_url = match prm_at {
             PrmAt::Challenge => Some(format!("{base}/.well-known/oauth-protected-resource/mcp")),
             _ => None,
@@ -150,25 +169,44 @@ impl McpServer {
             app = app.route(path, get(move || async move { axum::Json(prm) }));
         }
         super::serve_local(listener, app);
-        Self { addr, url: resource, seen_authorization: seen }
+        Self { addr, url: resource, seen_authorization: seen, seen_requests, restart }
     }
 
     pub fn seen(&self) -> Vec<Option<String>> {
         self.seen_authorization.lock().unwrap().clone()
     }
+
+    /// How many requests so far were `what` (`POST tools/call`, `DELETE`, ...).
+    pub fn count(&self, what: &str) -> usize {
+        self.seen_requests.lock().unwrap().iter().filter(|r| *r == what).count()
+    }
+
+    /// Forgets every session (their event streams end, their ids get 404), as a restart does.
+    pub fn restart(&self) {
+        (self.restart)()
+    }
 }
+
+type Seen = (Arc<Mutex<Vec<Option<String>>>>, Arc<Mutex<Vec<String>>>);
 
 async fn check(
     guard: Guard,
     resource: String,
     prm_url: Option<String>,
-    seen: Arc<Mutex<Vec<Option<String>>>>,
+    (seen, seen_requests): Seen,
     req: Request,
     next: Next,
 ) -> Response {
     let authorization =
         req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     seen.lock().unwrap().push(authorization.clone());
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let rpc =
+        serde_json::from_slice::<Value>(&body).ok().and_then(|m| m["method"].as_str().map(str::to_owned));
+    let what = rpc.map_or_else(|| parts.method.to_string(), |m| format!("{} {m}", parts.method));
+    seen_requests.lock().unwrap().push(what);
+    let req = Request::from_parts(parts, axum::body::Body::from(body));
     let ok = match &guard {
         Guard::Open => true,
         Guard::Authorization(expected) => authorization.as_deref() == Some(expected.as_str()),
@@ -207,6 +245,8 @@ pub struct Catalog {
     ttl_ms: Arc<Mutex<Option<u64>>>,
     /// Declares no `tools` capability (a prompts-only server).
     without_tools: bool,
+    /// Speaks the 2025 era only (`initialize` and sessions; no `server/discover`).
+    legacy_only: bool,
 }
 
 impl Catalog {
@@ -224,6 +264,12 @@ impl Catalog {
     /// The same catalog served by a server that declares no `tools` capability.
     pub fn without_tools_capability(mut self) -> Self {
         self.without_tools = true;
+        self
+    }
+
+    /// The same catalog served by a server of the 2025 era only.
+    pub fn legacy_only(mut self) -> Self {
+        self.legacy_only = true;
         self
     }
 
@@ -261,6 +307,11 @@ impl ServerHandler for Catalog {
         };
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("switchboard-test-catalog", "2.0.0"))
+    }
+
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        let newest = if self.legacy_only { &ProtocolVersion::V_2025_11_25 } else { &ProtocolVersion::LATEST };
+        std::borrow::Cow::Borrowed(ProtocolVersion::known_up_to(newest))
     }
 
     async fn list_tools(

@@ -146,6 +146,8 @@ pub async fn update_tenant(
         log_tool_payloads: body.log_tool_payloads,
     };
     let tenant = service::update_tenant(&state.db, id, changes).await?;
+    // This replica at once; the others when the change notification reaches them.
+    state.caches.hub.forget(crate::tenancy::TENANT_NOTIFY_KIND, id);
     if body.limits.is_some() {
         state.limits.forget(id);
     }
