@@ -58,26 +58,34 @@ fn probe_url(template: &str) -> Option<Url> {
     Url::parse(&filled).ok()
 }
 
-/// What a valid descriptor may say that REST connectors cannot do yet: the OAuth 2
-/// `authorization_code` grant (a person's consent per connector). 422
-/// `rest_oauth2_unsupported` naming the auth type and the grant, checked on create and PATCH
+/// What a valid descriptor may say that REST connectors cannot do: more than one auth type
+/// with the OAuth 2 `authorization_code` grant (a connector holds one grant, from one
+/// person's consent). 422 `rest_oauth2_unsupported` naming them, checked on create and PATCH
 /// after the rules, so nothing is saved that could never connect.
 pub fn check_supported(descriptor: &Descriptor) -> Result<()> {
-    descriptor.authentication.iter().try_for_each(check_grant)
-}
-
-/// [`check_supported`] for one auth type.
-pub fn check_grant(auth: &AuthType) -> Result<()> {
-    if auth.grant_type != Some(OAuth2Grant::AuthorizationCode) {
+    let code: Vec<&str> = descriptor
+        .authentication
+        .iter()
+        .filter(|a| a.grant_type == Some(OAuth2Grant::AuthorizationCode))
+        .map(AuthType::reference)
+        .collect();
+    if code.len() <= 1 {
         return Ok(());
     }
     Err(Error::unprocessable(
         "rest_oauth2_unsupported",
         format!(
-            "auth type `{}` uses the OAuth 2 `authorization_code` grant, which REST connectors do not support yet; use `client_credentials`, or another auth type",
-            auth.reference()
+            "auth types `{}` all use the OAuth 2 `authorization_code` grant; a REST connector holds one authorization, so at most one auth type may use that grant",
+            code.join("`, `")
         ),
     ))
+}
+
+/// The descriptor's auth type with the OAuth 2 `authorization_code` grant (at most one, by
+/// [`check_supported`]): the connector is authorized by a person for it, and its token is
+/// the connector's stored OAuth access token.
+pub fn authorization_code_auth(descriptor: &Descriptor) -> Option<&AuthType> {
+    descriptor.authentication.iter().find(|a| a.grant_type == Some(OAuth2Grant::AuthorizationCode))
 }
 
 /// The connector's display URL: the origin of the first URL the descriptor calls.

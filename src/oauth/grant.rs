@@ -137,12 +137,14 @@ pub fn authorize_url(
         .set_redirect_uri(redirect);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let state = state.to_owned();
-    let (url, _) = client
+    let mut request = client
         .authorize_url(move || CsrfToken::new(state))
         .add_scopes(scopes.iter().cloned().map(Scope::new))
-        .set_pkce_challenge(challenge)
-        .add_extra_param("resource", resource)
-        .url();
+        .set_pkce_challenge(challenge);
+    if !resource.is_empty() {
+        request = request.add_extra_param("resource", resource);
+    }
+    let (url, _) = request.url();
     Ok((url, SecretString::from(verifier.into_secret())))
 }
 
@@ -180,15 +182,14 @@ pub async fn exchange_code(
 ) -> Result<Tokens, GrantError> {
     let redirect =
         RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| GrantError::InvalidResponse(e.to_string()))?;
-    let result = token_client(client, token_url)?
-        .set_redirect_uri(redirect)
+    let token_client = token_client(client, token_url)?.set_redirect_uri(redirect);
+    let mut request = token_client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
-        .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()))
-        .add_extra_param("resource", resource)
-        .request_async(&OAuthHttp(net))
-        .await
-        .map(tokens)
-        .map_err(grant_error);
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()));
+    if !resource.is_empty() {
+        request = request.add_extra_param("resource", resource);
+    }
+    let result = request.request_async(&OAuthHttp(net)).await.map(tokens).map_err(grant_error);
     super::record_token_request("authorization_code", &result);
     result
 }
@@ -221,13 +222,12 @@ pub async fn refresh(
     resource: &str,
 ) -> Result<Tokens, GrantError> {
     let refresh_token = RefreshToken::new(refresh_token.expose_secret().to_owned());
-    let result = token_client(client, token_url)?
-        .exchange_refresh_token(&refresh_token)
-        .add_extra_param("resource", resource)
-        .request_async(&OAuthHttp(net))
-        .await
-        .map(tokens)
-        .map_err(grant_error);
+    let token_client = token_client(client, token_url)?;
+    let mut request = token_client.exchange_refresh_token(&refresh_token);
+    if !resource.is_empty() {
+        request = request.add_extra_param("resource", resource);
+    }
+    let result = request.request_async(&OAuthHttp(net)).await.map(tokens).map_err(grant_error);
     super::record_token_request("refresh_token", &result);
     result
 }

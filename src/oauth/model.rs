@@ -43,7 +43,8 @@ pub struct OAuthGrant {
     pub issuer: Option<String>,
     pub token_url: String,
     pub revocation_url: Option<String>,
-    /// RFC 8707 resource sent on every authorization and token request.
+    /// RFC 8707 resource sent on every authorization and token request; empty for a REST
+    /// connector's grant, which has no resource identifier to give (none is sent).
     pub resource: String,
     pub scopes: Vec<String>,
     pub client: OAuthClientRef,

@@ -9,6 +9,10 @@
 //! use, keeps it in process ([`TokenCache`]) until 30 s before it expires, and fetches a new
 //! one once when the API answers 401.
 //!
+//! An OAuth 2 authorization-code auth type uses the connector's stored access token (the
+//! grant a person authorized at connect): refreshed through the connectors' single-flight
+//! refresh when known to be expired, and once more when the API answers 401.
+//!
 //! A call with the caller's own token (`X-Switchboard-User-Token`, seed 004 "Per-request
 //! authentication") bypasses the cached target: the connector is read afresh, its stored
 //! credential left sealed, and the token fills the operation's auth type's token slot
@@ -26,7 +30,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use super::{Context, store, target};
+use super::target::{self, Target};
+use super::{Context, send as upstream_send, store};
 use crate::connectors::rest as connector_rest;
 use crate::error::{Error, Result};
 use crate::platform::net::{Fetched, NetError, Outbound};
@@ -48,9 +53,17 @@ pub struct RestTarget {
 }
 
 impl RestTarget {
-    /// `secret` is the opened sealed credentials (none while not connected).
-    pub fn new(descriptor: Descriptor, secret: Option<&SecretString>) -> Result<Self> {
-        let credentials = secret.map(connector_rest::parse).transpose()?.unwrap_or_default();
+    /// `secret` is the opened sealed credentials (none while not connected); `access_token`
+    /// the stored one of an authorization code grant.
+    pub fn new(
+        descriptor: Descriptor,
+        secret: Option<&SecretString>,
+        access_token: Option<SecretString>,
+    ) -> Result<Self> {
+        let mut credentials: Credentials = secret.map(connector_rest::parse).transpose()?.unwrap_or_default();
+        if let Some(token) = access_token {
+            credentials.insert(ACCESS_TOKEN_FIELD.to_owned(), token);
+        }
         let tools = schema::tools(&descriptor).into_iter().map(|t| (t.name.clone(), t)).collect();
         Ok(Self { descriptor, tools, credentials })
     }
@@ -133,6 +146,12 @@ impl Prepared<'_> {
     fn grant(&self, user_token: Option<&SecretString>) -> Option<&AuthType> {
         self.auth.filter(|a| a.grant_type == Some(OAuth2Grant::ClientCredentials) && user_token.is_none())
     }
+
+    /// Whether this call sends the connector's stored authorization-code access token.
+    fn uses_stored_token(&self, user_token: Option<&SecretString>) -> bool {
+        user_token.is_none()
+            && self.auth.is_some_and(|a| a.grant_type == Some(OAuth2Grant::AuthorizationCode))
+    }
 }
 
 /// Calls tool `name` of the REST connector `id`, with the stored credential or `user_token`.
@@ -151,6 +170,10 @@ pub async fn call(
         Some(_) => Arc::new(target::load_unopened(ctx, tenant_id, id).await?),
     };
     target.status.require_connected(id)?;
+    let target = match unexpired(ctx, target).await {
+        Ok(target) => target,
+        Err(result) => return Ok(result),
+    };
     let rest = target.rest.as_ref().ok_or(Error::NotFound("tool"))?;
     let tool = rest.tools.get(name).ok_or(Error::NotFound("tool"))?;
     let operation = rest.descriptor.operation(&tool.operation_id).ok_or(Error::NotFound("tool"))?;
@@ -179,6 +202,11 @@ pub async fn call(
         (Some(auth), Ok(fetched)) if fetched.status == reqwest::StatusCode::UNAUTHORIZED => {
             retry_with_new_token(ctx, (id, &call), auth, credentials.into_owned()).await
         }
+        (None, Ok(fetched))
+            if fetched.status == reqwest::StatusCode::UNAUTHORIZED && call.uses_stored_token(user_token) =>
+        {
+            retry_with_refreshed_grant(ctx, &target, &call, credentials.into_owned()).await
+        }
         (_, sent) => sent,
     };
     Ok(match sent {
@@ -204,6 +232,32 @@ async fn retry_with_new_token(
     let net = &ctx.connectors.net;
     let token = ctx.rest_tokens.access_token(net, (id, auth), &call.rest.credentials, refused.as_ref()).await;
     credentials.insert(ACCESS_TOKEN_FIELD.to_owned(), token.map_err(|err| no_token(&err))?);
+    let built = call.build(&credentials).map_err(|err| response::error_result(err.to_string()))?;
+    send(ctx, built).await
+}
+
+/// The target, its stored authorization-code access token refreshed first when it is known to
+/// have expired (a target read for a user token holds none); why not, as the tool result.
+async fn unexpired(ctx: &Context, target: Arc<Target>) -> std::result::Result<Arc<Target>, CallToolResult> {
+    if !(target.is_oauth() && target.token_expired()) {
+        return Ok(target);
+    }
+    upstream_send::refreshed(ctx, &target).await.map_err(|err| no_token(&err))
+}
+
+/// The API refused the stored authorization-code access token: the grant refreshed (unless
+/// another call already did), one more try with the new token, whose answer stands.
+async fn retry_with_refreshed_grant(
+    ctx: &Context,
+    target: &Target,
+    call: &Prepared<'_>,
+    mut credentials: Credentials,
+) -> std::result::Result<Fetched, CallToolResult> {
+    let fresh = upstream_send::refreshed(ctx, target).await.map_err(|err| no_token(&err))?;
+    let token = fresh.rest.as_ref().and_then(|r| r.credentials.get(ACCESS_TOKEN_FIELD)).cloned();
+    let token =
+        token.ok_or_else(|| response::error_result("no access token for the REST API: connect again"))?;
+    credentials.insert(ACCESS_TOKEN_FIELD.to_owned(), token);
     let built = call.build(&credentials).map_err(|err| response::error_result(err.to_string()))?;
     send(ctx, built).await
 }

@@ -203,7 +203,7 @@ async fn send_once(
 
 /// Refreshes the target's token (unless someone else already did) and returns the target
 /// with the new credential.
-async fn refreshed(ctx: &Context, target: &Target) -> Result<Arc<Target>> {
+pub(super) async fn refreshed(ctx: &Context, target: &Target) -> Result<Arc<Target>> {
     let token = target.access_token.clone().expect("only OAuth targets are refreshed");
     let (owned, tenant_id, id) = (ctx.connectors.clone(), target.tenant_id, target.connector_id);
     // On a task of its own, so that a caller who goes away (a disconnect, a tool call's

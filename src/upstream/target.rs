@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::Context;
 use super::rest::RestTarget;
-use crate::connectors::{Connector, Status, credential, service};
+use crate::connectors::{Connector, SecretField, Status, credential, service};
 use crate::error::{Error, Result};
 use crate::mcp::Transport;
 use crate::platform::cache::{Cache, Invalidation};
@@ -49,10 +49,17 @@ pub struct Target {
 }
 
 impl Target {
-    /// The target of `connector`, whose credential's secret (when connected) is `secret`.
-    fn of(mut connector: Connector, mut secret: Option<SecretString>) -> Result<Self> {
+    /// The target of `connector`, whose credential's secret (when connected) is `secret`; a
+    /// REST connector authorized by a person also has the grant's `rest_token`.
+    fn of(
+        mut connector: Connector,
+        mut secret: Option<SecretString>,
+        rest_token: Option<SecretString>,
+    ) -> Result<Self> {
         let rest = match connector.rest.take() {
-            Some(config) => Some(RestTarget::new(config.descriptor, secret.take().as_ref())?),
+            Some(config) => {
+                Some(RestTarget::new(config.descriptor, secret.take().as_ref(), rest_token.clone())?)
+            }
             None => None,
         };
         let auth = connector.auth.as_ref();
@@ -62,7 +69,7 @@ impl Target {
             (HeaderMap::new(), None)
         } else {
             let headers = credential::headers(auth, secret.as_ref())?;
-            (headers, secret.filter(|_| credential::is_oauth(auth)))
+            (headers, secret.filter(|_| credential::is_oauth(auth)).or(rest_token))
         };
         Ok(Self {
             tenant_id: connector.tenant_id,
@@ -144,7 +151,7 @@ pub async fn get(ctx: &Context, tenant_id: Uuid, id: Uuid) -> Result<Arc<Target>
 /// The connector `id` read now, bypassing the cache, with no credential opened (nor
 /// cached): the target of a call made with the caller's own token.
 pub async fn load_unopened(ctx: &Context, tenant_id: Uuid, id: Uuid) -> Result<Target> {
-    Target::of(service::get(&ctx.connectors.db, tenant_id, id).await?, None)
+    Target::of(service::get(&ctx.connectors.db, tenant_id, id).await?, None, None)
 }
 
 /// Reads the connector, opens its credential, and caches the result.
@@ -152,7 +159,11 @@ pub async fn load(ctx: &Context, tenant_id: Uuid, id: Uuid) -> Result<Arc<Target
     let ticket = ctx.targets.ticket();
     let c = &ctx.connectors;
     let (connector, secret) = service::get_with_credential(&c.db, &c.keyring, tenant_id, id).await?;
-    let target = Arc::new(Target::of(connector, secret)?);
+    let rest_token = match connector.rest.is_some() && connector.has_secret(SecretField::AccessToken) {
+        true => service::open_secret(&c.db, &c.keyring, &connector, SecretField::AccessToken).await?,
+        false => None,
+    };
+    let target = Arc::new(Target::of(connector, secret, rest_token)?);
     ctx.targets.put(ticket, id, target.clone());
     Ok(target)
 }

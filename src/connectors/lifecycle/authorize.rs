@@ -46,11 +46,16 @@ pub(super) async fn start_authorization(
     let (auth_url, token_url) = endpoints(&discovery)?;
     let redirect_uri = ctx.settings.oauth_callback_url().to_string();
     let client = resolve_client(ctx, &connector, &asked.settings, &discovery, &redirect_uri).await?;
-    let grant = OAuthGrant {
+    let mut grant = OAuthGrant {
         redirect_uri: Some(redirect_uri.clone()),
         iss_required: discovery.authorization_response_iss_parameter_supported,
         ..grant_from(&discovery, token_url, &asked.settings, url, asked.scopes, client)
     };
+    if connector.rest.is_some() {
+        // A REST API named by a descriptor has no resource identifier (as for its client
+        // credentials): no `resource` is sent.
+        grant.resource.clear();
+    }
     let state_value = URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 32]>());
     let (authorize, verifier) = grant::authorize_url(
         grant.client.client_id(),
@@ -64,7 +69,10 @@ pub(super) async fn start_authorization(
     let expires_at = Utc::now() + ctx.settings.authorization_ttl;
     let pending = Pending { state_value, verifier, grant, redirect_url: asked.redirect_url, expires_at };
     let record = pending.record(&ctx.keyring, &connector);
-    connector.auth.get_or_insert(AuthSettings::Oauth2AuthorizationCode(asked.settings));
+    // A REST connector's auth lives in its descriptor: it keeps no auth settings.
+    if connector.rest.is_none() {
+        connector.auth.get_or_insert(AuthSettings::Oauth2AuthorizationCode(asked.settings));
+    }
     connector.mark_pending(authorize.to_string(), expires_at);
     record_pending(ctx, connector, &record).await
 }

@@ -131,8 +131,10 @@ fn check_record(record: &StateRecord, iss: Option<&str>, now: DateTime<Utc>) -> 
         let why = "the authorization window has passed; connect again";
         return Some(CallbackOutcome::rejected(redirect, connector_id, "authorization_expired", why));
     }
+    // No issuer known (a REST descriptor names endpoints, not an authorization server's
+    // metadata): RFC 9207 leaves nothing to compare an `iss` with.
     let issuer_ok = match iss {
-        Some(iss) => Some(iss) == record.grant.issuer.as_deref(),
+        Some(iss) => record.grant.issuer.as_deref().is_none_or(|expected| expected == iss),
         None => !record.grant.iss_required,
     };
     let why = "the authorization response did not come from the expected authorization server";
@@ -199,6 +201,12 @@ async fn exchange_and_probe(
     )
     .await
     .map_err(|e| ("token_exchange_failed", format!("the code exchange failed: {e}")))?;
+    if connector.rest.is_some() {
+        return match super::rest::verify_token(ctx, connector, &tokens.access_token).await {
+            Ok(info) => Ok((info, tokens)),
+            Err(err) => Err((err.code(), format!("the new token did not work at the REST API: {err}"))),
+        };
+    }
     let url = Url::parse(&connector.url).map_err(|e| internal(anyhow::Error::from(e).into()))?;
     let headers =
         credential::headers(connector.auth.as_ref(), Some(&tokens.access_token)).map_err(internal)?;
@@ -252,6 +260,8 @@ mod tests {
         let other = check_record(&record(as_, false, 60), Some("https://evil"), now);
         assert_eq!(ended(other).as_deref(), Some("invalid_issuer"));
         assert_eq!(ended(check_record(&record(as_, true, 60), None, now)).as_deref(), Some("invalid_issuer"));
+        let unknown = check_record(&record(None, false, 60), Some("https://as"), now);
+        assert_eq!(unknown.map(|_| ()), None, "no issuer to compare with");
     }
 
     #[test]

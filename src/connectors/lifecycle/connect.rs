@@ -34,9 +34,6 @@ pub struct ConnectRequest {
 
 pub async fn connect(ctx: &Context, tenant_id: Uuid, id: Uuid, req: ConnectRequest) -> Result<Connector> {
     let connector = get(&ctx.db, tenant_id, id).await?;
-    if connector.rest.is_some() {
-        return lifecycle::rest::connect(ctx, connector).await;
-    }
     let redirect_url = match &req.redirect_url {
         Some(raw) => Some(lifecycle::authorize::allowed_redirect_url(ctx, tenant_id, raw).await?),
         None => None,
@@ -46,9 +43,12 @@ pub async fn connect(ctx: &Context, tenant_id: Uuid, id: Uuid, req: ConnectReque
         validate_scopes(&mut v, "scopes", scopes);
         v.finish()?;
     }
-    let url = Url::parse(&connector.url).context("stored connector URL")?;
     let asked =
         |settings| Authorization { settings, scopes: req.scopes.clone(), redirect_url: redirect_url.clone() };
+    if connector.rest.is_some() {
+        return lifecycle::rest::connect(ctx, connector, asked(OAuthSettings::default())).await;
+    }
+    let url = Url::parse(&connector.url).context("stored connector URL")?;
     match connector.auth.clone() {
         None => connect_discovered(ctx, connector, &url, asked(OAuthSettings::default())).await,
         Some(AuthSettings::Oauth2AuthorizationCode(settings)) => {

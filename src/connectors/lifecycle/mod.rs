@@ -118,6 +118,9 @@ pub(crate) async fn client_credentials_of(
     client: &OAuthClientRef,
 ) -> Result<ClientCredentials> {
     let (client_id, method, secret) = match client {
+        OAuthClientRef::Connector { client_id, method } if c.rest.is_some() => {
+            (client_id, *method, rest_client_secret(db, keyring, c).await?)
+        }
         OAuthClientRef::Connector { client_id, method } => {
             (client_id, *method, open_secret(db, keyring, c, SecretField::ClientSecret).await?)
         }
@@ -139,6 +142,21 @@ pub(crate) async fn client_credentials_of(
         OAuthClientRef::MetadataDocument { client_id } => (client_id, TokenEndpointAuthMethod::None, None),
     };
     Ok(ClientCredentials { client_id: client_id.clone(), secret, method })
+}
+
+/// A REST connector's client secret: a field of its sealed credentials, the one its
+/// authorization code auth type names.
+async fn rest_client_secret(
+    db: impl sqlx::PgExecutor<'_>,
+    keyring: &Keyring,
+    c: &Connector,
+) -> Result<Option<secrecy::SecretString>> {
+    let descriptor = &c.rest.as_ref().expect("a REST connector").descriptor;
+    let Some(auth) = super::rest::authorization_code_auth(descriptor) else { return Ok(None) };
+    let Some(sealed) = open_secret(db, keyring, c, SecretField::RestCredentials).await? else {
+        return Ok(None);
+    };
+    Ok(super::rest::parse(&sealed)?.remove(auth.client_secret_field()))
 }
 
 #[cfg(test)]

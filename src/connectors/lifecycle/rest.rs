@@ -2,42 +2,118 @@
 //! credentials through the guarded client (an OAuth 2 client-credentials type first gets an
 //! access token with them); its `expected_status` means the credentials work (`connected`),
 //! anything else is 422 `credentials_rejected` naming the status, and the connector stays as
-//! it was.
+//! it was. An auth type with the OAuth 2 `authorization_code` grant instead starts the
+//! authorization every connector uses ([`super::authorize`]), at the descriptor's endpoints
+//! with the client in its credentials; the callback tries the test endpoints with the new
+//! access token ([`verify_token`]).
 
 use std::borrow::Cow;
 
+use secrecy::{ExposeSecret as _, SecretString};
+use url::Url;
+
+use super::authorize::{Authorization, start_authorization};
 use super::finish_connected;
 use crate::connectors::Context;
-use crate::connectors::model::{Connector, SecretField};
+use crate::connectors::model::{Connector, OAuthSettings, SecretField};
 use crate::connectors::rest;
 use crate::connectors::service::open_secret;
 use crate::error::{Error, Result};
+use crate::mcp::ServerInfo;
+use crate::oauth::TokenEndpointAuthMethod;
+use crate::oauth::discovery::DiscoveryResult;
 use crate::rest::Descriptor;
 use crate::rest::descriptor::{ACCESS_TOKEN_FIELD, AuthType, OAuth2Grant};
 use crate::rest::request::{self, Credentials, RequestError};
 
-pub(super) async fn connect(ctx: &Context, connector: Connector) -> Result<Connector> {
+pub(super) async fn connect(ctx: &Context, connector: Connector, asked: Authorization) -> Result<Connector> {
     let descriptor = &connector.rest.as_ref().expect("a REST connector").descriptor;
-    let credentials =
-        match open_secret(&ctx.db, &ctx.keyring, &connector, SecretField::RestCredentials).await? {
-            Some(secret) => rest::parse(&secret)?,
-            None => Credentials::new(),
-        };
-    for auth in used_auth_types(descriptor) {
+    let credentials = stored_credentials(ctx, &connector).await?;
+    for auth in used_auth_types(descriptor).chain(rest::authorization_code_auth(descriptor)) {
         check_usable(auth, &credentials)?;
     }
+    if let Some(auth) = rest::authorization_code_auth(descriptor) {
+        let asked = asked_of(auth, &credentials, asked)?;
+        let discovery = descriptor_endpoints(auth);
+        let url = Url::parse(&connector.url).map_err(|e| Error::Internal(e.into()))?;
+        return start_authorization(ctx, connector, &url, asked, discovery).await;
+    }
+    test_all(ctx, descriptor, &credentials).await?;
+    let info = rest::server_info(descriptor);
+    finish_connected(ctx, connector, info, None).await
+}
+
+/// After the authorization code grant: the test endpoints tried with the new access token
+/// (and the other stored credentials), as a connect tries them; what the connector then says
+/// of itself.
+pub(super) async fn verify_token(
+    ctx: &Context,
+    connector: &Connector,
+    access_token: &SecretString,
+) -> Result<ServerInfo> {
+    let descriptor = &connector.rest.as_ref().expect("a REST connector").descriptor;
+    let mut credentials = stored_credentials(ctx, connector).await?;
+    credentials.insert(ACCESS_TOKEN_FIELD.to_owned(), access_token.clone());
+    test_all(ctx, descriptor, &credentials).await?;
+    Ok(rest::server_info(descriptor))
+}
+
+/// The connector's sealed credentials, opened (none set: empty).
+async fn stored_credentials(ctx: &Context, connector: &Connector) -> Result<Credentials> {
+    match open_secret(&ctx.db, &ctx.keyring, connector, SecretField::RestCredentials).await? {
+        Some(secret) => rest::parse(&secret),
+        None => Ok(Credentials::new()),
+    }
+}
+
+/// The descriptor's endpoints in place of discovery: a descriptor names no metadata to read.
+/// PKCE S256 is sent all the same (a server without it ignores the parameters, RFC 7636 §5).
+fn descriptor_endpoints(auth: &AuthType) -> DiscoveryResult {
+    DiscoveryResult {
+        auth_url: auth.authorization_url.clone(),
+        token_url: auth.token_url.clone(),
+        code_challenge_methods_supported: vec!["S256".to_owned()],
+        ..DiscoveryResult::default()
+    }
+}
+
+/// The authorization a connect asks for: the client in the credentials (HTTP Basic with a
+/// secret, RFC 6749 §2.3.1, as for client credentials; public without), the descriptor's
+/// scopes unless the connect names others.
+fn asked_of(auth: &AuthType, credentials: &Credentials, asked: Authorization) -> Result<Authorization> {
+    let client_id = credentials.get(auth.client_id_field()).ok_or_else(|| {
+        Error::unprocessable(
+            "credentials_missing",
+            format!("set credentials.{} first", auth.client_id_field()),
+        )
+    })?;
+    let method = match credentials.contains_key(auth.client_secret_field()) {
+        true => TokenEndpointAuthMethod::ClientSecretBasic,
+        false => TokenEndpointAuthMethod::None,
+    };
+    let settings = OAuthSettings {
+        client_id: Some(client_id.expose_secret().to_owned()),
+        scopes: auth.scopes.clone(),
+        resource: None,
+        token_endpoint_auth_method: Some(method),
+    };
+    Ok(Authorization { settings, ..asked })
+}
+
+/// Tries the test endpoint of every auth type that has one or that an operation uses (an
+/// OAuth 2 client-credentials type gets a token first).
+async fn test_all(ctx: &Context, descriptor: &Descriptor, credentials: &Credentials) -> Result<()> {
     for auth in &descriptor.authentication {
         let used = used_auth_types(descriptor).any(|u| std::ptr::eq(u, auth));
         if auth.test_endpoint.is_none() && !used {
             continue;
         }
-        let credentials = with_access_token(ctx, auth, &credentials).await?;
+        let credentials = with_access_token(ctx, auth, credentials).await?;
         if auth.test_endpoint.is_some() {
             run_test(ctx, descriptor, auth, &credentials).await?;
         }
     }
-    let info = rest::server_info(descriptor);
-    finish_connected(ctx, connector, info, None).await
+    Ok(())
 }
 
 /// The auth types some operation authenticates with.
@@ -65,10 +141,9 @@ async fn with_access_token<'c>(
     Ok(Cow::Owned(with_token))
 }
 
-/// Every required field is set; the OAuth 2 authorization code grant is not served yet (a
-/// descriptor saved before it was refused on save may still name it).
+/// Every required field is set (the access token of an authorization code grant comes from
+/// the authorization, not the credentials).
 fn check_usable(auth: &AuthType, credentials: &Credentials) -> Result<()> {
-    rest::check_grant(auth)?;
     let missing: Vec<String> = auth
         .effective_fields()
         .into_iter()

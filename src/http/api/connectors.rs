@@ -259,7 +259,7 @@ pub struct CreatedConnector {
         (status = 201, body = CreatedConnector),
         (status = 400, body = Problem, description = "Invalid input; `errors` names every bad field"),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 413, body = Problem),
-        (status = 422, body = Problem, description = "`rest_oauth2_unsupported`: a REST descriptor with an OAuth 2 `authorization_code` auth type (client credentials are supported)"),
+        (status = 422, body = Problem, description = "`rest_oauth2_unsupported`: a REST descriptor with more than one OAuth 2 `authorization_code` auth type"),
     ),
     security(("api_key" = ["write"]))
 )]
@@ -340,7 +340,7 @@ pub async fn get_connector(
     responses(
         (status = 200, body = ConnectorView), (status = 400, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem, description = "`auth_not_replaceable`: not a static-credential connector; `not_a_rest_connector`: a descriptor or credentials for an MCP connector"),
-        (status = 422, body = Problem, description = "`rest_oauth2_unsupported`: a REST descriptor with an OAuth 2 `authorization_code` auth type"),
+        (status = 422, body = Problem, description = "`rest_oauth2_unsupported`: a REST descriptor with more than one OAuth 2 `authorization_code` auth type"),
     ),
     security(("api_key" = ["write"]))
 )]
@@ -373,7 +373,8 @@ pub async fn delete_connector(
 
 /// Connect: probe static credentials, run a client credentials grant, or start an OAuth
 /// authorization (then the answer is `pending_authorization` with an `authorization_url`).
-/// A REST connector runs its descriptor's test endpoints with its credentials.
+/// A REST connector runs its descriptor's test endpoints with its credentials, or, with an
+/// OAuth 2 `authorization_code` auth type, starts an authorization at the descriptor's endpoints.
 #[utoipa::path(
     post, path = "/api/v1/connectors/{id}/connect", tag = "connectors",
     params(("id" = Uuid, Path)), request_body(content = Option<ConnectRequest>),
@@ -382,7 +383,7 @@ pub async fn delete_connector(
         (status = 400, body = Problem, description = "bad input, `redirect_url_not_allowed`, `destination_not_allowed`"),
         (status = 404, body = Problem),
         (status = 409, body = Problem, description = "`client_registration_lost`: the registered OAuth client is gone"),
-        (status = 422, body = Problem, description = "`credentials_rejected`, `credentials_missing`, `pkce_unsupported`, `client_registration_unavailable`, `rest_oauth2_unsupported`"),
+        (status = 422, body = Problem, description = "`credentials_rejected`, `credentials_missing`, `pkce_unsupported`, `client_registration_unavailable`"),
         (status = 502, body = Problem, description = "the upstream or its authorization server failed"),
         (status = 504, body = Problem),
     ),

@@ -235,9 +235,10 @@ impl<'a> Builder<'a> {
         let key = unique(&names::field_key(scheme), &mut self.auth_ids, 40);
         match auth_from_scheme(&key, scheme, found) {
             Ok((auth, header)) => {
-                if auth.grant_type == Some(OAuth2Grant::AuthorizationCode) {
+                let code = |a: &AuthType| a.grant_type == Some(OAuth2Grant::AuthorizationCode);
+                if code(&auth) && self.auth.iter().any(|e| code(&e.auth)) {
                     let message = format!(
-                        "`{scheme}` uses the authorization code grant, which REST connectors do not support yet: saving the draft answers 422 `rest_oauth2_unsupported` until it is replaced"
+                        "`{scheme}` is a second auth type with the authorization code grant; a REST connector holds one authorization, so saving the draft answers 422 `rest_oauth2_unsupported` until one is removed"
                     );
                     self.warnings.push(Warning::new("components.securitySchemes", message));
                 }
