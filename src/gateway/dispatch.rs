@@ -131,11 +131,19 @@ async fn run(
     arguments: Map<String, Value>,
     user_token: Option<&SecretString>,
 ) -> Value {
-    let callable =
-        match catalog::find_callable(ctx.db(), gateway.tenant_id, tool.connector_id, &tool.tool).await {
-            Ok(callable) => callable,
-            Err(err) => return tool_error(&format!("this tool is unavailable: {err}")),
-        };
+    // The catalog entry came with the tool (the gateway's copy); `None` while the catalog
+    // no longer lists it.
+    let found = match &tool.input_schema {
+        None => Err(Error::NotFound("tool")),
+        Some(schema) => {
+            let (tenant_id, name) = (gateway.tenant_id, tool.tool.clone());
+            catalog::callable(&ctx.catalog, tenant_id, tool.connector_id, name, schema.clone()).await
+        }
+    };
+    let callable = match found {
+        Ok(callable) => callable,
+        Err(err) => return tool_error(&format!("this tool is unavailable: {err}")),
+    };
     match catalog::execute(&ctx.catalog, &callable, arguments, user_token).await {
         Ok(result) => result,
         Err((_, Error::Invalid(errors))) => {
