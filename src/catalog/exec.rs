@@ -10,10 +10,10 @@ use uuid::Uuid;
 use super::Context;
 use super::model::CallStatus;
 use super::sync::{schedule_resync, timed_out};
-use crate::connectors::{Connector, Kind};
 use crate::error::Error;
 use crate::upstream::mcp_client::SessionHandler;
-use crate::upstream::{rest, target};
+use crate::upstream::rest;
+use crate::upstream::target::{self, Target};
 
 /// Whether a tool's input schema maps arguments to `Mcp-Param-*` headers (`x-mcp-header`,
 /// MCP 2026-07-28 / SEP-2243), anywhere in it.
@@ -25,22 +25,23 @@ pub(super) fn has_param_headers(schema: &Value) -> bool {
     }
 }
 
-/// Runs tool `name` of `connector` (connected, arguments checked); `param_headers`: its
-/// schema has `x-mcp-header` arguments; `user_token`: the caller's own (REST connectors only).
+/// Runs tool `name` of the connector `target` stands for (connected, arguments checked);
+/// `param_headers`: its schema has `x-mcp-header` arguments; `user_token`: the caller's own
+/// (REST connectors only).
 pub(super) async fn invoke(
     ctx: &Context,
-    connector: &Connector,
+    target: &Target,
     name: &str,
     arguments: Map<String, Value>,
     (param_headers, user_token): (bool, Option<&SecretString>),
 ) -> Result<Value, (CallStatus, Error)> {
-    let (tenant_id, id) = (connector.tenant_id, connector.id);
-    match connector.kind() {
-        Kind::Mcp if user_token.is_some() => {
+    let (tenant_id, id) = (target.tenant_id, target.connector_id);
+    match &target.rest {
+        None if user_token.is_some() => {
             Err((CallStatus::UpstreamError, rest::user_token_unsupported_for_mcp()))
         }
-        Kind::Mcp => mcp(ctx, tenant_id, id, (name, param_headers), arguments).await,
-        Kind::Rest => {
+        None => mcp(ctx, tenant_id, id, (name, param_headers), arguments).await,
+        Some(_) => {
             // Timeouts and failures of the REST API are tool results already (`isError`).
             let result = rest::call(&ctx.upstream, tenant_id, id, name, &arguments, user_token)
                 .await

@@ -2,6 +2,7 @@
 //! schema before any upstream call, the call made over the upstream path within the
 //! configured timeout, every call logged.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use secrecy::SecretString;
@@ -12,10 +13,10 @@ use uuid::Uuid;
 use super::model::{CallRecord, CallStatus, MAX_TOOLS, truncated};
 use super::store::{self, CallFilter, ToolCallView, ToolDetail, ToolSummary};
 use super::{Context, exec};
-use crate::connectors::Connector;
 use crate::connectors::service as connectors;
 use crate::error::{Error, Result};
 use crate::platform::page;
+use crate::upstream::target::{self, Target};
 
 /// A page of a connector's tools by name; `q` filters on name and description.
 pub async fn list(
@@ -72,7 +73,7 @@ pub async fn call(
     arguments: Map<String, Value>,
     user_token: Option<&SecretString>,
 ) -> Result<CallOutcome> {
-    let callable = find_callable(ctx.db(), caller.tenant_id, id, name).await?;
+    let callable = find_callable(ctx, caller.tenant_id, id, name).await?;
     let log_payloads = ctx.logs_tool_payloads(caller.tenant_id).await?;
     let started = Instant::now();
     let arguments_text = Value::Object(arguments.clone()).to_string();
@@ -110,17 +111,31 @@ pub async fn call(
     answer
 }
 
-/// A tool of a connector's catalog, found and ready to be called.
+/// A tool of a connector's catalog, found and ready to be called: the connector as the
+/// upstream path has it (from the target cache), the tool's name and stored input schema.
 pub struct Callable {
-    connector: Connector,
-    tool: ToolDetail,
+    target: Arc<Target>,
+    name: String,
+    input_schema: Value,
 }
 
 /// The connector and its catalog entry for `name` (404 when either is unknown in the tenant).
-pub async fn find_callable(db: &PgPool, tenant_id: Uuid, id: Uuid, name: &str) -> Result<Callable> {
-    let connector = connectors::get(db, tenant_id, id).await?;
-    let tool = store::get(db, tenant_id, id, name).await?.ok_or(Error::NotFound("tool"))?;
-    Ok(Callable { connector, tool })
+pub async fn find_callable(ctx: &Context, tenant_id: Uuid, id: Uuid, name: &str) -> Result<Callable> {
+    let tool = store::get(ctx.db(), tenant_id, id, name).await?.ok_or(Error::NotFound("tool"))?;
+    callable(ctx, tenant_id, id, tool.summary.name, tool.input_schema).await
+}
+
+/// Tool `name` of connector `id`, whose catalog entry the caller has read already (a
+/// gateway's copy of its tools): only the connector is looked up, in the target cache.
+pub async fn callable(
+    ctx: &Context,
+    tenant_id: Uuid,
+    id: Uuid,
+    name: String,
+    input_schema: Value,
+) -> Result<Callable> {
+    let target = target::get(&ctx.upstream, tenant_id, id).await?;
+    Ok(Callable { target, name, input_schema })
 }
 
 /// Checks the arguments against the stored schema and the connector's status, then calls the
@@ -133,14 +148,14 @@ pub async fn execute(
     arguments: Map<String, Value>,
     user_token: Option<&SecretString>,
 ) -> Result<Value, (CallStatus, Error)> {
-    let Callable { connector, tool } = callable;
-    match ctx.validators.check((connector.id, &tool.summary.name), &tool.input_schema, &arguments) {
+    let Callable { target, name, input_schema } = callable;
+    match ctx.validators.check((target.connector_id, name), input_schema, &arguments) {
         Err(errors) => Err((CallStatus::InvalidArguments, Error::Invalid(errors))),
-        Ok(()) => match connector.require_connected() {
+        Ok(()) => match target.status.require_connected(target.connector_id) {
             Err(not_connected) => Err((CallStatus::UpstreamError, not_connected)),
             Ok(()) => {
-                let annotated = exec::has_param_headers(&tool.input_schema);
-                exec::invoke(ctx, connector, &tool.summary.name, arguments, (annotated, user_token)).await
+                let annotated = exec::has_param_headers(input_schema);
+                exec::invoke(ctx, target, name, arguments, (annotated, user_token)).await
             }
         },
     }

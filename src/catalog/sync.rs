@@ -100,7 +100,9 @@ pub async fn sync(ctx: &Context, tenant_id: Uuid, id: Uuid, trigger: Trigger) ->
         return Err(nul_in("the server info"));
     }
     let tools_synced_at = store::mark_synced(&mut tx, id, info_json, read_at, ttl_ms).await?;
-    tx.commit().await?;
+    // The connector's row changed too (marked synced): this replica forgets its copies at
+    // once (a gateway's tools among them), the others when they hear of it.
+    ctx.upstream.connectors.commit(tx, id).await?;
 
     // The list changed while we read it: read it again (but a resync caused by a
     // notification does not cause another, so a server that always notifies cannot loop us).

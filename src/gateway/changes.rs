@@ -17,8 +17,8 @@ use crate::error::Result;
 use crate::platform::cache::{Invalidate, Invalidation};
 
 /// The kinds the triggers of migration 0015 announce.
-const GATEWAY_TOOLS: &str = "gateway_tools";
-const CONNECTOR_TOOLS: &str = "connector_tools";
+pub(super) const GATEWAY_TOOLS: &str = "gateway_tools";
+pub(super) const CONNECTOR_TOOLS: &str = "connector_tools";
 
 /// Changes a slow watcher may fall behind by before it is told "everything" instead.
 const CAPACITY: usize = 256;

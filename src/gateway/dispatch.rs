@@ -4,16 +4,17 @@
 //! text (MCP 2025-11-25, "Error Handling": the model can read and react to them), never a
 //! protocol error that would stop the client.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::Context;
-use super::model::{CallOutcome, Gateway, GatewayTool, MAX_TOOLS};
+use super::model::{CallOutcome, Gateway, GatewayTool};
 use super::scopes::{self, Scopes};
 use super::store::{self, CallRow};
+use super::{Context, cache};
 use crate::catalog::model::truncated;
 use crate::catalog::service as catalog;
 use crate::error::{Error, Result};
@@ -30,9 +31,20 @@ pub struct Caller {
 
 /// Every enabled tool the catalog still lists that `scopes` open, by alias.
 pub async fn exposed_tools(ctx: &Context, gateway: &Gateway, scopes: Scopes) -> Result<Vec<GatewayTool>> {
-    let mut tools = store::list_tools(ctx.db(), gateway.id, true, None, MAX_TOOLS).await?;
-    tools.retain(|tool| scopes::allows(scopes, tool));
-    Ok(tools)
+    let list = cache::tool_list(&ctx.cache, ctx.db(), gateway.id).await?;
+    Ok(list.exposed.iter().filter(|tool| scopes::allows(scopes, tool)).cloned().collect())
+}
+
+/// The enabled tool named `alias` that `scopes` open, if there is one: what a call of
+/// `alias` calls. A tool outside the caller's scopes is as unknown as one that is not there.
+pub async fn callable_tool(
+    ctx: &Context,
+    gateway: &Gateway,
+    scopes: Scopes,
+    alias: &str,
+) -> Result<Option<Arc<GatewayTool>>> {
+    let tool = cache::tool(&ctx.cache, ctx.db(), gateway.id, alias).await?;
+    Ok(tool.filter(|t| t.enabled && scopes::allows(scopes, t)))
 }
 
 /// Tools read per query while a page of exposed tools is filled: the scopes are applied
@@ -62,30 +74,26 @@ pub async fn exposed_page(
     }
 }
 
-/// Calls the tool exposed as `alias`, with the caller's own `user_token` when given (a REST
-/// tool uses it in place of its connector's credential; an MCP tool refuses it as a tool
-/// error); `Err` only when no enabled tool has that alias (the MCP layer answers that as the
-/// protocol says: an unknown tool).
+/// Calls `tool`, the caller's [`callable_tool`] named `alias`, with the caller's own
+/// `user_token` when given (a REST tool uses it in place of its connector's credential; an
+/// MCP tool refuses it as a tool error); `Err` only when there is no such tool (the MCP
+/// layer answers that as the protocol says: an unknown tool).
 pub async fn call(
     ctx: &Context,
     caller: Caller,
     gateway: &Gateway,
-    (alias, arguments): (&str, Map<String, Value>),
+    (alias, tool, arguments): (&str, Option<&GatewayTool>, Map<String, Value>),
     user_token: Option<&SecretString>,
 ) -> Result<Value> {
     let started = Instant::now();
     let log_payloads = ctx.catalog.logs_tool_payloads(gateway.tenant_id).await?;
     let arguments_text = log_payloads.then(|| truncated(Value::Object(arguments.clone()).to_string()));
-    // A tool outside the caller's scopes is as unknown as one that is not there.
-    let tool = store::tool_by_alias(ctx.db(), gateway.id, alias)
-        .await?
-        .filter(|t| t.enabled && scopes::allows(caller.scopes, t));
     let mut row = CallRow {
         tenant_id: gateway.tenant_id,
         gateway_id: gateway.id,
         alias,
-        connector_id: tool.as_ref().map(|t| t.connector_id),
-        tool_name: tool.as_ref().map(|t| t.tool.as_str()),
+        connector_id: tool.map(|t| t.connector_id),
+        tool_name: tool.map(|t| t.tool.as_str()),
         gateway_key_id: caller.gateway_key_id,
         api_key_id: caller.api_key_id,
         status: CallOutcome::Error.as_str(),
@@ -94,7 +102,7 @@ pub async fn call(
         arguments: arguments_text,
         result: None,
     };
-    let answer = match &tool {
+    let answer = match tool {
         None => Err(Error::NotFound("tool")),
         Some(tool) => Ok(run(ctx, gateway, tool, arguments, user_token).await),
     };
@@ -123,11 +131,19 @@ async fn run(
     arguments: Map<String, Value>,
     user_token: Option<&SecretString>,
 ) -> Value {
-    let callable =
-        match catalog::find_callable(ctx.db(), gateway.tenant_id, tool.connector_id, &tool.tool).await {
-            Ok(callable) => callable,
-            Err(err) => return tool_error(&format!("this tool is unavailable: {err}")),
-        };
+    // The catalog entry came with the tool (the gateway's copy); `None` while the catalog
+    // no longer lists it.
+    let found = match &tool.input_schema {
+        None => Err(Error::NotFound("tool")),
+        Some(schema) => {
+            let (tenant_id, name) = (gateway.tenant_id, tool.tool.clone());
+            catalog::callable(&ctx.catalog, tenant_id, tool.connector_id, name, schema.clone()).await
+        }
+    };
+    let callable = match found {
+        Ok(callable) => callable,
+        Err(err) => return tool_error(&format!("this tool is unavailable: {err}")),
+    };
     match catalog::execute(&ctx.catalog, &callable, arguments, user_token).await {
         Ok(result) => result,
         Err((_, Error::Invalid(errors))) => {

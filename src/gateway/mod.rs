@@ -4,6 +4,7 @@
 //! catalog's call path and logged ([`dispatch`], [`logs`]). The MCP protocol itself is served
 //! in `http::mcp_server`.
 
+pub mod cache;
 pub mod changes;
 pub mod dispatch;
 pub mod keys;
@@ -20,12 +21,13 @@ use sqlx::PgPool;
 use crate::catalog;
 pub use keys::KeyCache;
 
-/// What the gateway needs: the catalog's call path, and the tool-list changes this replica
-/// hears of (for the clients waiting to be told).
+/// What the gateway needs: the catalog's call path, the tool-list changes this replica
+/// hears of (for the clients waiting to be told), and its copy of gateways and their tools.
 #[derive(Clone)]
 pub struct Context {
     pub catalog: catalog::Context,
     pub tool_lists: Arc<changes::ToolListChanges>,
+    pub cache: Arc<cache::GatewayCache>,
 }
 
 impl Context {

@@ -55,11 +55,6 @@ pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Gateway> {
     store::get_gateway(db, tenant_id, id).await?.ok_or(Error::NotFound("gateway"))
 }
 
-/// The gateway a tenant's MCP client names by slug.
-pub async fn by_slug(db: &PgPool, tenant_id: Uuid, slug: &str) -> Result<Gateway> {
-    store::gateway_by_slug(db, tenant_id, slug).await?.ok_or(Error::NotFound("gateway"))
-}
-
 pub async fn update(db: &PgPool, tenant_id: Uuid, id: Uuid, fields: &GatewayFields) -> Result<Gateway> {
     fields.validate(false)?;
     store::update_gateway(db, tenant_id, id, fields)

@@ -40,6 +40,8 @@ pub struct Caches {
     pub gateway_keys: Arc<crate::gateway::KeyCache>,
     /// Gateways' tool-list changes, for the MCP clients waiting to hear of them.
     pub tool_lists: Arc<crate::gateway::changes::ToolListChanges>,
+    /// Gateways and their tools, as the MCP endpoint reads them on every request.
+    pub gateways: Arc<crate::gateway::cache::GatewayCache>,
     /// Upstream MCP sessions shared by tool calls (not a cache of rows, but as much this
     /// replica's own: a second replica has its own).
     pub sessions: Arc<upstream::pool::Pool>,
@@ -64,6 +66,8 @@ impl Caches {
             targets: target_cache(&hub),
             rest_tokens: Arc::default(),
             gateway_keys: crate::gateway::KeyCache::new(&hub),
+            // Registered first: a notice reaches the copy before the clients told to re-list.
+            gateways: crate::gateway::cache::GatewayCache::new(&hub),
             tool_lists: crate::gateway::changes::ToolListChanges::new(&hub),
             sessions: Arc::default(),
             payload_logging: crate::tenancy::service::payload_logging(&hub),
@@ -186,7 +190,11 @@ impl AppState {
 
     /// What gateways need.
     pub fn gateway(&self) -> gateway::Context {
-        gateway::Context { catalog: self.catalog(), tool_lists: self.caches.tool_lists.clone() }
+        gateway::Context {
+            catalog: self.catalog(),
+            tool_lists: self.caches.tool_lists.clone(),
+            cache: self.caches.gateways.clone(),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod connect;
 mod connectors;
 mod eras;
 mod gateway;
+mod gateway_cache;
 mod gateway_changes;
 mod gateway_interop;
 mod gateway_mcp;

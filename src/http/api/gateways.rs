@@ -199,7 +199,10 @@ pub async fn update_gateway(
         key_rps: body.key_rps,
         key_burst: body.key_burst,
     };
-    Ok(axum::Json(view(&state, service::update(&state.db, caller.tenant_id, id, &fields).await?)))
+    let gateway = service::update(&state.db, caller.tenant_id, id, &fields).await;
+    // This replica's copy goes at once; the others' when they hear of it (migration 0025).
+    state.caches.gateways.forget_gateway(id);
+    Ok(axum::Json(view(&state, gateway?)))
 }
 
 /// Delete a gateway with its tools, keys and log.
@@ -215,6 +218,7 @@ pub async fn delete_gateway(
 ) -> ApiResult<StatusCode> {
     caller.require(Scope::Write)?;
     service::delete(&state.db, caller.tenant_id, id).await?;
+    state.caches.gateways.forget_gateway(id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -275,7 +279,9 @@ pub async fn add_gateway_tool(
         alias: body.alias,
         enabled: body.enabled.unwrap_or(true),
     };
-    let tool = service::add_tool(&state.db, &gateway, &add, &body.tool).await?;
+    let tool = service::add_tool(&state.db, &gateway, &add, &body.tool).await;
+    state.caches.gateways.forget_tools(gateway.id);
+    let tool = tool?;
     Ok((StatusCode::CREATED, axum::Json(tool_view(tool))))
 }
 
@@ -314,7 +320,9 @@ pub async fn add_all_gateway_tools(
     let gateway = service::get(&state.db, caller.tenant_id, id).await?;
     let add =
         AddTools { connector_id: body.connector_id, alias: None, enabled: body.enabled.unwrap_or(true) };
-    let done = service::add_all_tools(&state.db, &gateway, &add).await?;
+    let done = service::add_all_tools(&state.db, &gateway, &add).await;
+    state.caches.gateways.forget_tools(gateway.id);
+    let done = done?;
     Ok(axum::Json(AddedTools { added: done.added, invalid_names: done.invalid_names }))
 }
 
@@ -396,7 +404,9 @@ pub async fn update_gateway_tool(
         description: body.description,
         required_scope: body.required_scope,
     };
-    Ok(axum::Json(tool_view(service::update_tool(&state.db, &gateway, tool_id, &changes).await?)))
+    let tool = service::update_tool(&state.db, &gateway, tool_id, &changes).await;
+    state.caches.gateways.forget_tools(gateway.id);
+    Ok(axum::Json(tool_view(tool?)))
 }
 
 /// Stop exposing a tool.
@@ -415,6 +425,7 @@ pub async fn delete_gateway_tool(
     let (id, tool_id) = two_ids(path)?;
     let gateway = service::get(&state.db, caller.tenant_id, id).await?;
     service::delete_tool(&state.db, &gateway, tool_id).await?;
+    state.caches.gateways.forget_tools(gateway.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,6 +8,8 @@
 //! challenge that sends OAuth clients to the gateway's Protected Resource Metadata (MCP
 //! authorization, RFC 9728 §5.1); a bad key gets the plain 401 it always got.
 
+use std::sync::Arc;
+
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri};
@@ -17,7 +19,7 @@ use crate::error::Error;
 use crate::gateway::dispatch::Caller;
 use crate::gateway::model::Gateway;
 use crate::gateway::scopes::Scopes;
-use crate::gateway::{keys, service};
+use crate::gateway::{cache, keys};
 use crate::http::AppState;
 use crate::http::extract::{admit, bearer_token};
 use crate::http::problem::{ApiError, ApiResult};
@@ -74,10 +76,11 @@ fn challenge(state: &AppState, slug: &str, invalid_token: bool, error: ApiError)
 
 /// The gateway and caller an OAuth access token names: its grant's gateway, which must be
 /// the one `slug` names now, with the scopes granted.
-async fn oauth_caller(state: &AppState, slug: &str, token: &str) -> ApiResult<(Gateway, Caller, Uuid)> {
+async fn oauth_caller(state: &AppState, slug: &str, token: &str) -> ApiResult<(Arc<Gateway>, Caller, Uuid)> {
     const OTHER: Error = Error::Unauthenticated("this access token is for another gateway");
     let access = authz::tokens::authenticate(&state.authz(), token).await?;
-    let gateway = match service::get(&state.db, access.tenant_id, access.gateway_id).await {
+    let gateways = &state.caches.gateways;
+    let gateway = match cache::gateway(gateways, &state.db, access.tenant_id, access.gateway_id).await {
         Err(Error::NotFound(_)) => return Err(OTHER.into()),
         found => found?,
     };
@@ -93,7 +96,11 @@ async fn oauth_caller(state: &AppState, slug: &str, token: &str) -> ApiResult<(G
 /// tenant's proxy rate limit and the key's rate at this gateway (an access token counts as
 /// the key it was granted with; a tenant key has a rate at each gateway it is used at). A
 /// gateway key or access token opens only its own gateway (any other → 401).
-pub async fn authorize(state: &AppState, slug: &str, token: Option<&str>) -> ApiResult<(Gateway, Caller)> {
+pub async fn authorize(
+    state: &AppState,
+    slug: &str,
+    token: Option<&str>,
+) -> ApiResult<(Arc<Gateway>, Caller)> {
     let (gateway, caller, key_id) = identify(state, slug, token).await?;
     admit(state, gateway.tenant_id, Surface::Proxy).await?;
     let rate = gateway.key_rate(state.limits.defaults().gateway_key);
@@ -112,7 +119,11 @@ pub async fn still_opens(state: &AppState, slug: &str, token: Option<&str>) -> b
 }
 
 /// The gateway, the caller, and the key its rate is counted by (an access token: its key).
-async fn identify(state: &AppState, slug: &str, token: Option<&str>) -> ApiResult<(Gateway, Caller, Uuid)> {
+async fn identify(
+    state: &AppState,
+    slug: &str,
+    token: Option<&str>,
+) -> ApiResult<(Arc<Gateway>, Caller, Uuid)> {
     const MISSING: Error = Error::Unauthenticated(
         "send a gateway key as `Authorization: Bearer gk_...` or `?apiKey=`, or an OAuth access token",
     );
@@ -121,7 +132,8 @@ async fn identify(state: &AppState, slug: &str, token: Option<&str>) -> ApiResul
         oauth_caller(state, slug, token).await.map_err(|e| challenge(state, slug, true, e))?
     } else if keys::is_gateway_key(token) {
         let active = keys::authenticate(&state.db, &state.caches.gateway_keys, token).await?;
-        let gateway = service::get(&state.db, active.key.tenant_id, active.key.gateway_id).await?;
+        let (tenant_id, id) = (active.key.tenant_id, active.key.gateway_id);
+        let gateway = cache::gateway(&state.caches.gateways, &state.db, tenant_id, id).await?;
         if gateway.slug != slug {
             return Err(Error::Unauthenticated("this key belongs to another gateway").into());
         }
@@ -133,7 +145,7 @@ async fn identify(state: &AppState, slug: &str, token: Option<&str>) -> ApiResul
         if !key.scopes.contains(&Scope::Proxy) {
             return Err(ApiError::MissingScope(Scope::Proxy.as_str()));
         }
-        let gateway = service::by_slug(&state.db, key.tenant_id, slug).await?;
+        let gateway = cache::by_slug(&state.caches.gateways, &state.db, key.tenant_id, slug).await?;
         let scopes = Scopes::of_tenant_key(&key.scopes);
         (gateway, Caller { gateway_key_id: None, api_key_id: Some(key.id), scopes }, key.id)
     };

@@ -85,7 +85,12 @@ pub async fn gateway_mcp(
         if parts.method == Method::GET {
             return listen::standalone(&state, &parts.headers, served, credential).await;
         }
-        let source = GatewaySource::load(state.gateway(), gateway, caller, user_token).await?;
+        let source = match called_tool(&body) {
+            Some(alias) => {
+                GatewaySource::for_call(state.gateway(), gateway, caller, &alias, user_token).await?
+            }
+            None => GatewaySource::load(state.gateway(), gateway, caller, user_token).await?,
+        };
         serve(&state, parts, body.clone(), served, source, Some(credential)).await
     };
     match answer.await {
@@ -175,9 +180,22 @@ fn config(state: &AppState) -> StreamableHttpServerConfig {
 /// The JSON-RPC method of the body, if it is a request or notification: an `initialize`
 /// (2025-era) gets a session id, a `subscriptions/listen` a long-lived stream.
 fn request_method(body: &Bytes) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Method {
-        method: Option<String>,
+    serde_json::from_slice::<Message>(body).ok()?.method
+}
+
+/// The tool a `tools/call` request names: the only tool its source needs.
+fn called_tool(body: &Bytes) -> Option<String> {
+    let message = serde_json::from_slice::<Message>(body).ok()?;
+    if message.method.as_deref() != Some("tools/call") {
+        return None;
     }
-    serde_json::from_slice::<Method>(body).ok()?.method
+    Some(message.params?.get("name")?.as_str()?.to_owned())
+}
+
+/// What the endpoint reads of a JSON-RPC message before rmcp reads all of it (`params` as
+/// any JSON: a malformed one is rmcp's to answer).
+#[derive(serde::Deserialize)]
+struct Message {
+    method: Option<String>,
+    params: Option<serde_json::Value>,
 }

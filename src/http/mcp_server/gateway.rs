@@ -1,5 +1,6 @@
 //! A gateway as a [`ToolSource`]: its tools are the gateway's enabled tools the caller's
-//! scopes open, under their aliases, loaded once for the request; a call goes through
+//! scopes open, under their aliases, taken once for the request from this replica's copy
+//! (`gateway::cache`) — for a `tools/call`, only the tool it names; a call goes through
 //! `gateway::dispatch` (logged in the gateway's call log).
 
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct GatewaySource {
     gateway: Arc<Gateway>,
     caller: Caller,
     tools: Arc<Vec<Tool>>,
+    /// The tool a `tools/call` request names, found before rmcp asks for it.
+    called: Option<Arc<GatewayTool>>,
     /// The caller's own token (`X-Switchboard-User-Token`) for this request's REST tool calls.
     user_token: Option<SecretString>,
 }
@@ -29,13 +32,27 @@ impl GatewaySource {
     /// The gateway's tools as `caller` sees them; their calls made with `user_token` when given.
     pub async fn load(
         ctx: gateway::Context,
-        gateway: Gateway,
+        gateway: Arc<Gateway>,
         caller: Caller,
         user_token: Option<SecretString>,
     ) -> Result<Self> {
         let exposed = dispatch::exposed_tools(&ctx, &gateway, caller.scopes).await?;
         let tools = Arc::new(exposed.iter().map(as_mcp).collect());
-        Ok(Self { ctx, gateway: Arc::new(gateway), caller, tools, user_token })
+        Ok(Self { ctx, gateway, caller, tools, called: None, user_token })
+    }
+
+    /// For a `tools/call` of `alias`: only that tool, if the caller may call it (rmcp looks
+    /// it up before the call, for its `Mcp-Param-*` header checks).
+    pub async fn for_call(
+        ctx: gateway::Context,
+        gateway: Arc<Gateway>,
+        caller: Caller,
+        alias: &str,
+        user_token: Option<SecretString>,
+    ) -> Result<Self> {
+        let called = dispatch::callable_tool(&ctx, &gateway, caller.scopes, alias).await?;
+        let tools = Arc::new(called.iter().map(|t| as_mcp(t)).collect());
+        Ok(Self { ctx, gateway, caller, tools, called, user_token })
     }
 }
 
@@ -65,7 +82,12 @@ impl ToolSource for GatewaySource {
 
     async fn call(&self, name: &str, arguments: Map<String, Value>) -> Result<Value, Error> {
         let token = self.user_token.as_ref();
-        dispatch::call(&self.ctx, self.caller, &self.gateway, (name, arguments), token).await
+        let tool = match &self.called {
+            Some(tool) if tool.alias == name => Some(tool.clone()),
+            _ => dispatch::callable_tool(&self.ctx, &self.gateway, self.caller.scopes, name).await?,
+        };
+        let call = (name, tool.as_deref(), arguments);
+        dispatch::call(&self.ctx, self.caller, &self.gateway, call, token).await
     }
 
     fn announces_changes(&self) -> bool {
