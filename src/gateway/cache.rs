@@ -104,13 +104,13 @@ impl GatewayCache {
 
 /// The gateway `id` of `tenant_id` (another tenant's: not found).
 pub async fn gateway(cache: &GatewayCache, db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Arc<Gateway>> {
-    if let Some(gateway) = cache.gateways.get(&id) {
-        return if gateway.tenant_id == tenant_id { Ok(gateway) } else { Err(Error::NotFound("gateway")) };
-    }
-    let ticket = cache.gateways.ticket();
-    let gateway = Arc::new(store::get_gateway(db, tenant_id, id).await?.ok_or(Error::NotFound("gateway"))?);
-    cache.gateways.put(ticket, id, gateway.clone());
-    Ok(gateway)
+    let load = || async {
+        let gateway = store::get_gateway(db, tenant_id, id).await?.ok_or(Error::NotFound("gateway"))?;
+        Ok::<_, Error>(Arc::new(gateway))
+    };
+    let gateway = cache.gateways.get_or_load(id, load).await?;
+    // Cached for whichever tenant asked first: another tenant's is as missing as none.
+    if gateway.tenant_id == tenant_id { Ok(gateway) } else { Err(Error::NotFound("gateway")) }
 }
 
 /// The gateway of `tenant_id` whose slug is `slug`.
@@ -150,16 +150,13 @@ pub async fn tool(
 
 /// The gateway's exposed tools (enabled and listed by the catalog), by alias.
 pub async fn tool_list(cache: &GatewayCache, db: &PgPool, gateway_id: Uuid) -> Result<Arc<ToolList>> {
-    if let Some(list) = cache.lists.get(&gateway_id) {
-        return Ok(list);
-    }
-    let ticket = cache.lists.ticket();
-    // All of its tools, not just the exposed ones: the connectors of those the catalog
-    // does not list (yet) are the ones a sync may bring back.
-    let all = store::list_tools(db, gateway_id, false, None, MAX_TOOLS).await?;
-    let connectors = all.iter().map(|t| t.connector_id).collect();
-    let exposed = all.into_iter().filter(|t| t.enabled && t.input_schema.is_some()).collect();
-    let list = Arc::new(ToolList { exposed, connectors });
-    cache.lists.put(ticket, gateway_id, list.clone());
-    Ok(list)
+    let load = || async {
+        // All of its tools, not just the exposed ones: the connectors of those the catalog
+        // does not list (yet) are the ones a sync may bring back.
+        let all = store::list_tools(db, gateway_id, false, None, MAX_TOOLS).await?;
+        let connectors = all.iter().map(|t| t.connector_id).collect();
+        let exposed = all.into_iter().filter(|t| t.enabled && t.input_schema.is_some()).collect();
+        Ok::<_, Error>(Arc::new(ToolList { exposed, connectors }))
+    };
+    cache.lists.get_or_load(gateway_id, load).await
 }

@@ -101,6 +101,21 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
         Ticket(self.generation.load(Ordering::Acquire))
     }
 
+    /// The value for `key`: the cached one, else what `load` reads, kept under a ticket taken
+    /// before the read (so a value read before a change is not kept after it).
+    pub async fn get_or_load<E, Fut>(&self, key: K, load: impl FnOnce() -> Fut) -> Result<V, E>
+    where
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        if let Some(value) = self.get(&key) {
+            return Ok(value);
+        }
+        let ticket = self.ticket();
+        let value = load().await?;
+        self.put(ticket, key, value.clone());
+        Ok(value)
+    }
+
     pub fn put(&self, ticket: Ticket, key: K, value: V) {
         if !self.live.is_live() {
             return;

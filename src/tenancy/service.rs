@@ -157,13 +157,7 @@ fn validate_limits(limits: &LimitOverrides) -> Result<()> {
 /// Whether the tenant's tool calls keep their arguments and results in the log, from the
 /// cache when it is there.
 pub async fn logs_tool_payloads(db: &PgPool, cache: &PayloadLogging, tenant_id: Uuid) -> Result<bool> {
-    if let Some(on) = cache.get(&tenant_id) {
-        return Ok(on);
-    }
-    let ticket = cache.ticket();
-    let on = store::logs_tool_payloads(db, tenant_id).await?;
-    cache.put(ticket, tenant_id, on);
-    Ok(on)
+    cache.get_or_load(tenant_id, || async { Ok(store::logs_tool_payloads(db, tenant_id).await?) }).await
 }
 
 /// Whether each tenant logs tool payloads, in process: read on every tool call, dropped on
