@@ -75,7 +75,8 @@ pub async fn gateway_mcp(
         Err(err) if !refusal::is_rate_limited(&err) => return Err(err),
         authorized => authorized,
     };
-    let body = read_body(&state, body).await?;
+    let message = Message::read(&state, body).await?;
+    let body = message.body.clone();
     let json_rpc = refusal::is_json_rpc(&parts);
     let answer = async {
         let (gateway, caller) = authorized?;
@@ -85,13 +86,13 @@ pub async fn gateway_mcp(
         if parts.method == Method::GET {
             return listen::standalone(&state, &parts.headers, served, credential).await;
         }
-        let source = match called_tool(&body) {
+        let source = match message.tool.as_deref() {
             Some(alias) => {
-                GatewaySource::for_call(state.gateway(), gateway, caller, &alias, user_token).await?
+                GatewaySource::for_call(state.gateway(), gateway, caller, alias, user_token).await?
             }
             None => GatewaySource::load(state.gateway(), gateway, caller, user_token).await?,
         };
-        serve(&state, parts, body.clone(), served, source, Some(credential)).await
+        serve(&state, parts, message, served, source, Some(credential)).await
     };
     match answer.await {
         Err(err) if json_rpc && refusal::is_rate_limited(&err) => Ok(refusal::json_rpc(err, &body)),
@@ -99,10 +100,39 @@ pub async fn gateway_mcp(
     }
 }
 
-/// The request's body, up to the proxy's limit (a served MCP endpoint takes what the proxy
-/// takes); 413 over it.
-pub async fn read_body(state: &AppState, body: Body) -> ApiResult<Bytes> {
-    axum::body::to_bytes(body, state.settings.proxy_max_body).await.map_err(|_| ApiError::PayloadTooLarge)
+/// A request's body, and what the endpoint reads of its JSON-RPC message before rmcp reads
+/// all of it — parsed once, here.
+pub struct Message {
+    body: Bytes,
+    /// The method, if the body is a request or notification: an `initialize` (2025-era)
+    /// gets a session id, a `subscriptions/listen` a long-lived stream.
+    method: Option<String>,
+    /// The tool a `tools/call` names: the only tool its source needs.
+    tool: Option<String>,
+}
+
+impl Message {
+    /// The body up to the proxy's limit (a served MCP endpoint takes what the proxy takes);
+    /// 413 over it.
+    pub async fn read(state: &AppState, body: Body) -> ApiResult<Self> {
+        let limit = state.settings.proxy_max_body;
+        let body = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge)?;
+        let peeked = serde_json::from_slice::<Peeked>(&body).ok();
+        let (method, params) = peeked.map(|m| (m.method, m.params)).unwrap_or_default();
+        let tool = match method.as_deref() {
+            Some("tools/call") => params.as_ref().and_then(|p| p.get("name")?.as_str()).map(str::to_owned),
+            _ => None,
+        };
+        Ok(Self { body, method, tool })
+    }
+}
+
+/// The fields of a JSON-RPC message [`Message`] reads (`params` as any JSON: a malformed one
+/// is rmcp's to answer).
+#[derive(serde::Deserialize)]
+struct Peeked {
+    method: Option<String>,
+    params: Option<serde_json::Value>,
 }
 
 /// The server a request is for: which kind, and whose (sessions are sealed to it).
@@ -132,13 +162,13 @@ pub fn check_session(state: &AppState, parts: &Parts, served: Served) -> ApiResu
 pub async fn serve<S: ToolSource>(
     state: &AppState,
     parts: Parts,
-    body: Bytes,
+    message: Message,
     served: Served,
     source: S,
     credential: Option<Credential>,
 ) -> ApiResult<Response> {
     let resumed = session_id(&parts.headers).is_some();
-    let method = request_method(&body);
+    let Message { body, method, .. } = message;
     let initialize = method.as_deref() == Some("initialize");
     let listens = method.as_deref() == Some("subscriptions/listen");
     let server = ToolServer(source);
@@ -175,27 +205,4 @@ fn config(state: &AppState) -> StreamableHttpServerConfig {
         .with_sse_keep_alive(Some(listen::KEEP_ALIVE))
         .disable_allowed_hosts()
         .with_max_request_body_bytes(state.settings.proxy_max_body)
-}
-
-/// The JSON-RPC method of the body, if it is a request or notification: an `initialize`
-/// (2025-era) gets a session id, a `subscriptions/listen` a long-lived stream.
-fn request_method(body: &Bytes) -> Option<String> {
-    serde_json::from_slice::<Message>(body).ok()?.method
-}
-
-/// The tool a `tools/call` request names: the only tool its source needs.
-fn called_tool(body: &Bytes) -> Option<String> {
-    let message = serde_json::from_slice::<Message>(body).ok()?;
-    if message.method.as_deref() != Some("tools/call") {
-        return None;
-    }
-    Some(message.params?.get("name")?.as_str()?.to_owned())
-}
-
-/// What the endpoint reads of a JSON-RPC message before rmcp reads all of it (`params` as
-/// any JSON: a malformed one is rmcp's to answer).
-#[derive(serde::Deserialize)]
-struct Message {
-    method: Option<String>,
-    params: Option<serde_json::Value>,
 }

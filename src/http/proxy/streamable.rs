@@ -103,6 +103,6 @@ async fn serve_rest(
     admit(state, target).await?;
     let caller = CallerRef { tenant_id, api_key_id };
     let source = RestSource::load(state.catalog(), caller, target, user_token).await?;
-    let body = endpoint::read_body(state, body).await?;
-    endpoint::serve(state, parts, body, served, source, None).await
+    let message = endpoint::Message::read(state, body).await?;
+    endpoint::serve(state, parts, message, served, source, None).await
 }
