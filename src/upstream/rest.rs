@@ -226,14 +226,12 @@ async fn retry_with_new_token(
     ctx: &Context,
     (id, call): (Uuid, &Prepared<'_>),
     auth: &AuthType,
-    mut credentials: Credentials,
+    credentials: Credentials,
 ) -> std::result::Result<Fetched, CallToolResult> {
     let refused = credentials.get(ACCESS_TOKEN_FIELD).cloned();
     let net = &ctx.connectors.net;
     let token = ctx.rest_tokens.access_token(net, (id, auth), &call.rest.credentials, refused.as_ref()).await;
-    credentials.insert(ACCESS_TOKEN_FIELD.to_owned(), token.map_err(|err| no_token(&err))?);
-    let built = call.build(&credentials).map_err(|err| response::error_result(err.to_string()))?;
-    send(ctx, built).await
+    resend(ctx, call, credentials, token.map_err(|err| no_token(&err))?).await
 }
 
 /// The target, its stored authorization-code access token refreshed first when it is known to
@@ -251,12 +249,22 @@ async fn retry_with_refreshed_grant(
     ctx: &Context,
     target: &Target,
     call: &Prepared<'_>,
-    mut credentials: Credentials,
+    credentials: Credentials,
 ) -> std::result::Result<Fetched, CallToolResult> {
     let fresh = upstream_send::refreshed(ctx, target).await.map_err(|err| no_token(&err))?;
     let token = fresh.rest.as_ref().and_then(|r| r.credentials.get(ACCESS_TOKEN_FIELD)).cloned();
     let token =
         token.ok_or_else(|| response::error_result("no access token for the REST API: connect again"))?;
+    resend(ctx, call, credentials, token).await
+}
+
+/// `call` once more with `token` as its access token; its answer stands.
+async fn resend(
+    ctx: &Context,
+    call: &Prepared<'_>,
+    mut credentials: Credentials,
+    token: SecretString,
+) -> std::result::Result<Fetched, CallToolResult> {
     credentials.insert(ACCESS_TOKEN_FIELD.to_owned(), token);
     let built = call.build(&credentials).map_err(|err| response::error_result(err.to_string()))?;
     send(ctx, built).await
