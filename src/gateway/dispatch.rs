@@ -7,13 +7,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use chrono::Utc;
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::model::{CallOutcome, Gateway, GatewayTool};
+use super::model::{CallOutcome, Gateway, GatewayTool, NewCall};
 use super::scopes::{self, Scopes};
-use super::store::{self, CallRow};
+use super::store;
 use super::{Context, cache};
 use crate::catalog::model::truncated;
 use crate::catalog::service as catalog;
@@ -88,25 +89,26 @@ pub async fn call(
     let started = Instant::now();
     let log_payloads = ctx.catalog.logs_tool_payloads(gateway.tenant_id).await?;
     let arguments_text = log_payloads.then(|| truncated(Value::Object(arguments.clone()).to_string()));
-    let mut row = CallRow {
-        tenant_id: gateway.tenant_id,
-        gateway_id: gateway.id,
-        alias,
-        connector_id: tool.map(|t| t.connector_id),
-        tool_name: tool.map(|t| t.tool.as_str()),
-        gateway_key_id: caller.gateway_key_id,
-        api_key_id: caller.api_key_id,
-        status: CallOutcome::Error.as_str(),
-        duration_ms: 0,
-        error: None,
-        arguments: arguments_text,
-        result: None,
-    };
     let answer = match tool {
         None => Err(Error::NotFound("tool")),
         Some(tool) => Ok(run(ctx, gateway, tool, arguments, user_token).await),
     };
-    row.duration_ms = started.elapsed().as_millis() as i32;
+    let mut row = NewCall {
+        id: Uuid::now_v7(),
+        at: Utc::now(),
+        tenant_id: gateway.tenant_id,
+        gateway_id: gateway.id,
+        alias: alias.to_owned(),
+        connector_id: tool.map(|t| t.connector_id),
+        tool_name: tool.map(|t| t.tool.clone()),
+        gateway_key_id: caller.gateway_key_id,
+        api_key_id: caller.api_key_id,
+        status: CallOutcome::Error.as_str(),
+        duration_ms: started.elapsed().as_millis() as i32,
+        error: None,
+        arguments: arguments_text,
+        result: None,
+    };
     match &answer {
         Err(err) => row.error = Some(err.to_string()),
         Ok(result) => {
@@ -119,7 +121,7 @@ pub async fn call(
             row.result = log_payloads.then(|| truncated(result.to_string()));
         }
     }
-    super::logs::record(ctx.db(), &row).await;
+    ctx.calls.record(row).await;
     answer
 }
 

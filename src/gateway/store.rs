@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::model::{Gateway, GatewayCall, GatewayFields, GatewayKey, GatewayTool, ToolChanges};
+use super::model::{Gateway, GatewayCall, GatewayFields, GatewayKey, GatewayTool, NewCall, ToolChanges};
 use super::scopes::{McpScope, Scopes};
 
 macro_rules! gateway_columns {
@@ -365,40 +365,36 @@ pub async fn find_active_key(db: &PgPool, hash: &[u8]) -> sqlx::Result<Option<Ga
     .await
 }
 
-pub struct CallRow<'a> {
-    pub tenant_id: Uuid,
-    pub gateway_id: Uuid,
-    pub alias: &'a str,
-    pub connector_id: Option<Uuid>,
-    pub tool_name: Option<&'a str>,
-    pub gateway_key_id: Option<Uuid>,
-    pub api_key_id: Option<Uuid>,
-    pub status: &'static str,
-    pub duration_ms: i32,
-    pub error: Option<String>,
-    pub arguments: Option<String>,
-    pub result: Option<String>,
-}
-
-pub async fn insert_call(db: impl PgExecutor<'_>, r: &CallRow<'_>) -> sqlx::Result<()> {
+/// Writes `calls` in one statement; a call of a gateway deleted meanwhile is left out (its
+/// log went with it).
+pub async fn insert_calls(db: impl PgExecutor<'_>, calls: &[NewCall]) -> sqlx::Result<()> {
+    fn column<'a, T>(calls: &'a [NewCall], f: impl Fn(&'a NewCall) -> T) -> Vec<T> {
+        calls.iter().map(f).collect()
+    }
     sqlx::query(
-        "INSERT INTO gateway_calls (id, tenant_id, gateway_id, alias, connector_id, tool_name, gateway_key_id,
-                                    api_key_id, status, duration_ms, error, arguments, result)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO gateway_calls (id, created_at, tenant_id, gateway_id, alias, connector_id, tool_name,
+                                    gateway_key_id, api_key_id, status, duration_ms, error, arguments, result)
+         SELECT c.* FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::text[], $6::uuid[],
+                                $7::text[], $8::uuid[], $9::uuid[], $10::text[], $11::int4[], $12::text[],
+                                $13::text[], $14::text[])
+              AS c (id, created_at, tenant_id, gateway_id, alias, connector_id, tool_name, gateway_key_id,
+                    api_key_id, status, duration_ms, error, arguments, result)
+         WHERE EXISTS (SELECT 1 FROM gateways g WHERE g.id = c.gateway_id AND g.tenant_id = c.tenant_id)",
     )
-    .bind(Uuid::now_v7())
-    .bind(r.tenant_id)
-    .bind(r.gateway_id)
-    .bind(r.alias)
-    .bind(r.connector_id)
-    .bind(r.tool_name)
-    .bind(r.gateway_key_id)
-    .bind(r.api_key_id)
-    .bind(r.status)
-    .bind(r.duration_ms)
-    .bind(&r.error)
-    .bind(&r.arguments)
-    .bind(&r.result)
+    .bind(column(calls, |c| c.id))
+    .bind(column(calls, |c| c.at))
+    .bind(column(calls, |c| c.tenant_id))
+    .bind(column(calls, |c| c.gateway_id))
+    .bind(column(calls, |c| c.alias.as_str()))
+    .bind(column(calls, |c| c.connector_id))
+    .bind(column(calls, |c| c.tool_name.as_deref()))
+    .bind(column(calls, |c| c.gateway_key_id))
+    .bind(column(calls, |c| c.api_key_id))
+    .bind(column(calls, |c| c.status))
+    .bind(column(calls, |c| c.duration_ms))
+    .bind(column(calls, |c| c.error.as_deref()))
+    .bind(column(calls, |c| c.arguments.as_deref()))
+    .bind(column(calls, |c| c.result.as_deref()))
     .execute(db)
     .await?;
     Ok(())

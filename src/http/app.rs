@@ -116,6 +116,8 @@ pub struct AppState {
     pub events: Events,
     /// Client ID Metadata Documents the authorization server fetched lately.
     pub oauth_clients: Arc<authz::ClientCache>,
+    /// The writer of gateways' call logs (flushed at shutdown, after the last request).
+    pub call_log: gateway::call_log::CallLog,
 }
 
 impl AppState {
@@ -123,6 +125,7 @@ impl AppState {
         let net = Outbound::new(settings.allow_private_networks);
         platform::metrics::handle(); // installs the recorder before anything records
         let caches = Arc::new(Caches::new(settings.cache_outage_grace));
+        let call_log = gateway::call_log::CallLog::spawn(db.clone());
         let state = Self {
             limits: RateLimits::new(settings.limits),
             shutdown: Shutdown::default(),
@@ -137,6 +140,7 @@ impl AppState {
             catalog: Arc::default(),
             events: Events::default(),
             oauth_clients: Arc::default(),
+            call_log,
         };
         // The catalog follows connector events for as long as the process runs (must be
         // called within a Tokio runtime).
@@ -194,6 +198,7 @@ impl AppState {
             catalog: self.catalog(),
             tool_lists: self.caches.tool_lists.clone(),
             cache: self.caches.gateways.clone(),
+            calls: self.call_log.clone(),
         }
     }
 }
@@ -225,6 +230,7 @@ pub async fn serve(
     // Closes idle upstream sessions; at stopping, all of them.
     let sweep = tokio::spawn(state.caches.sessions.clone().sweep(state.shutdown.clone()));
     let signal = state.shutdown.clone();
+    let call_log = state.call_log.clone();
     // Turned into a service once: served as a bare `Router`, axum rebuilds its route tables
     // for every connection (~12 KiB each, held as long as the connection: SSE streams).
     let service = app(state).with_state(()).into_make_service_with_connect_info::<conn::Connection>();
@@ -238,6 +244,7 @@ pub async fn serve(
     };
     invalidation.abort();
     let _ = sweep.await;
+    call_log.flush(policy.timeout).await;
     served
 }
 

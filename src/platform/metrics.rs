@@ -27,6 +27,7 @@ pub const EXPIRED_AUTHORIZATIONS: &str = "switchboard_worker_expired_authorizati
 pub const CONNECTORS: &str = "switchboard_connectors";
 pub const DB_POOL_SIZE: &str = "switchboard_db_pool_connections";
 pub const DB_POOL_IDLE: &str = "switchboard_db_pool_idle_connections";
+pub const UNLOGGED_CALLS: &str = "switchboard_gateway_calls_unlogged_total";
 
 /// Latency buckets (seconds): sub-millisecond proxy hops up to slow token endpoints.
 const LATENCY_BUCKETS: &[f64] =
@@ -70,6 +71,10 @@ fn describe() {
     describe_gauge!(CONNECTORS, "Connectors by status (all tenants; the same on every replica)");
     describe_gauge!(DB_POOL_SIZE, "Open database connections in this replica's pool");
     describe_gauge!(DB_POOL_IDLE, "Idle database connections in this replica's pool");
+    describe_counter!(
+        UNLOGGED_CALLS,
+        "Gateway calls made but not logged (the call log's queue full, or the row refused)"
+    );
 }
 
 /// Runs the exporter's upkeep (draining histogram samples) until `stop` completes, so memory

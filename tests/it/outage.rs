@@ -13,6 +13,7 @@ use switchboard::config::Rate;
 use switchboard::connectors::Presets;
 use switchboard::http::AppState;
 
+use super::gateway::{add_tool, create_gateway, issue_key, setup};
 use crate::support::mcp_server::{Guard, McpServer};
 use crate::support::private_pg::PrivatePostgres;
 use crate::support::raw_mcp::{RawMcp, response_to};
@@ -219,4 +220,52 @@ async fn a_postgres_restart_under_proxy_load_loses_nothing_and_keeps_warm_calls_
     let mut fresh = RawMcp::new(&app.url(&format!("/api/v1/connectors/{id}/mcp")), &t.key);
     fresh.initialize().await;
     assert_eq!(proxy_call(&fresh, 1).await.0, 200, "a new session works after the outage");
+}
+
+/// A gateway call made while Postgres is down is answered from this replica's caches, and
+/// its log row, which the call log's writer keeps while the database is unreachable, is
+/// there once Postgres is back (decision 0071).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_call_made_while_postgres_is_down_is_logged_once_it_is_back() {
+    let pg = PrivatePostgres::start();
+    let pool = switchboard::platform::db::connect_and_migrate(&pg.url("switchboard"), 4).await.unwrap();
+    let state = AppState::new(pool, test_keyring("test"), Presets::builtin(), test_settings());
+    let app = TestApp::spawn_with(state).await;
+    let (t, _upstream, connector) = setup(&app, "a").await;
+    let gid = create_gateway(&app, &t.key, "team").await["id"].as_str().unwrap().to_owned();
+    let tool = json!({"connector_id": connector, "tool": "echo", "alias": "say"});
+    expect_json(add_tool(&app, &t.key, &gid, tool).await, 201).await;
+    let key = issue_key(&app, &t.key, &gid, json!({})).await["api_key"].as_str().unwrap().to_owned();
+    let mut mcp = RawMcp::new(&app.url("/api/v1/gateways/team/mcp"), &key);
+    mcp.initialize().await;
+    let say = |text: &str| json!({"name": "say", "arguments": {"message": text}});
+    let warm = mcp.call(1, "tools/call", say("before")).await;
+    assert_eq!(warm["result"]["structuredContent"]["message"], "before", "{warm}");
+
+    tokio::task::block_in_place(|| pg.stop());
+    let during = mcp.call(2, "tools/call", say("during")).await;
+    assert_eq!(
+        during["result"]["structuredContent"]["message"], "during",
+        "answered from the caches: {during}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await; // the writer retries meanwhile
+    tokio::task::block_in_place(|| pg.start_server());
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let logs = loop {
+        let res =
+            app.request(Method::GET, &format!("/api/v1/gateways/{gid}/logs"), Some(&t.key)).send().await;
+        match res.unwrap() {
+            res if res.status() == 200 => break res.json::<Value>().await.unwrap(),
+            res => assert!(Instant::now() < deadline, "the log never came back: {}", res.status()),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let statuses: Vec<(&str, &str)> = logs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["alias"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(statuses, [("say", "success"), ("say", "success")], "both calls are logged: {logs}");
 }

@@ -584,7 +584,7 @@ pub async fn list_gateway_logs(
         before,
         limit,
     };
-    let (items, next) = logs::list(&state.db, &gateway, filter).await?;
+    let (items, next) = logs::list(&state.db, &state.call_log, &gateway, filter).await?;
     Ok(axum::Json(Page { items, next_cursor: next.map(|id| id.to_string()) }))
 }
 
