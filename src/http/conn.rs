@@ -13,6 +13,8 @@
 //! used: its clock starts when the connection goes idle, so it would also cap the idle wait.
 //! The third, and `Connection: close` on answers that leave a request body unread (item 5:
 //! hyper closes such a connection without saying so), are [`guard_request`]'s, per request.
+//! [`TimedIo`] also keeps an HTTP/1.1 connection's read buffer at 8 KiB by ending hyper-util's
+//! protocol sniff early (decision 0072).
 
 use std::future::Future as _;
 use std::io;
