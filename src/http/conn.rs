@@ -13,6 +13,8 @@
 //! used: its clock starts when the connection goes idle, so it would also cap the idle wait.
 //! The third, and `Connection: close` on answers that leave a request body unread (item 5:
 //! hyper closes such a connection without saying so), are [`guard_request`]'s, per request.
+//! [`TimedIo`] also keeps an HTTP/1.1 connection's read buffer at 8 KiB by ending hyper-util's
+//! protocol sniff early (decision 0072).
 
 use std::future::Future as _;
 use std::io;
@@ -127,12 +129,18 @@ impl Drop for InFlight {
     }
 }
 
+/// HTTP/2's connection preface (RFC 9113 §3.4): what a prior-knowledge HTTP/2 client sends
+/// first.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 /// An accepted socket whose reads fail once the connection's deadline has passed.
 pub struct TimedIo {
     io: TcpStream,
     state: Arc<ConnState>,
     timer: Pin<Box<tokio::time::Sleep>>,
     armed_for: Option<Instant>,
+    /// Until the first read: see [`TimedIo::poll_sniff`].
+    first_read: bool,
 }
 
 impl TimedIo {
@@ -140,7 +148,7 @@ impl TimedIo {
         let phase = Phase { in_flight: 0, idle_since: Instant::now(), head_started: None, http2: None };
         let state = Arc::new(ConnState { timeouts, phase: Mutex::new(phase), reader: AtomicWaker::new() });
         let timer = Box::pin(tokio::time::sleep(Duration::ZERO));
-        Self { io, state, timer, armed_for: None }
+        Self { io, state, timer, armed_for: None, first_read: true }
     }
 
     /// Ready with an error once the current deadline has passed.
@@ -154,11 +162,37 @@ impl TimedIo {
         ready!(self.timer.as_mut().poll(cx));
         Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "the client was too slow to send a request"))
     }
+
+    /// The first read, which is hyper-util's protocol sniff (axum serves every connection
+    /// through its `auto` builder): it reads up to 24 bytes alone, looking for HTTP/2's
+    /// preface, and hands them to hyper's HTTP/1.1 parser first. hyper then has 8 KiB minus
+    /// those bytes left in its read buffer, wants 8 KiB, and the buffer grows to 16 KiB for
+    /// the life of the connection — ~4–5 KiB of RSS per idle stream (decision 0072). So when
+    /// the first bytes cannot be the preface, this read ends at once with nothing read: the
+    /// sniff takes that for HTTP/1.1 with nothing to hand over, and hyper reads the request
+    /// straight from the socket into an 8 KiB buffer. Anything that may be the preface (or a
+    /// lone `P`) goes the usual way. Ready(true) when the read is over.
+    fn poll_sniff(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let mut first = [0u8; H2_PREFACE.len()];
+        let mut peeked = ReadBuf::new(&mut first);
+        match self.io.poll_peek(cx, &mut peeked) {
+            Poll::Pending => self.poll_deadline(cx).map(Err),
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Ready(Ok(_)) => {
+                self.first_read = false;
+                let bytes = peeked.filled();
+                Poll::Ready(Ok(!bytes.is_empty() && !H2_PREFACE.starts_with(bytes)))
+            }
+        }
+    }
 }
 
 impl AsyncRead for TimedIo {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.first_read && ready!(this.poll_sniff(cx))? {
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {

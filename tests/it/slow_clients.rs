@@ -1,7 +1,7 @@
 //! Slow and stalled clients on raw TCP sockets: an idle connection, a partial request line,
 //! trickled headers and a trickled body are each cut off after their timeout; a long-lived
 //! event stream is not; and an early error answer either announces `Connection: close` or
-//! leaves the connection usable for the next request.
+//! leaves the connection usable for the next request; both HTTP versions are told apart.
 
 use std::time::{Duration, Instant};
 
@@ -202,4 +202,25 @@ async fn an_early_error_announces_the_close_or_keeps_the_connection_usable(db: P
         let (status, head, _) = read_response(&mut conn).await;
         assert_eq!(status, 200, "the next request on the connection works ({size}-byte body): {head}");
     }
+}
+
+/// The listener tells HTTP/1.1 from HTTP/2 by the first bytes (its socket ends hyper-util's
+/// sniff early for HTTP/1.1, decision 0072): prior-knowledge HTTP/2 is still served, and so
+/// is an HTTP/1.1 request whose first segment is a lone `P` (which could begin the preface).
+#[sqlx::test]
+async fn http2_prior_knowledge_and_a_split_first_segment_are_both_served(db: PgPool) {
+    let app = app(db).await;
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let res = h2.get(format!("http://{}/healthz", app.addr)).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), res.version()), (200, reqwest::Version::HTTP_2));
+
+    let mut conn = TcpStream::connect(app.addr).await.unwrap();
+    conn.write_all(b"P").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    conn.write_all(b"OST /api/v1/connectors HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").await.unwrap();
+    let (status, head, _) = read_response(&mut conn).await;
+    assert_eq!(status, 401, "{head}");
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let (status, head, _) = read_response(&mut conn).await;
+    assert_eq!(status, 200, "{head}");
 }
