@@ -73,7 +73,7 @@ async fn main() {
     let database_url = database().await;
     let keys = switchboard::platform::crypto::Keyring::generate_entry("bench");
     let upstream = McpServer::spawn(Guard::Authorization(format!("Bearer {UPSTREAM_TOKEN}"))).await;
-    let log = std::env::var("BENCH_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let log = std::env::var("BENCH_LOG").unwrap_or_else(|_| switchboard::config::DEFAULT_LOG_FILTER.into());
     let server = procs::switchboard(&database_url, &keys, &log, &[]).await;
     let key = procs::api_key(&database_url, &keys);
     let auth = json!({"mode": "bearer", "token": UPSTREAM_TOKEN});

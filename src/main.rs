@@ -6,6 +6,7 @@ use secrecy::ExposeSecret as _;
 use switchboard::cli::{
     ApiKeysCommand, Cli, Command, Config, EncryptionCommand, LogFormat, TenantsCommand, check,
 };
+use switchboard::config::DEFAULT_LOG_FILTER;
 use switchboard::http::AppState;
 use switchboard::platform::crypto::Keyring;
 use switchboard::platform::db;
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     // Colours only on a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder =

@@ -32,7 +32,7 @@ use procs::Proc;
 /// Switchboard's log filter: the production default unless `BENCH_LOG` says otherwise (its
 /// request log is part of what a request costs).
 pub fn log_filter() -> String {
-    std::env::var("BENCH_LOG").unwrap_or_else(|_| "info,sqlx=warn".into())
+    std::env::var("BENCH_LOG").unwrap_or_else(|_| switchboard::config::DEFAULT_LOG_FILTER.into())
 }
 
 pub fn env_usize(name: &str, default: usize) -> usize {

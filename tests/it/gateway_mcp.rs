@@ -426,7 +426,8 @@ async fn a_body_over_the_proxys_limit_is_refused(db: PgPool) {
 /// 0015: a line per tool call costs more than it tells); its refusals do.
 #[sqlx::test]
 async fn a_gateways_answers_are_logged_at_debug_and_its_refusals_at_info(db: PgPool) {
-    let (sb, key) = quiet_gateway(&db, &[]).await;
+    // The filter the binary uses when RUST_LOG is unset.
+    let (sb, key) = quiet_gateway(&db, &[("RUST_LOG", switchboard::config::DEFAULT_LOG_FILTER)]).await;
     let app = &sb.app;
     let mcp = RawMcp::new(&endpoint(app, "quiet"), &key);
     mcp.call(1, "tools/list", json!({})).await;
@@ -440,6 +441,9 @@ async fn a_gateways_answers_are_logged_at_debug_and_its_refusals_at_info(db: PgP
         .collect();
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(lines[0].contains("status=401"), "{lines:#?}");
+    // rmcp's service per request says nothing at INFO (its start and end, twice a request).
+    let rmcp: Vec<&str> = logs.lines().filter(|l| l.contains("rmcp")).collect();
+    assert!(rmcp.is_empty(), "{rmcp:#?}");
 }
 
 /// A large gateway's `tools/list` comes in pages whose cursors are opaque (base64url of the
