@@ -10,7 +10,7 @@ use url::Url;
 
 /// The log filter when `RUST_LOG` is unset. rmcp at WARN: it logs its own service's start and
 /// end at INFO, which for a served MCP endpoint (a service per request, stateless) is two
-/// lines per request that say nothing the request log does not.
+/// lines per request (and a third on its input ending) that say nothing the request log does not.
 pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,rmcp=warn";
 
 /// Validated settings the running service needs (the keyring and presets are built

@@ -441,7 +441,7 @@ async fn a_gateways_answers_are_logged_at_debug_and_its_refusals_at_info(db: PgP
         .collect();
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(lines[0].contains("status=401"), "{lines:#?}");
-    // rmcp's service per request says nothing at INFO (its start and end, twice a request).
+    // rmcp's service per request says nothing at INFO (its start, its input ending and its end: three lines a request).
     let rmcp: Vec<&str> = logs.lines().filter(|l| l.contains("rmcp")).collect();
     assert!(rmcp.is_empty(), "{rmcp:#?}");
 }
