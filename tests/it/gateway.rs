@@ -78,6 +78,12 @@ pub async fn issue_key(app: &TestApp, key: &str, gateway: &str, body: Value) -> 
     expect_json(app.post_json(&format!("/api/v1/gateways/{gateway}/keys"), key, body).await, 201).await
 }
 
+/// (alias, status) of each call in a page of a gateway's call log.
+pub fn call_statuses(logs: &Value) -> Vec<(&str, &str)> {
+    let calls = logs["items"].as_array().unwrap().iter();
+    calls.map(|c| (c["alias"].as_str().unwrap(), c["status"].as_str().unwrap())).collect()
+}
+
 fn aliases(list: &Value) -> Vec<&str> {
     list["items"].as_array().unwrap().iter().map(|t| t["alias"].as_str().unwrap()).collect()
 }

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::gateway::{add_tool, create_gateway, issue_key, many_tools, setup, setup_with};
+use super::gateway::{add_tool, call_statuses, create_gateway, issue_key, many_tools, setup, setup_with};
 use crate::support::binary::Switchboard;
 use crate::support::raw_mcp::{RawMcp, response_to};
 use crate::support::{TestApp, TestTenant, expect_json, expect_problem, test_keyring, test_settings};
@@ -70,12 +70,7 @@ async fn a_2025_client_sees_only_enabled_aliases_and_calls_the_upstream_through_
 
     // Every call is in the log, newest first, with filters and cursors.
     let logs = app.get_json(&format!("/api/v1/gateways/{gid}/logs"), &t.key).await;
-    let statuses: Vec<(&str, &str)> = logs["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["alias"].as_str().unwrap(), c["status"].as_str().unwrap()))
-        .collect();
+    let statuses = call_statuses(&logs);
     assert_eq!(statuses, [("sleep", "error"), ("say", "error"), ("fail", "error"), ("say", "success")]);
     assert_eq!(logs["items"][3]["tool_name"], "echo");
     assert!(logs["items"][3]["arguments"].is_null(), "payloads are off by default");

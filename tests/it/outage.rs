@@ -13,7 +13,7 @@ use switchboard::config::Rate;
 use switchboard::connectors::Presets;
 use switchboard::http::AppState;
 
-use super::gateway::{add_tool, create_gateway, issue_key, setup};
+use super::gateway::{add_tool, call_statuses, create_gateway, issue_key, setup};
 use crate::support::mcp_server::{Guard, McpServer};
 use crate::support::private_pg::PrivatePostgres;
 use crate::support::raw_mcp::{RawMcp, response_to};
@@ -261,11 +261,6 @@ async fn a_gateway_call_made_while_postgres_is_down_is_logged_once_it_is_back() 
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let statuses: Vec<(&str, &str)> = logs["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["alias"].as_str().unwrap(), c["status"].as_str().unwrap()))
-        .collect();
+    let statuses = call_statuses(&logs);
     assert_eq!(statuses, [("say", "success"), ("say", "success")], "both calls are logged: {logs}");
 }
