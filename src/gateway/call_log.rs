@@ -10,7 +10,9 @@
 //! replica's queue (a caller reads its own calls); shutdown flushes it after the last
 //! request.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -20,14 +22,17 @@ use super::store;
 use crate::error::database_unreachable;
 use crate::platform::metrics::UNLOGGED_CALLS;
 
-/// Rows queued before callers wait: with payloads (two 16 KiB texts at most) ~32 MiB.
-const QUEUE: usize = 1024;
+/// Rows queued before callers wait. A row holds at most three 16 KiB texts (arguments,
+/// result, error): with a batch in hand, ~36 MiB at worst.
+const QUEUE: usize = 512;
 /// Rows per insert.
 const BATCH: usize = 256;
 /// How long a call waits for room in a full queue before its row is dropped.
 const WAIT_FOR_ROOM: Duration = Duration::from_secs(1);
 /// The longest pause between retries while the database is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Lost rows are counted always, but reported in the log at most this often.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
 
 enum Entry {
     Call(Box<NewCall>),
@@ -39,31 +44,45 @@ enum Entry {
 #[derive(Clone)]
 pub struct CallLog {
     queue: mpsc::Sender<Entry>,
+    shared: Arc<Shared>,
+}
+
+/// What the callers and the writer both see.
+#[derive(Default)]
+struct Shared {
+    /// Set while the writer retries an unreachable database: a full queue will not drain
+    /// soon, so a call does not wait for room.
+    stalled: AtomicBool,
+    losses: Losses,
 }
 
 impl CallLog {
     /// Starts the writer (within a Tokio runtime); it ends when every handle is dropped.
     pub fn spawn(db: PgPool) -> Self {
         let (queue, entries) = mpsc::channel(QUEUE);
-        tokio::spawn(write(db, entries));
-        Self { queue }
+        let shared = Arc::new(Shared::default());
+        tokio::spawn(write(db, entries, shared.clone()));
+        Self { queue, shared }
     }
 
-    /// Queues `call`; waits for room while the queue is full, up to [`WAIT_FOR_ROOM`].
+    /// Queues `call`; while the queue is full, waits for room up to [`WAIT_FOR_ROOM`] (not
+    /// at all while the database is unreachable).
     pub async fn record(&self, call: NewCall) {
-        let entry = Entry::Call(Box::new(call));
-        let queued = match self.queue.try_send(entry) {
-            Ok(()) => Ok(()),
+        let refused = match self.queue.try_send(Entry::Call(Box::new(call))) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Closed(entry)) => (entry, "the writer has stopped"),
+            Err(mpsc::error::TrySendError::Full(entry)) if self.shared.stalled.load(Ordering::Relaxed) => {
+                (entry, "the database is unreachable and the queue is full")
+            }
             Err(mpsc::error::TrySendError::Full(entry)) => {
-                match tokio::time::timeout(WAIT_FOR_ROOM, self.queue.send(entry)).await {
-                    Ok(sent) => sent.map_err(|_| "the writer has stopped"),
-                    Err(_) => Err("the queue stayed full"),
+                match tokio::time::timeout(WAIT_FOR_ROOM, self.queue.reserve()).await {
+                    Ok(Ok(room)) => return room.send(entry),
+                    _ => (entry, "the queue stayed full"),
                 }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err("the writer has stopped"),
         };
-        if let Err(why) = queued {
-            unlogged(why);
+        if let (Entry::Call(call), why) = refused {
+            self.shared.losses.add(&call, why);
         }
     }
 
@@ -81,7 +100,7 @@ impl CallLog {
     }
 }
 
-async fn write(db: PgPool, mut entries: mpsc::Receiver<Entry>) {
+async fn write(db: PgPool, mut entries: mpsc::Receiver<Entry>, shared: Arc<Shared>) {
     let mut taken = Vec::with_capacity(BATCH);
     while entries.recv_many(&mut taken, BATCH).await > 0 {
         let mut calls = Vec::with_capacity(taken.len());
@@ -93,7 +112,7 @@ async fn write(db: PgPool, mut entries: mpsc::Receiver<Entry>) {
             }
         }
         if !calls.is_empty() {
-            insert(&db, &calls).await;
+            insert(&db, &calls, &shared).await;
         }
         for done in flushes {
             let _ = done.send(());
@@ -101,42 +120,73 @@ async fn write(db: PgPool, mut entries: mpsc::Receiver<Entry>) {
     }
 }
 
-/// Inserts `calls`, retrying while the database is unreachable; a batch the database
-/// refuses (a gateway deleted meanwhile) is written row by row, so one row cannot cost the
-/// others.
-async fn insert(db: &PgPool, calls: &[NewCall]) {
+/// Inserts `calls`, retrying while the database is unreachable. A batch refused for its
+/// data (a gateway deleted meanwhile, a value the column refuses) is written row by row, so
+/// one row cannot cost the others; anything else loses the batch.
+async fn insert(db: &PgPool, calls: &[NewCall], shared: &Shared) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match store::insert_calls(db, calls).await {
-            Ok(()) => return,
-            Err(err) if database_unreachable(&err) && !db.is_closed() => {
+        let err = match store::insert_calls(db, calls).await {
+            Ok(()) => break,
+            Err(err) => err,
+        };
+        match err {
+            sqlx::Error::PoolClosed => calls.iter().for_each(|c| shared.losses.add(c, "the pool is closed")),
+            err if database_unreachable(&err) => {
+                shared.stalled.store(true, Ordering::Relaxed);
                 tracing::warn!(error = %err, rows = calls.len(), "gateway call log: database unreachable, retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
             }
-            Err(err) if calls.len() > 1 => {
+            err if calls.len() > 1 && refuses_rows(&err) => {
                 tracing::warn!(error = %err, rows = calls.len(), "gateway call log: batch refused, writing row by row");
                 for call in calls {
-                    Box::pin(insert(db, std::slice::from_ref(call))).await;
+                    Box::pin(insert(db, std::slice::from_ref(call), shared)).await;
                 }
-                return;
             }
-            Err(err) => return unlogged(&err.to_string()),
+            err => calls.iter().for_each(|c| shared.losses.add(c, &err.to_string())),
         }
+        break;
     }
+    shared.stalled.store(false, Ordering::Relaxed);
 }
 
-/// The call happened; only its log row is lost: reported, never the call's answer (a
-/// client would retry a call that may not be safe to repeat).
-fn unlogged(why: &str) {
-    metrics::counter!(UNLOGGED_CALLS).increment(1);
-    tracing::error!(why, "could not log a gateway call");
+/// Whether the database refused the batch for what is in its rows (SQLSTATE classes 22,
+/// data exception, and 23, integrity constraint violation).
+fn refuses_rows(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else { return false };
+    db.code().is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+}
+
+/// Rows lost: counted in the metric, reported with the count since the last report.
+#[derive(Default)]
+struct Losses {
+    since_report: AtomicU64,
+    last_report: Mutex<Option<Instant>>,
+}
+
+impl Losses {
+    /// The call happened; only its log row is lost: reported, never the call's answer (a
+    /// client would retry a call that may not be safe to repeat).
+    fn add(&self, call: &NewCall, why: &str) {
+        metrics::counter!(UNLOGGED_CALLS).increment(1);
+        self.since_report.fetch_add(1, Ordering::Relaxed);
+        let mut last = self.last_report.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if last.is_some_and(|at| at.elapsed() < REPORT_EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let lost = self.since_report.swap(0, Ordering::Relaxed);
+        tracing::error!(
+            lost, why, tenant_id = %call.tenant_id, gateway_id = %call.gateway_id, alias = %call.alias,
+            "gateway calls were not logged (the last of them named here)"
+        );
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use chrono::Utc;
     use uuid::Uuid;
 
@@ -162,7 +212,8 @@ mod tests {
     }
 
     /// With the database unreachable the writer holds its batch and the queue fills: a call
-    /// then waits for room, but only so long, and a flush gives up in time too.
+    /// then waits for room, but only so long; once the writer is known to be retrying, calls
+    /// do not wait at all; the lost rows are counted, reported once; a flush gives up in time.
     #[tokio::test]
     async fn a_full_queue_slows_calls_down_but_never_stalls_them() {
         let unreachable = sqlx::postgres::PgPoolOptions::new()
@@ -178,6 +229,12 @@ mod tests {
         let waited = started.elapsed();
         assert!(waited >= WAIT_FOR_ROOM, "the last call waited for room: {waited:?}");
         assert!(waited < WAIT_FOR_ROOM * 5, "and then went on: {waited:?}");
+        assert!(log.shared.stalled.load(Ordering::Relaxed), "the writer is retrying");
+        let started = Instant::now();
+        log.record(call()).await;
+        assert!(started.elapsed() < WAIT_FOR_ROOM / 2, "no wait while the writer is stalled");
+        // The first loss was reported at once; the second waits for the next report.
+        assert_eq!(log.shared.losses.since_report.load(Ordering::Relaxed), 1);
         let started = Instant::now();
         log.flush(Duration::from_millis(100)).await;
         assert!(started.elapsed() < Duration::from_secs(1), "a flush gives up at its bound");

@@ -1,8 +1,8 @@
 //! MCP gateways: one MCP endpoint per gateway that exposes tools picked from a tenant's
 //! connectors under aliases ([`service`]), reached with gateway keys ([`keys`]) whose scopes
 //! decide which tools exist for them ([`scopes`]), every call dispatched through the
-//! catalog's call path and logged ([`dispatch`], [`logs`], written off the call's path by [`call_log`]). The MCP protocol itself is served
-//! in `http::mcp_server`.
+//! catalog's call path and logged ([`dispatch`], [`logs`]; written off the call's path by
+//! [`call_log`]). The MCP protocol itself is served in `http::mcp_server`.
 
 pub mod cache;
 pub mod call_log;

@@ -244,6 +244,25 @@ pub struct GatewayCall {
     pub created_at: DateTime<Utc>,
 }
 
+/// One `tools/call`, as the log writes it (see `call_log`).
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub tenant_id: Uuid,
+    pub gateway_id: Uuid,
+    pub alias: String,
+    pub connector_id: Option<Uuid>,
+    pub tool_name: Option<String>,
+    pub gateway_key_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
+    pub status: &'static str,
+    pub duration_ms: i32,
+    pub error: Option<String>,
+    pub arguments: Option<String>,
+    pub result: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,23 +288,4 @@ mod tests {
         assert_eq!(fields, ["slug", "name"]);
         assert!(GatewayFields::default().validate(false).is_ok(), "an empty update is fine");
     }
-}
-
-/// One `tools/call`, as the log writes it (see `call_log`).
-#[derive(Debug, Clone)]
-pub struct NewCall {
-    pub id: Uuid,
-    pub at: DateTime<Utc>,
-    pub tenant_id: Uuid,
-    pub gateway_id: Uuid,
-    pub alias: String,
-    pub connector_id: Option<Uuid>,
-    pub tool_name: Option<String>,
-    pub gateway_key_id: Option<Uuid>,
-    pub api_key_id: Option<Uuid>,
-    pub status: &'static str,
-    pub duration_ms: i32,
-    pub error: Option<String>,
-    pub arguments: Option<String>,
-    pub result: Option<String>,
 }

@@ -203,6 +203,9 @@ impl AppState {
     }
 }
 
+/// The least time the gateways' queued call-log rows get at shutdown.
+const LAST_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Serves `app(state)` on `listener`, with the cache invalidation listener running alongside,
@@ -244,7 +247,8 @@ pub async fn serve(
     };
     invalidation.abort();
     let _ = sweep.await;
-    call_log.flush(policy.timeout).await;
+    // Within the shutdown timeout, not after it (the orchestrator's grace period counts it).
+    call_log.flush(signal.time_left(policy.timeout).max(LAST_FLUSH)).await;
     served
 }
 

@@ -4,6 +4,9 @@
 //! event streams end cleanly, in-flight requests get until `SWITCHBOARD_SHUTDOWN_TIMEOUT`.
 //! How long each phase lasts is `config::ShutdownPolicy`.
 
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// The process-wide shutdown signal; cheap to clone.
@@ -11,6 +14,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 pub struct Shutdown {
     draining: CancellationToken,
     stopping: CancellationToken,
+    stopped_at: Arc<OnceLock<Instant>>,
 }
 
 impl Shutdown {
@@ -19,8 +23,15 @@ impl Shutdown {
     }
 
     pub fn stop(&self) {
+        self.stopped_at.get_or_init(Instant::now);
         self.draining.cancel();
         self.stopping.cancel();
+    }
+
+    /// What is left of `timeout` counted from when stopping began (all of it before then).
+    pub fn time_left(&self, timeout: Duration) -> Duration {
+        let stopped_at = self.stopped_at.get().copied().unwrap_or_else(Instant::now);
+        (stopped_at + timeout).saturating_duration_since(Instant::now())
     }
 
     pub fn is_draining(&self) -> bool {

@@ -421,8 +421,8 @@ async fn a_body_over_the_proxys_limit_is_refused(db: PgPool) {
 /// 0015: a line per tool call costs more than it tells); its refusals do.
 #[sqlx::test]
 async fn a_gateways_answers_are_logged_at_debug_and_its_refusals_at_info(db: PgPool) {
-    // The filter the binary uses when RUST_LOG is unset.
-    let (sb, key) = quiet_gateway(&db, &[("RUST_LOG", switchboard::config::DEFAULT_LOG_FILTER)]).await;
+    // RUST_LOG unset: the binary's default filter.
+    let (sb, key) = quiet_gateway(&db, &[("RUST_LOG", "")]).await;
     let app = &sb.app;
     let mcp = RawMcp::new(&endpoint(app, "quiet"), &key);
     mcp.call(1, "tools/list", json!({})).await;

@@ -113,6 +113,9 @@ async fn create_after_outage(app: &TestApp, key: &str, url: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_postgres_restart_under_proxy_load_loses_nothing_and_keeps_warm_calls_working() {
+    // A 500 here once went unexplained: the app's errors go to the test's output, shown when
+    // it fails (the first test of the binary to ask wins; errors only).
+    let _ = tracing_subscriber::fmt().with_env_filter("error").with_test_writer().try_init();
     let pg = PrivatePostgres::start();
     let pool = switchboard::platform::db::connect_and_migrate(&pg.url("switchboard"), 16).await.unwrap();
     let mut settings = test_settings();
@@ -251,16 +254,18 @@ async fn a_gateway_call_made_while_postgres_is_down_is_logged_once_it_is_back() 
     tokio::time::sleep(Duration::from_millis(500)).await; // the writer retries meanwhile
     tokio::task::block_in_place(|| pg.start_server());
 
+    // The writer retries with a backoff (up to 5 s): read until both rows are there.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let logs = loop {
+    loop {
         let res =
             app.request(Method::GET, &format!("/api/v1/gateways/{gid}/logs"), Some(&t.key)).send().await;
-        match res.unwrap() {
-            res if res.status() == 200 => break res.json::<Value>().await.unwrap(),
-            res => assert!(Instant::now() < deadline, "the log never came back: {}", res.status()),
+        let res = res.unwrap();
+        let logs =
+            if res.status() == 200 { res.json::<Value>().await.unwrap() } else { json!({"items": []}) };
+        if call_statuses(&logs) == [("say", "success"), ("say", "success")] {
+            break;
         }
+        assert!(Instant::now() < deadline, "both calls are logged: {logs}");
         tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let statuses = call_statuses(&logs);
-    assert_eq!(statuses, [("say", "success"), ("say", "success")], "both calls are logged: {logs}");
+    }
 }

@@ -19,7 +19,8 @@ pub struct Switchboard {
 
 impl Switchboard {
     /// Starts `switchboard serve` with the operator token, private networks allowed, its own
-    /// address as public URL, plus `env`; waits until `/healthz` answers.
+    /// address as public URL, plus `env` (an empty value unsets the variable: `RUST_LOG`
+    /// then falls back to the binary's default); waits until `/healthz` answers.
     pub async fn start(db: &PgPool, env: &[(&str, &str)]) -> Self {
         let port = super::node::free_port();
         let listen = format!("127.0.0.1:{port}");
@@ -39,7 +40,11 @@ impl Switchboard {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path).unwrap());
         for (name, value) in env {
-            command.env(name, value);
+            if value.is_empty() {
+                command.env_remove(name);
+            } else {
+                command.env(name, value);
+            }
         }
         let child = command.spawn().expect("the switchboard binary starts");
         let app = TestApp::attach(listen.parse().unwrap(), db.clone());

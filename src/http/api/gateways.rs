@@ -560,7 +560,10 @@ pub struct LogParams {
     cursor: Option<String>,
 }
 
-/// The gateway's tool calls, newest first.
+/// The gateway's tool calls, newest first. Written just after each call, in batches: this
+/// replica's calls are all here; another replica's appear once it has written them (within
+/// milliseconds), and calls made during a database outage once it is over, in their place
+/// by time.
 #[utoipa::path(
     get, path = "/api/v1/gateways/{id}/logs", tag = "gateways", params(("id" = Uuid, Path), LogParams),
     responses((status = 200, body = Page<GatewayCall>)),
