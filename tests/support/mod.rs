@@ -61,11 +61,15 @@ impl TestApp {
         Self::serve(listener, state).await
     }
 
-    /// A second replica: another server on the same database and keyring, with caches and
-    /// refresh locks of its own.
+    /// A second replica: another server on the same database and keyring, with caches,
+    /// refresh locks and a gateway call-log writer of its own.
     pub async fn replica(&self) -> Self {
-        let state =
-            AppState { caches: Default::default(), refresh_locks: Default::default(), ..self.state.clone() };
+        let state = AppState {
+            caches: Default::default(),
+            refresh_locks: Default::default(),
+            call_log: switchboard::gateway::call_log::CallLog::spawn(self.state.db.clone()),
+            ..self.state.clone()
+        };
         Self::spawn_with(state).await
     }
 
