@@ -1,7 +1,7 @@
 //! The gateway's call log, written off the call's path (decision 0071): a call hands its row
 //! to this replica's writer and answers; the writer inserts whatever has queued meanwhile as
-//! one statement. At one call at a time that is still a row per insert, but no client waits
-//! for it; at many, a few hundred rows cost one round trip instead of one each.
+//! one statement, gathering rows for a few milliseconds first ([`LINGER`]). No client waits
+//! for it; a few hundred rows cost one round trip instead of one each.
 //!
 //! Bounded: a full queue makes a caller wait up to [`WAIT_FOR_ROOM`] (the database is slower
 //! than the calls: they slow down with it), then the row is dropped and counted, so a
@@ -27,6 +27,9 @@ use crate::platform::metrics::UNLOGGED_CALLS;
 const QUEUE: usize = 512;
 /// Rows per insert.
 const BATCH: usize = 256;
+/// How long the writer gathers rows after the first before it inserts: at one call at a
+/// time, a few rows per insert instead of one (a database round trip and a commit each).
+const LINGER: Duration = Duration::from_millis(10);
 /// How long a call waits for room in a full queue before its row is dropped.
 const WAIT_FOR_ROOM: Duration = Duration::from_secs(1);
 /// The longest pause between retries while the database is unreachable.
@@ -102,7 +105,7 @@ impl CallLog {
 
 async fn write(db: PgPool, mut entries: mpsc::Receiver<Entry>, shared: Arc<Shared>) {
     let mut taken = Vec::with_capacity(BATCH);
-    while entries.recv_many(&mut taken, BATCH).await > 0 {
+    while gather(&mut entries, &mut taken).await {
         let mut calls = Vec::with_capacity(taken.len());
         let mut flushes = Vec::new();
         for entry in taken.drain(..) {
@@ -118,6 +121,25 @@ async fn write(db: PgPool, mut entries: mpsc::Receiver<Entry>, shared: Arc<Share
             let _ = done.send(());
         }
     }
+}
+
+/// Waits for an entry, then gathers more for up to [`LINGER`] (less when a flush asks for
+/// them, or a batch is full). `false` once every handle is gone and nothing is left.
+async fn gather(entries: &mut mpsc::Receiver<Entry>, taken: &mut Vec<Entry>) -> bool {
+    if entries.recv_many(taken, BATCH).await == 0 {
+        return false;
+    }
+    let deadline = tokio::time::Instant::now() + LINGER;
+    let flush_asked = |entries: &[Entry]| entries.iter().any(|e| matches!(e, Entry::Flush(_)));
+    let mut seen = 0;
+    while taken.len() < BATCH && !flush_asked(&taken[seen..]) {
+        seen = taken.len();
+        let more = tokio::time::timeout_at(deadline, entries.recv_many(taken, BATCH - seen));
+        if !matches!(more.await, Ok(n) if n > 0) {
+            break;
+        }
+    }
+    true
 }
 
 /// Inserts `calls`, retrying while the database is unreachable. A batch refused for its
