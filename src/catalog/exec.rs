@@ -43,7 +43,7 @@ pub(super) async fn invoke(
         None => mcp(ctx, tenant_id, id, (name, param_headers), arguments).await,
         Some(_) => {
             // Timeouts and failures of the REST API are tool results already (`isError`).
-            let result = rest::call(&ctx.upstream, tenant_id, id, name, &arguments, user_token)
+            let result = Box::pin(rest::call(&ctx.upstream, tenant_id, id, name, &arguments, user_token))
                 .await
                 .map_err(|e| (CallStatus::UpstreamError, e))?;
             serde_json::to_value(result).map_err(|e| (CallStatus::UpstreamError, Error::Internal(e.into())))
@@ -73,7 +73,7 @@ async fn mcp(
         let target = target::get(&ctx.upstream, tenant_id, id).await?;
         let pool = &ctx.upstream.pool;
         let session = pool.lease(&ctx.upstream, target, handler).await?;
-        let listed = if param_headers { session.list_until(name).await } else { Ok(()) };
+        let listed = if param_headers { Box::pin(session.list_until(name)).await } else { Ok(()) };
         let result = match listed {
             Ok(()) => session.call_tool(params).await,
             Err(e) => Err(e),

@@ -124,7 +124,7 @@ pub async fn authenticate(db: &PgPool, keys: &KeyCache, token: &str) -> Result<A
         Some(active) => active,
         None => {
             let ticket = keys.0.ticket();
-            let key = store::find_active_key(db, &hash).await?.ok_or(UNKNOWN)?;
+            let key = Box::pin(store::find_active_key(db, &hash)).await?.ok_or(UNKNOWN)?;
             let active = Arc::new(ActiveKey { key });
             keys.0.put(ticket, hash, active.clone());
             active

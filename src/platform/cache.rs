@@ -111,7 +111,8 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
             return Ok(value);
         }
         let ticket = self.ticket();
-        let value = load().await?;
+        // Boxed: a read's future is large, and a hit (the common case) need not carry it.
+        let value = Box::pin(load()).await?;
         self.put(ticket, key, value.clone());
         Ok(value)
     }

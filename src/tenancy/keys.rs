@@ -53,7 +53,7 @@ pub(crate) async fn authenticate(
         return Ok(key);
     }
     let ticket = keys.0.ticket();
-    let key = Arc::new(service::find_active_key(db, &hash).await?.ok_or(UNKNOWN)?);
+    let key = Arc::new(Box::pin(service::find_active_key(db, &hash)).await?.ok_or(UNKNOWN)?);
     keys.0.put(ticket, hash, key.clone());
     Ok(key)
 }

@@ -205,7 +205,7 @@ impl RateLimits {
         let overrides = match self.known_overrides(db, tenant) {
             Some(known) => known,
             None => {
-                let fresh = super::service::limit_overrides(db, tenant).await?;
+                let fresh = Box::pin(super::service::limit_overrides(db, tenant)).await?;
                 self.inner.overrides.lock().expect("overrides lock").insert(tenant, (Instant::now(), fresh));
                 fresh
             }

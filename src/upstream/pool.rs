@@ -102,7 +102,9 @@ impl Pool {
             return Ok(pooled.lease().await);
         }
         let id = target.connector_id;
-        let pooled = Pooled::new(Session::open(ctx, target, handler(), Lifetime::Shared).await?);
+        // Boxed: a handshake's future is large, and every call's would carry it.
+        let opened = Box::pin(Session::open(ctx, target, handler(), Lifetime::Shared)).await?;
+        let pooled = Pooled::new(opened);
         self.insert(id, pooled.clone());
         Ok(pooled.lease().await)
     }

@@ -60,13 +60,28 @@ async fn send_authorized(
     incoming: &HeaderMap,
     body: Bytes,
 ) -> Result<reqwest::Response> {
+    // The rare paths (a refresh, a 401, a 403) are boxed: their futures are large, and
+    // every request's would carry them (and be copied with them).
     if target.is_oauth() && target.token_expired() {
-        target = refreshed(ctx, &target).await?;
+        target = Box::pin(refreshed(ctx, &target)).await?;
     }
     let response = send_once(ctx, &target, method.clone(), url, incoming, body.clone()).await?;
-    if response.status() != StatusCode::UNAUTHORIZED {
-        return step_up(ctx, &target, response).await;
+    match response.status() {
+        StatusCode::UNAUTHORIZED => {
+            Box::pin(unauthorized(ctx, target, (method, url, incoming, body), response)).await
+        }
+        StatusCode::FORBIDDEN => Box::pin(step_up(ctx, &target, response)).await,
+        _ => Ok(response),
     }
+}
+
+/// An upstream 401: what [`send`] says about it, and the one retry after a refresh.
+async fn unauthorized(
+    ctx: &Context,
+    mut target: Arc<Target>,
+    (method, url, incoming, body): (Method, &Url, &HeaderMap, Bytes),
+    response: reqwest::Response,
+) -> Result<reqwest::Response> {
     let challenge = bearer_challenge(&response);
     if target.credential.is_empty() {
         // Nothing was presented: a server that let the connect through wants authorization

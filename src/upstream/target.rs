@@ -144,7 +144,9 @@ pub async fn get(ctx: &Context, tenant_id: Uuid, id: Uuid) -> Result<Arc<Target>
     match ctx.targets.get(&id) {
         Some(target) if target.tenant_id == tenant_id => Ok(target),
         Some(_) => Err(Error::NotFound("connector")),
-        None => load(ctx, tenant_id, id).await,
+        // Boxed: the load's database futures are large, and every caller's future would
+        // carry them (and be copied with them) even when the cache answers.
+        None => Box::pin(load(ctx, tenant_id, id)).await,
     }
 }
 

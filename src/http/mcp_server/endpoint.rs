@@ -83,16 +83,18 @@ pub async fn gateway_mcp(
         let served = Served { by: ServedBy::Gateway, tenant_id: gateway.tenant_id, owner_id: gateway.id };
         check_session(&state, &parts, served)?;
         let credential = Credential { state: state.clone(), slug, token };
+        // Boxed (here and below): these futures are large, and each would be carried (and
+        // copied) by every request's.
         if parts.method == Method::GET {
-            return listen::standalone(&state, &parts.headers, served, credential).await;
+            return Box::pin(listen::standalone(&state, &parts.headers, served, credential)).await;
         }
         let source = match message.tool.as_deref() {
             Some(alias) => {
-                GatewaySource::for_call(state.gateway(), gateway, caller, alias, user_token).await?
+                Box::pin(GatewaySource::for_call(state.gateway(), gateway, caller, alias, user_token)).await?
             }
-            None => GatewaySource::load(state.gateway(), gateway, caller, user_token).await?,
+            None => Box::pin(GatewaySource::load(state.gateway(), gateway, caller, user_token)).await?,
         };
-        serve(&state, parts, message, served, source, Some(credential)).await
+        Box::pin(serve(&state, parts, message, served, source, Some(credential))).await
     };
     match answer.await {
         Err(err) if json_rpc && refusal::is_rate_limited(&err) => Ok(refusal::json_rpc(err, &body)),

@@ -64,7 +64,8 @@ pub async fn mcp(
     let upstream = state.upstream();
     let (target, key_id) = resolve(&state, &upstream, &parts.headers, &id, Transport::StreamableHttp).await?;
     if target.rest.is_some() {
-        return serve_rest(&state, parts, body, &target, key_id).await;
+        // Boxed: the MCP server's future is large, and a proxied request's would carry it.
+        return Box::pin(serve_rest(&state, parts, body, &target, key_id)).await;
     }
     let (tenant_id, connector_id) = (target.tenant_id, target.connector_id);
     session::open_session_header(&state.keyring, tenant_id, connector_id, &mut parts.headers)?;
