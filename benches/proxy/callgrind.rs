@@ -51,8 +51,8 @@ fn dumped_instructions(dir: &std::path::Path, tag: &str) -> f64 {
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
         // `desc: Trigger: dump c1` (valgrind 3.19; older ones wrote `trigger:` lines).
-        let names_tag =
-            |l: &str| l.to_ascii_lowercase().contains("trigger:") && l.split_whitespace().any(|w| w == tag);
+        let header = |l: &str| l.starts_with("desc: Trigger:") || l.starts_with("trigger:");
+        let names_tag = |l: &str| header(l) && l.split_whitespace().any(|w| w == tag);
         if !text.lines().any(names_tag) {
             continue;
         }
