@@ -120,16 +120,11 @@ pub async fn authenticate(db: &PgPool, keys: &KeyCache, token: &str) -> Result<A
         return Err(UNKNOWN);
     }
     let hash = hash_api_key(token);
-    let active = match keys.0.get(&hash) {
-        Some(active) => active,
-        None => {
-            let ticket = keys.0.ticket();
-            let key = Box::pin(store::find_active_key(db, &hash)).await?.ok_or(UNKNOWN)?;
-            let active = Arc::new(ActiveKey { key });
-            keys.0.put(ticket, hash, active.clone());
-            active
-        }
+    let load = || async {
+        let key = store::find_active_key(db, &hash).await?.ok_or(UNKNOWN)?;
+        Ok::<_, Error>(Arc::new(ActiveKey { key }))
     };
+    let active = keys.0.get_or_load(hash, load).await?;
     if active.key.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(UNKNOWN);
     }

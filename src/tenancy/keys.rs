@@ -49,11 +49,7 @@ pub(crate) async fn authenticate(
         return Err(UNKNOWN);
     }
     let hash = hash_api_key(token);
-    if let Some(key) = keys.0.get(&hash) {
-        return Ok(key);
-    }
-    let ticket = keys.0.ticket();
-    let key = Arc::new(Box::pin(service::find_active_key(db, &hash)).await?.ok_or(UNKNOWN)?);
-    keys.0.put(ticket, hash, key.clone());
-    Ok(key)
+    let load =
+        || async { Ok::<_, Error>(Arc::new(service::find_active_key(db, &hash).await?.ok_or(UNKNOWN)?)) };
+    keys.0.get_or_load(hash, load).await
 }
