@@ -75,7 +75,7 @@ async fn mcp(
         let session = pool.lease(&ctx.upstream, target, handler).await?;
         let listed = if param_headers { Box::pin(session.list_until(name)).await } else { Ok(()) };
         let result = match listed {
-            Ok(()) => session.call_tool(params).await,
+            Ok(()) => session.call_tool(params, param_headers).await,
             Err(e) => Err(e),
         };
         // Not retried: the request may have reached the upstream before the session ended.

@@ -32,6 +32,7 @@ use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt as _, RoleClient
 use sse_stream::Sse;
 use url::Url;
 
+use super::call::{self, Framings, Sent};
 use super::legacy_sse::LegacySse;
 use super::target::Target;
 use super::{Context, send};
@@ -40,13 +41,13 @@ use crate::mcp::{MODERN_PROTOCOL_VERSION, ServerInfo, Transport};
 use crate::platform::net::read_capped;
 use crate::platform::sse;
 
-const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+pub(crate) const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// Largest JSON (non-streamed) answer read from an upstream; a tools/list page over this is
 /// refused like an oversized catalog.
 pub const MAX_MESSAGE: usize = crate::platform::sse::MAX_EVENT;
 /// Error bodies are read only to find a JSON-RPC error in them.
-const MAX_ERROR_BODY: usize = 64 * 1024;
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Pages of `tools/list` read at most to find one tool before a call.
 const LIST_PAGES: usize = 100;
 /// How long closing a session (DELETE, stream shutdown) may take.
@@ -61,6 +62,8 @@ pub(crate) struct Link {
     /// The target the session was opened with.
     target: Arc<Target>,
     failures: Arc<Failures>,
+    /// How rmcp frames a `tools/call` in this session, once seen (`super::call`).
+    pub(crate) framings: Arc<Framings>,
 }
 
 /// Failures not yet claimed, by number. rmcp assigns the JSON-RPC ids inside `call_tool`, so
@@ -150,6 +153,16 @@ impl Link {
         body: Bytes,
     ) -> Result<reqwest::Response, LinkError> {
         send::send(&self.ctx, self.current(), method, url, &headers, body).await.map_err(|e| self.fail(e))
+    }
+
+    /// A request of ours, not rmcp's, to the session's URL: its failure is ours to report.
+    pub(crate) async fn send_own(
+        &self,
+        method: Method,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<reqwest::Response> {
+        send::send(&self.ctx, self.current(), method, self.url(), &headers, body).await
     }
 
     /// Keeps the failure for its caller to claim and hands rmcp its description.
@@ -265,10 +278,15 @@ impl StreamableHttpClient for ConnectorHttp {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<LinkError>> {
+        let body = serde_json::to_vec(&message)?;
+        if let JsonRpcMessage::Request(request) = &message
+            && let ClientRequest::CallToolRequest(_) = &request.request
+        {
+            self.link.framings.learn(session_id.as_deref(), &custom_headers, &body);
+        }
         let mut headers = Self::headers(session_id.as_deref(), custom_headers)?;
         headers.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let body = serde_json::to_vec(&message)?;
         let response = self
             .link
             .send(Method::POST, &Self::url(&uri)?, headers, body.into())
@@ -371,9 +389,15 @@ impl SessionHandler {
     }
 }
 
+impl SessionHandler {
+    pub(crate) fn list_changed(&self) {
+        (self.on_list_changed)();
+    }
+}
+
 impl ClientHandler for SessionHandler {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        (self.on_list_changed)();
+        self.list_changed();
     }
 
     fn get_info(&self) -> ClientConfig {
@@ -437,7 +461,7 @@ impl Session {
         handler: SessionHandler,
         lifetime: Lifetime,
     ) -> Result<Self> {
-        let link = Link { ctx: ctx.clone(), target, failures: Arc::default() };
+        let link = Link { ctx: ctx.clone(), target, failures: Arc::default(), framings: Arc::default() };
         let remembered = lifecycle_for(link.target.protocol_version.as_deref());
         let retry = !matches!(remembered, ClientLifecycleMode::Auto { .. });
         let mut started = Self::start(&link, handler.clone(), remembered, lifetime).await?;
@@ -535,8 +559,21 @@ impl Session {
         Ok(())
     }
 
-    /// `tools/call` through rmcp's own helper, which answers SEP-2322 `input_required`.
-    pub async fn call_tool(&self, params: CallToolRequestParams) -> Result<CallToolResult> {
+    /// `tools/call`: in one POST of ours once the session's framing is known and the tool's
+    /// arguments need no headers (`param_headers`; rmcp builds those), else through rmcp's
+    /// own helper, which answers SEP-2322 `input_required`.
+    pub async fn call_tool(
+        &self,
+        params: CallToolRequestParams,
+        param_headers: bool,
+    ) -> Result<CallToolResult> {
+        let framing = if param_headers || self.is_closed() { None } else { self.link.framings.learnt() };
+        if let Some(framing) = framing
+            && let Sent::Answered(answer) =
+                call::call(&self.link, &framing, &params, self.service.service()).await
+        {
+            return answer;
+        }
         self.request(self.service.call_tool(params)).await
     }
 
@@ -558,9 +595,7 @@ impl Session {
             return failure;
         }
         match err {
-            ServiceError::McpError(e) => {
-                protocol_error(format!("the upstream answered with error {}: {}", e.code.0, e.message))
-            }
+            ServiceError::McpError(e) => answered_error(&e),
             other => protocol_error(other.to_string()),
         }
     }
@@ -569,6 +604,11 @@ impl Session {
     pub async fn close(mut self) {
         let _ = self.service.close_with_timeout(CLOSE_TIMEOUT).await;
     }
+}
+
+/// The upstream's JSON-RPC error answering one of our requests.
+pub(crate) fn answered_error(error: &ErrorData) -> Error {
+    protocol_error(format!("the upstream answered with error {}: {}", error.code.0, error.message))
 }
 
 pub fn protocol_error(detail: String) -> Error {

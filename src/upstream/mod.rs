@@ -3,8 +3,10 @@
 //! credential — refreshed before sending when expired, refreshed once and retried on a 401,
 //! a static credential's 401 disconnecting the connector ([`send`]); which headers cross
 //! ([`headers`]); an MCP client over that send path ([`mcp_client`], with the legacy
-//! HTTP+SSE transport in [`legacy_sse`]); and the sessions tool calls share ([`pool`]).
+//! HTTP+SSE transport in [`legacy_sse`]), whose pooled sessions' tool calls take one POST of
+//! ours ([`call`]); and the sessions tool calls share ([`pool`]).
 
+mod call;
 pub mod headers;
 mod legacy_sse;
 pub mod mcp_client;

@@ -2,7 +2,8 @@
 //! one fixed `Mcp-Session-Id`, records the session id every request arrived with, answers
 //! the method `test/redirect` with a 307 pointing somewhere else (what a misbehaving or
 //! hijacked upstream could do), and `test/slow_stream` with an event stream of
-//! [`SLOW_EVENTS`] events [`SLOW_GAP`] apart.
+//! [`SLOW_EVENTS`] events [`SLOW_GAP`] apart. Its one tool, [`CHATTY`], answers a call with an
+//! event stream that first asks the client for a `ping` and announces a tool-list change.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,9 @@ pub const SLOW_GAP: std::time::Duration = std::time::Duration::from_millis(1200)
 
 /// (method, `Mcp-Session-Id` it came with) of every POST, in order.
 pub type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// The tool whose answer comes after a server request and a notification.
+pub const CHATTY: &str = "chatty";
 
 /// The session id this server gives out.
 pub const UPSTREAM_SESSION: &str = "upstream-session-1";
@@ -59,7 +63,11 @@ impl ScriptedMcp {
 
 fn answer(log: &Mutex<Vec<(String, Option<String>)>>, headers: &HeaderMap, body: &[u8]) -> Response {
     let message: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let method = message["method"].as_str().unwrap_or_default().to_owned();
+    // A client's answer to our request is logged as `response <id>`.
+    let method = match message["method"].as_str() {
+        Some(method) => method.to_owned(),
+        None => format!("response {}", message["id"]),
+    };
     let session = headers.get("mcp-session-id").map(|v| v.to_str().unwrap().to_owned());
     log.lock().unwrap().push((method.clone(), session));
     let id = message["id"].clone();
@@ -79,14 +87,31 @@ fn answer(log: &Mutex<Vec<(String, Option<String>)>>, headers: &HeaderMap, body:
         }
         "test/slow_stream" => slow_stream(id),
         "tools/list" => {
-            axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": {"tools": []}})).into_response()
+            let chatty = json!({"name": CHATTY, "inputSchema": {"type": "object"}});
+            axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [chatty]}})).into_response()
         }
+        "tools/call" => chatty(id),
         "ping" => axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": {}})).into_response(),
         _ => axum::Json(
             json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "no such method"}}),
         )
         .into_response(),
     }
+}
+
+/// A ping of ours, a tool-list change, then the call's result (naming the call's id), as one
+/// event stream.
+fn chatty(id: Value) -> Response {
+    let text = format!("chatted {id}");
+    let messages = [
+        json!({"jsonrpc": "2.0", "id": "server-ping", "method": "ping"}),
+        json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+        json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text", "text": text}]}}),
+    ];
+    let events = messages.map(|m| {
+        Ok::<_, std::convert::Infallible>(axum::response::sse::Event::default().data(m.to_string()))
+    });
+    axum::response::sse::Sse::new(futures_util::stream::iter(events)).into_response()
 }
 
 fn slow_stream(id: Value) -> Response {
