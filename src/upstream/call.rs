@@ -27,7 +27,8 @@ use rmcp::model::{
 use serde::{Deserialize, Serialize};
 
 use super::mcp_client::{
-    Link, MAX_ERROR_BODY, MAX_MESSAGE, SESSION_HEADER, SessionHandler, answered_error, protocol_error,
+    Link, MAX_ERROR_BODY, MAX_MESSAGE, SESSION_HEADER, SessionHandler, answered_error, content_type,
+    protocol_error,
 };
 use crate::error::{Error, Result};
 use crate::platform::net::read_capped;
@@ -167,7 +168,7 @@ pub(crate) async fn call(
     if !status.is_success() {
         return Sent::Answered(Err(refused(response).await));
     }
-    let answer = if is_event_stream(&response) {
+    let answer = if content_type(&response).starts_with("text/event-stream") {
         from_stream(link, framing, response, &id, handler).await
     } else {
         from_json(response, &id).await
@@ -203,11 +204,6 @@ fn call_headers(framing: &Framing, name: &str) -> std::result::Result<HeaderMap,
         headers.insert(NAME_HEADER, HeaderValue::from_str(name)?);
     }
     Ok(headers)
-}
-
-fn is_event_stream(response: &reqwest::Response) -> bool {
-    let kind = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    kind.trim_start().to_ascii_lowercase().starts_with("text/event-stream")
 }
 
 /// An error status: the JSON-RPC error in it when there is one.

@@ -194,7 +194,7 @@ fn sse_events(response: reqwest::Response) -> BoxStream<'static, Result<Sse, Sse
     .boxed()
 }
 
-fn content_type(response: &reqwest::Response) -> String {
+pub(crate) fn content_type(response: &reqwest::Response) -> String {
     let value = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     value.unwrap_or_default().to_ascii_lowercase()
 }
