@@ -27,8 +27,7 @@ use rmcp::model::{
 use serde::{Deserialize, Serialize};
 
 use super::mcp_client::{
-    Link, MAX_ERROR_BODY, MAX_MESSAGE, SESSION_HEADER, SessionHandler, answered_error, content_type,
-    protocol_error,
+    Link, MAX_MESSAGE, SESSION_HEADER, SessionHandler, answered_error, content_type, error_in, protocol_error,
 };
 use crate::error::{Error, Result};
 use crate::platform::net::read_capped;
@@ -157,7 +156,7 @@ pub(crate) async fn call(
     };
     // A name that is no header value is rmcp's to frame (or refuse).
     let Ok(headers) = call_headers(framing, request.request.params.name) else { return Sent::Declined };
-    let response = match link.send_own(Method::POST, headers, body).await {
+    let response = match link.send_own(Method::POST, link.url(), headers, body).await {
         Ok(response) => response,
         Err(e) => return Sent::Answered(Err(e)),
     };
@@ -209,10 +208,9 @@ fn call_headers(framing: &Framing, name: &str) -> std::result::Result<HeaderMap,
 /// An error status: the JSON-RPC error in it when there is one.
 async fn refused(response: reqwest::Response) -> Error {
     let status = response.status();
-    let body = read_capped(response, MAX_ERROR_BODY).await.unwrap_or_default();
-    match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
-        Ok(JsonRpcMessage::Error(error)) => answered_error(&error.error),
-        _ => protocol_error(format!("the upstream answered HTTP {}", status.as_u16())),
+    match error_in(response).await {
+        Some(error) => answered_error(&error),
+        None => protocol_error(format!("the upstream answered HTTP {}", status.as_u16())),
     }
 }
 
@@ -290,7 +288,7 @@ fn reply(link: &Link, framing: &Framing, request: JsonRpcRequest<ServerRequest>)
     let headers = headers(framing);
     let link = link.clone();
     tokio::spawn(async move {
-        let _ = link.send_own(Method::POST, headers, body.into()).await;
+        let _ = link.send_own(Method::POST, link.url(), headers, body.into()).await;
     });
 }
 

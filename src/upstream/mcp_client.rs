@@ -47,7 +47,7 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// refused like an oversized catalog.
 pub const MAX_MESSAGE: usize = crate::platform::sse::MAX_EVENT;
 /// Error bodies are read only to find a JSON-RPC error in them.
-pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
+const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Pages of `tools/list` read at most to find one tool before a call.
 const LIST_PAGES: usize = 100;
 /// How long closing a session (DELETE, stream shutdown) may take.
@@ -152,17 +152,18 @@ impl Link {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<reqwest::Response, LinkError> {
-        send::send(&self.ctx, self.current(), method, url, &headers, body).await.map_err(|e| self.fail(e))
+        self.send_own(method, url, headers, body).await.map_err(|e| self.fail(e))
     }
 
-    /// A request of ours, not rmcp's, to the session's URL: its failure is ours to report.
+    /// A request of ours, not rmcp's: its failure is ours to report.
     pub(crate) async fn send_own(
         &self,
         method: Method,
+        url: &Url,
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<reqwest::Response> {
-        send::send(&self.ctx, self.current(), method, self.url(), &headers, body).await
+        send::send(&self.ctx, self.current(), method, url, &headers, body).await
     }
 
     /// Keeps the failure for its caller to claim and hands rmcp its description.
@@ -192,6 +193,15 @@ fn sse_events(response: reqwest::Response) -> BoxStream<'static, Result<Sse, Sse
         }
     })
     .boxed()
+}
+
+/// The JSON-RPC error in an error status's body, if it holds one.
+pub(crate) async fn error_in(response: reqwest::Response) -> Option<ErrorData> {
+    let body = read_capped(response, MAX_ERROR_BODY).await.unwrap_or_default();
+    match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
+        Ok(JsonRpcMessage::Error(error)) => Some(error.error),
+        _ => None,
+    }
 }
 
 pub(crate) fn content_type(response: &reqwest::Response) -> String {
@@ -302,11 +312,7 @@ impl StreamableHttpClient for ConnectorHttp {
         let session = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if !status.is_success() {
             // A JSON-RPC error in an error status is still the server's answer.
-            let body = self.read(response, MAX_ERROR_BODY).await.unwrap_or_default();
-            let error = match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
-                Ok(JsonRpcMessage::Error(error)) => Some(error.error),
-                _ => None,
-            };
+            let error = error_in(response).await;
             if let Some(rejection) = discover_rejection(&message, status, error.clone()) {
                 return Ok(StreamableHttpPostResponse::Json(rejection, None));
             }
