@@ -1,8 +1,8 @@
 //! Executing a tool call once its arguments passed the stored schema: the connector's kind
 //! chooses the path — an MCP `tools/call` through the upstream session, or a REST request
-//! built from the descriptor (`upstream::rest`). Both answer an MCP tool result as JSON.
+//! built from the descriptor (`upstream::rest`). Both answer an MCP tool result.
 
-use rmcp::model::CallToolRequestParams;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -17,12 +17,15 @@ use crate::upstream::target::{self, Target};
 
 /// Whether a tool's input schema maps arguments to `Mcp-Param-*` headers (`x-mcp-header`,
 /// MCP 2026-07-28 / SEP-2243), anywhere in it.
-pub(super) fn has_param_headers(schema: &Value) -> bool {
-    match schema {
-        Value::Object(map) => map.contains_key("x-mcp-header") || map.values().any(has_param_headers),
-        Value::Array(items) => items.iter().any(has_param_headers),
-        _ => false,
+pub fn has_param_headers(schema: &Map<String, Value>) -> bool {
+    fn within(value: &Value) -> bool {
+        match value {
+            Value::Object(map) => has_param_headers(map),
+            Value::Array(items) => items.iter().any(within),
+            _ => false,
+        }
     }
+    schema.contains_key("x-mcp-header") || schema.values().any(within)
 }
 
 /// Runs tool `name` of the connector `target` stands for (connected, arguments checked);
@@ -34,7 +37,7 @@ pub(super) async fn invoke(
     name: &str,
     arguments: Map<String, Value>,
     (param_headers, user_token): (bool, Option<&SecretString>),
-) -> Result<Value, (CallStatus, Error)> {
+) -> Result<CallToolResult, (CallStatus, Error)> {
     let (tenant_id, id) = (target.tenant_id, target.connector_id);
     match &target.rest {
         None if user_token.is_some() => {
@@ -43,10 +46,9 @@ pub(super) async fn invoke(
         None => mcp(ctx, tenant_id, id, (name, param_headers), arguments).await,
         Some(_) => {
             // Timeouts and failures of the REST API are tool results already (`isError`).
-            let result = Box::pin(rest::call(&ctx.upstream, tenant_id, id, name, &arguments, user_token))
+            Box::pin(rest::call(&ctx.upstream, tenant_id, id, name, &arguments, user_token))
                 .await
-                .map_err(|e| (CallStatus::UpstreamError, e))?;
-            serde_json::to_value(result).map_err(|e| (CallStatus::UpstreamError, Error::Internal(e.into())))
+                .map_err(|e| (CallStatus::UpstreamError, e))
         }
     }
 }
@@ -62,7 +64,7 @@ async fn mcp(
     id: Uuid,
     (name, param_headers): (&str, bool),
     arguments: Map<String, Value>,
-) -> Result<Value, (CallStatus, Error)> {
+) -> Result<CallToolResult, (CallStatus, Error)> {
     let limit = ctx.upstream.connectors.settings.tool_call_timeout;
     let handler = || {
         let ctx = ctx.clone();
@@ -88,9 +90,7 @@ async fn mcp(
         Err(_) => Err((CallStatus::Timeout, timed_out("the tool's result", limit))),
         Ok(Err(e @ Error::UpstreamTimeout(_))) => Err((CallStatus::Timeout, e)),
         Ok(Err(e)) => Err((CallStatus::UpstreamError, e)),
-        Ok(Ok(result)) => {
-            serde_json::to_value(result).map_err(|e| (CallStatus::UpstreamError, Error::Internal(e.into())))
-        }
+        Ok(Ok(result)) => Ok(result),
     }
 }
 
@@ -104,7 +104,9 @@ mod tests {
     fn header_annotations_are_found_at_any_depth() {
         let nested = json!({"type": "object", "properties": {"a": {"type": "object",
             "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}}});
-        assert!(has_param_headers(&nested));
-        assert!(!has_param_headers(&json!({"type": "object", "properties": {"a": {"type": "string"}}})));
+        assert!(has_param_headers(nested.as_object().unwrap()));
+        let plain =
+            json!({"type": "object", "properties": {"a": {"type": "array", "items": [{"type": "string"}]}}});
+        assert!(!has_param_headers(plain.as_object().unwrap()));
     }
 }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::tenancy::{self, service::PayloadLogging};
 use crate::upstream;
+pub use exec::has_param_headers;
 pub use sync::{Resyncs, follow};
 
 /// What the catalog needs: the upstream path (and through it the connectors), this

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
+use rmcp::model::CallToolResult;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
@@ -272,9 +273,9 @@ pub struct CallRecord {
 
 impl CallRecord {
     /// The upstream answered with a `CallToolResult` (which may say `isError`).
-    pub fn succeeded(&mut self, result: &Value, log_payload: bool) {
-        let text = result.to_string();
-        let is_error = result.get("isError").and_then(Value::as_bool).unwrap_or(false);
+    pub fn succeeded(&mut self, result: &CallToolResult, log_payload: bool) {
+        let text = serde_json::to_string(result).unwrap_or_default();
+        let is_error = result.is_error == Some(true);
         self.status = if is_error { CallStatus::ToolError } else { CallStatus::Ok };
         self.response_bytes = Some(text.len() as i32);
         self.result = log_payload.then(|| truncated(text));

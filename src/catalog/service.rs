@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use rmcp::model::CallToolResult;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
@@ -58,7 +59,7 @@ pub struct CallerRef {
 /// The upstream's result, as returned by the API.
 #[derive(Debug)]
 pub struct CallOutcome {
-    pub result: Value,
+    pub result: CallToolResult,
     pub duration_ms: u64,
 }
 
@@ -147,14 +148,14 @@ pub async fn execute(
     callable: &Callable,
     arguments: Map<String, Value>,
     user_token: Option<&SecretString>,
-) -> Result<Value, (CallStatus, Error)> {
+) -> Result<CallToolResult, (CallStatus, Error)> {
     let Callable { target, name, input_schema } = callable;
     match ctx.validators.check((target.connector_id, name), input_schema, &arguments) {
         Err(errors) => Err((CallStatus::InvalidArguments, Error::Invalid(errors))),
         Ok(()) => match target.status.require_connected(target.connector_id) {
             Err(not_connected) => Err((CallStatus::UpstreamError, not_connected)),
             Ok(()) => {
-                let annotated = exec::has_param_headers(input_schema);
+                let annotated = input_schema.as_object().is_some_and(exec::has_param_headers);
                 exec::invoke(ctx, target, name, arguments, (annotated, user_token)).await
             }
         },

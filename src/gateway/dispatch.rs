@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
+use rmcp::model::{CallToolResult, ContentBlock};
 use secrecy::SecretString;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::model::{CallOutcome, Gateway, GatewayTool, NewCall};
@@ -85,7 +86,7 @@ pub async fn call(
     gateway: &Gateway,
     (alias, tool, arguments): (&str, Option<&GatewayTool>, Map<String, Value>),
     user_token: Option<&SecretString>,
-) -> Result<Value> {
+) -> Result<CallToolResult> {
     let started = Instant::now();
     let log_payloads = ctx.catalog.logs_tool_payloads(gateway.tenant_id).await?;
     let arguments_text = log_payloads.then(|| truncated(Value::Object(arguments.clone()).to_string()));
@@ -112,13 +113,12 @@ pub async fn call(
     match &answer {
         Err(err) => row.error = Some(err.to_string()),
         Ok(result) => {
-            let is_error = result.get("isError").and_then(Value::as_bool).unwrap_or(false);
-            if is_error {
+            if result.is_error == Some(true) {
                 row.error = Some(error_text(result));
             } else {
                 row.status = CallOutcome::Success.as_str();
             }
-            row.result = log_payloads.then(|| truncated(result.to_string()));
+            row.result = log_payloads.then(|| truncated(serde_json::to_string(result).unwrap_or_default()));
         }
     }
     ctx.calls.record(row).await;
@@ -132,7 +132,7 @@ async fn run(
     tool: &GatewayTool,
     arguments: Map<String, Value>,
     user_token: Option<&SecretString>,
-) -> Value {
+) -> CallToolResult {
     // The catalog entry came with the tool (the gateway's copy); `None` while the catalog
     // no longer lists it.
     let found = match &tool.input_schema {
@@ -161,18 +161,13 @@ async fn run(
     }
 }
 
-fn tool_error(text: &str) -> Value {
-    json!({"content": [{"type": "text", "text": text}], "isError": true})
+fn tool_error(text: &str) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(text)])
 }
 
 /// The text of a tool error, for the log.
-fn error_text(result: &Value) -> String {
-    let texts: Vec<&str> = result["content"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.get("text").and_then(Value::as_str))
-        .collect();
+fn error_text(result: &CallToolResult) -> String {
+    let texts: Vec<&str> = result.content.iter().filter_map(|c| Some(c.as_text()?.text.as_str())).collect();
     let text = texts.join("\n");
     if text.is_empty() { "the tool reported an error".into() } else { truncated(text) }
 }

@@ -21,8 +21,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, 
 use reqwest::{Method, StatusCode};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientJsonRpcMessage, ClientResult, EmptyResult, ErrorCode,
-    ErrorData, JsonObject, JsonRpcMessage, JsonRpcRequest, JsonRpcVersion2_0, RequestId, RequestMetaObject,
-    ServerJsonRpcMessage, ServerNotification, ServerRequest, ServerResult,
+    ErrorData, JsonObject, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse, JsonRpcVersion2_0, RequestId,
+    RequestMetaObject, ServerJsonRpcMessage, ServerNotification, ServerRequest, ServerResult,
 };
 use serde::{Deserialize, Serialize};
 
@@ -217,6 +217,9 @@ async fn refused(response: reqwest::Response) -> Error {
 /// A JSON answer: the response to `id`.
 async fn from_json(response: reqwest::Response, id: &RequestId) -> Result<ServerResult> {
     let body = read_capped(response, MAX_MESSAGE).await?;
+    if let Some(result) = call_result(&body, id) {
+        return Ok(ServerResult::CallToolResult(result));
+    }
     let message = serde_json::from_slice::<ServerJsonRpcMessage>(&body)
         .map_err(|e| protocol_error(format!("the upstream's answer is not an MCP message: {e}")))?;
     match answer_to(message, id) {
@@ -242,6 +245,9 @@ async fn from_stream(
         let Some(event) = event else {
             return Err(protocol_error("the upstream ended the call's stream without an answer".into()));
         };
+        if let Some(result) = call_result(event.data.as_bytes(), id) {
+            return Ok(ServerResult::CallToolResult(result));
+        }
         // Priming events and keep-alives carry no message.
         let Ok(message) = serde_json::from_str::<ServerJsonRpcMessage>(&event.data) else { continue };
         match message {
@@ -258,6 +264,16 @@ async fn from_stream(
             }
         }
     }
+}
+
+/// The call's complete result, when `message` is the response to `id` with one: read
+/// straight into its type, the answer nearly every call gets. rmcp's `ServerResult` is
+/// untagged: reading one buffers the message and tries its kinds in turn, each failure a
+/// formatted error. Anything else (an error, `input_required`, another message) is read as
+/// rmcp's `ServerJsonRpcMessage`.
+fn call_result(message: &[u8], id: &RequestId) -> Option<CallToolResult> {
+    let response = serde_json::from_slice::<JsonRpcResponse<CallToolResult>>(message).ok()?;
+    (response.id == *id).then_some(response.result)
 }
 
 /// The result or error in `message` when it answers `id`.

@@ -470,3 +470,53 @@ async fn tools_list_pages_with_opaque_cursors_and_refuses_foreign_ones(db: PgPoo
         assert_eq!(refused["error"]["code"], -32602, "{foreign}: {refused}");
     }
 }
+
+/// A plain `tools/call` is answered without rmcp's per-request service (`mcp_server::direct`);
+/// one whose `Accept` has a weight is rmcp's. Both must answer alike — status, content type
+/// and body — in both eras, for a result, an upstream's tool error, invalid arguments and an
+/// unknown tool.
+#[sqlx::test]
+async fn a_plain_tools_call_is_answered_as_rmcps_service_answers_it(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let (_t, _gid, key, _upstream) = gateway(&app).await;
+    let mut legacy = RawMcp::new(&endpoint(&app, "team"), &key);
+    legacy.initialize().await;
+    let modern = RawMcp::new(&endpoint(&app, "team"), &key);
+    let calls = [
+        ("say", json!({"message": "hi"})),
+        ("fail", json!({})),
+        ("say", json!({"message": 7})),
+        ("sleep", json!({"ms": 1})),
+    ];
+    for (name, arguments) in calls {
+        let params = json!({"name": name, "arguments": arguments});
+        let message = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params});
+        let requests = [
+            (
+                "2025",
+                legacy.request(Method::POST).json(&message),
+                legacy.request(Method::POST).json(&message),
+            ),
+            ("2026", modern.modern("tools/call", Some(name), params.clone()), {
+                modern.modern("tools/call", Some(name), params.clone())
+            }),
+        ];
+        for (era, plain, weighted) in requests {
+            // A second `Accept` value, with a weight: the direct path leaves such a request to rmcp.
+            let weighted = weighted.header("accept", "text/event-stream;q=0.5");
+            let mut answers = Vec::new();
+            for request in [plain, weighted] {
+                let res = request.send().await.unwrap();
+                let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+                answers.push((res.status().as_u16(), content_type, res.json::<Value>().await.unwrap()));
+            }
+            assert_eq!(answers[0], answers[1], "{era} {name}");
+            let (status, content_type, body) = &answers[0];
+            assert_eq!((*status, content_type.as_str()), (200, "application/json"), "{era} {name}: {body}");
+            let answered = if name == "sleep" { &body["error"]["code"] } else { &body["result"]["content"] };
+            assert!(!answered.is_null(), "{era} {name}: {body}");
+            let result_type = &body["result"]["resultType"];
+            assert_eq!(result_type.is_null(), era == "2025" || name == "sleep", "{era} {name}: {body}");
+        }
+    }
+}

@@ -173,11 +173,12 @@ pub async fn call_tool(
     let who = CallerRef { tenant_id: caller.tenant_id, api_key_id: caller.key_id };
     let outcome =
         service::call(&state.catalog(), who, id, &name, body.arguments, user_token.as_ref()).await?;
-    let mut result = outcome.result;
+    let result = outcome.result;
+    let content = serde_json::to_value(result.content).map_err(|e| Error::Internal(e.into()))?;
     Ok(axum::Json(CallResponse {
-        content: result.get_mut("content").map(Value::take).unwrap_or_else(|| Value::Array(Vec::new())),
-        structured_content: result.get_mut("structuredContent").map(Value::take),
-        is_error: result.get("isError").and_then(Value::as_bool).unwrap_or(false),
+        content,
+        structured_content: result.structured_content,
+        is_error: result.is_error.unwrap_or(false),
         duration_ms: outcome.duration_ms,
     }))
 }

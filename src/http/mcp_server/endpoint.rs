@@ -18,11 +18,13 @@ use axum::extract::{Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method};
 use axum::response::Response;
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use uuid::Uuid;
 
 use super::auth::{authorize, session_id, take_credential};
+use super::direct;
 use super::gateway::GatewaySource;
 use super::listen::{self, Credential};
 use super::refusal;
@@ -88,7 +90,7 @@ pub async fn gateway_mcp(
         if parts.method == Method::GET {
             return Box::pin(listen::standalone(&state, &parts.headers, served, credential)).await;
         }
-        let source = match message.tool.as_deref() {
+        let source = match message.tool() {
             Some(alias) => {
                 Box::pin(GatewaySource::for_call(state.gateway(), gateway, caller, alias, user_token)).await?
             }
@@ -102,15 +104,13 @@ pub async fn gateway_mcp(
     }
 }
 
-/// A request's body, and what the endpoint reads of its JSON-RPC message before rmcp reads
-/// all of it — parsed once, here.
+/// A request's body, and its JSON-RPC message (parsed once, here: an `initialize` (2025-era)
+/// gets a session id, a `subscriptions/listen` a long-lived stream, a `tools/call` needs only
+/// its tool, and may be answered without rmcp, [`direct`]). `None` when the body is no MCP
+/// message: rmcp answers that.
 pub struct Message {
     body: Bytes,
-    /// The method, if the body is a request or notification: an `initialize` (2025-era)
-    /// gets a session id, a `subscriptions/listen` a long-lived stream.
-    method: Option<String>,
-    /// The tool a `tools/call` names: the only tool its source needs.
-    tool: Option<String>,
+    parsed: Option<ClientJsonRpcMessage>,
 }
 
 impl Message {
@@ -119,22 +119,24 @@ impl Message {
     pub async fn read(state: &AppState, body: Body) -> ApiResult<Self> {
         let limit = state.settings.proxy_max_body;
         let body = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge)?;
-        let peeked = serde_json::from_slice::<Peeked>(&body).ok();
-        let (method, params) = peeked.map(|m| (m.method, m.params)).unwrap_or_default();
-        let tool = match method.as_deref() {
-            Some("tools/call") => params.as_ref().and_then(|p| p.get("name")?.as_str()).map(str::to_owned),
-            _ => None,
-        };
-        Ok(Self { body, method, tool })
+        let parsed = serde_json::from_slice(&body).ok();
+        Ok(Self { body, parsed })
     }
-}
 
-/// The fields of a JSON-RPC message [`Message`] reads (`params` as any JSON: a malformed one
-/// is rmcp's to answer).
-#[derive(serde::Deserialize)]
-struct Peeked {
-    method: Option<String>,
-    params: Option<serde_json::Value>,
+    fn request(&self) -> Option<&ClientRequest> {
+        match &self.parsed {
+            Some(JsonRpcMessage::Request(request)) => Some(&request.request),
+            _ => None,
+        }
+    }
+
+    /// The tool a `tools/call` names: the only tool its source needs.
+    fn tool(&self) -> Option<&str> {
+        match self.request() {
+            Some(ClientRequest::CallToolRequest(call)) => Some(&call.params.name),
+            _ => None,
+        }
+    }
 }
 
 /// The server a request is for: which kind, and whose (sessions are sealed to it).
@@ -170,16 +172,14 @@ pub async fn serve<S: ToolSource>(
     credential: Option<Credential>,
 ) -> ApiResult<Response> {
     let resumed = session_id(&parts.headers).is_some();
-    let Message { body, method, .. } = message;
-    let initialize = method.as_deref() == Some("initialize");
-    let listens = method.as_deref() == Some("subscriptions/listen");
-    let server = ToolServer(source);
-    let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(NeverSessionManager::default()),
-        config(state),
-    );
-    let mut response = service.handle(Request::from_parts(parts, Body::from(body))).await.map(Body::new);
+    let initialize = matches!(message.request(), Some(ClientRequest::InitializeRequest(_)));
+    let listens = matches!(message.request(), Some(ClientRequest::SubscriptionsListenRequest(_)));
+    let Message { body, parsed } = message;
+    let plain = parsed.and_then(|parsed| direct::plain_call(&parts, parsed, source.tools()));
+    let mut response = match plain {
+        Some(call) => direct::answer(source, call).await?,
+        None => with_rmcp(state, parts, body, source).await,
+    };
     if initialize && !resumed && response.status().is_success() {
         let sealed = seal_served_session(&state.keyring, served.by, served.tenant_id, served.owner_id);
         let value = HeaderValue::from_str(&sealed).expect("a sealed id is visible ASCII");
@@ -195,6 +195,17 @@ pub async fn serve<S: ToolSource>(
         }
         _ => Ok(response),
     }
+}
+
+/// The answer of rmcp's stateless service.
+async fn with_rmcp<S: ToolSource>(state: &AppState, parts: Parts, body: Bytes, source: S) -> Response {
+    let server = ToolServer(source);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config(state),
+    );
+    service.handle(Request::from_parts(parts, Body::from(body))).await.map(Body::new)
 }
 
 /// Stateless (each request whole, on any replica); JSON answers where the client accepts

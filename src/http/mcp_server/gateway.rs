@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rmcp::model::Tool;
+use rmcp::model::{CallToolResult, Tool};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
@@ -80,7 +80,7 @@ impl ToolSource for GatewaySource {
         &self.tools
     }
 
-    async fn call(&self, name: &str, arguments: Map<String, Value>) -> Result<Value, Error> {
+    async fn call(&self, name: &str, arguments: Map<String, Value>) -> Result<CallToolResult, Error> {
         let token = self.user_token.as_ref();
         let tool = match &self.called {
             Some(tool) if tool.alias == name => Some(tool.clone()),

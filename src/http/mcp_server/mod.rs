@@ -4,6 +4,7 @@
 //! `/api/v1/connectors/{id}/mcp` ([`rest`], routed by the proxy).
 
 pub(crate) mod auth;
+mod direct;
 pub(crate) mod endpoint;
 pub(crate) mod gateway;
 mod listen;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rmcp::model::Tool;
+use rmcp::model::{CallToolResult, Tool};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -68,7 +68,7 @@ impl ToolSource for RestSource {
         &self.tools
     }
 
-    async fn call(&self, name: &str, arguments: Map<String, Value>) -> Result<Value, Error> {
+    async fn call(&self, name: &str, arguments: Map<String, Value>) -> Result<CallToolResult, Error> {
         let (id, token) = (self.connector_id, self.user_token.as_ref());
         let outcome = service::call(&self.ctx, self.caller, id, name, arguments, token).await?;
         Ok(outcome.result)

@@ -38,14 +38,14 @@ pub trait ToolSource: Clone + Send + Sync + 'static {
 
     fn tools(&self) -> &[Tool];
 
-    /// The tool result as JSON. `Err(NotFound)` is an unknown tool (a protocol error); an
+    /// The tool's result. `Err(NotFound)` is an unknown tool (a protocol error); an
     /// internal failure is a protocol error too; any other `Err` (invalid arguments, a
     /// connector not connected) becomes a tool result with `isError`.
     fn call(
         &self,
         name: &str,
         arguments: Map<String, Value>,
-    ) -> impl Future<Output = Result<Value, Error>> + Send;
+    ) -> impl Future<Output = Result<CallToolResult, Error>> + Send;
 
     /// Whether this server tells clients when its tool list changes (`tools.listChanged`).
     fn announces_changes(&self) -> bool {
@@ -145,27 +145,7 @@ impl<S: ToolSource> ServerHandler for ToolServer<S> {
         request: CallToolRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let arguments = request.arguments.unwrap_or_default();
-        match self.0.call(&request.name, arguments).await {
-            Ok(result) => {
-                let mut result: CallToolResult = serde_json::from_value(result)
-                    .map_err(|e| ErrorData::internal_error(format!("the upstream's result: {e}"), None))?;
-                // A 2025-era upstream's result has no `resultType`; 2026-07-28 clients require
-                // one (rmcp drops it again for 2025-era clients).
-                result.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(result.into())
-            }
-            Err(Error::NotFound(_)) => {
-                Err(ErrorData::invalid_params(format!("unknown tool: {}", request.name), None))
-            }
-            Err(err @ (Error::Internal(_) | Error::DatabaseUnavailable)) => {
-                tracing::error!(error = %err, "a served tool call failed before reaching the tool");
-                Err(ErrorData::internal_error("the call could not be made; retry shortly", None))
-            }
-            // What the model can act on (bad arguments, a connector to reconnect) is a tool
-            // error it reads (MCP 2025-11-25, "Error Handling"), not a protocol error.
-            Err(err) => Ok(CallToolResult::error(vec![ContentBlock::text(failure_text(&err))]).into()),
-        }
+        call_tool(&self.0, request).await.map(Into::into)
     }
 
     /// 2026-07-28 `subscriptions/listen`: only tool-list changes, from a server that announces
@@ -198,6 +178,33 @@ impl<S: ToolSource> ServerHandler for ToolServer<S> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// A `tools/call` of `source`'s tool: its result, or the protocol error to answer (what
+/// [`ToolServer`] answers through rmcp, and [`super::direct`] without it).
+pub async fn call_tool<S: ToolSource>(
+    source: &S,
+    request: CallToolRequestParams,
+) -> Result<CallToolResult, ErrorData> {
+    let arguments = request.arguments.unwrap_or_default();
+    match source.call(&request.name, arguments).await {
+        Ok(mut result) => {
+            // A 2025-era upstream's result has no `resultType`; 2026-07-28 clients require
+            // one (rmcp drops it again for 2025-era clients).
+            result.result_type.get_or_insert(ResultType::COMPLETE);
+            Ok(result)
+        }
+        Err(Error::NotFound(_)) => {
+            Err(ErrorData::invalid_params(format!("unknown tool: {}", request.name), None))
+        }
+        Err(err @ (Error::Internal(_) | Error::DatabaseUnavailable)) => {
+            tracing::error!(error = %err, "a served tool call failed before reaching the tool");
+            Err(ErrorData::internal_error("the call could not be made; retry shortly", None))
+        }
+        // What the model can act on (bad arguments, a connector to reconnect) is a tool
+        // error it reads (MCP 2025-11-25, "Error Handling"), not a protocol error.
+        Err(err) => Ok(CallToolResult::error(vec![ContentBlock::text(failure_text(&err))])),
     }
 }
 
