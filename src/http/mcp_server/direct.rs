@@ -12,8 +12,9 @@
 //! is rmcp's to answer.
 
 use axum::body::Body;
-use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::header::{ACCEPT, CONTENT_TYPE, HOST};
 use axum::http::request::Parts;
+use axum::http::uri::Authority;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::Response;
 use rmcp::model::{
@@ -25,6 +26,8 @@ use rmcp::transport::common::http_header::{
 };
 
 use super::server::{ToolSource, call_tool};
+use tracing::Instrument as _;
+
 use crate::catalog::has_param_headers;
 use crate::error::Error;
 use crate::http::problem::ApiResult;
@@ -45,7 +48,8 @@ pub struct PlainCall {
 pub fn plain_call(parts: &Parts, message: ClientJsonRpcMessage, tools: &[Tool]) -> Option<PlainCall> {
     let JsonRpcMessage::Request(request) = message else { return None };
     let ClientRequest::CallToolRequest(call) = &request.request else { return None };
-    if parts.method != Method::POST || !accepts_json_and_sse(&parts.headers) || !is_json(&parts.headers) {
+    let plain_http = parts.method == Method::POST && has_authority(parts);
+    if !plain_http || !accepts_json_and_sse(&parts.headers) || !is_json(&parts.headers) {
         return None;
     }
     let current = era(&parts.headers, &request.request)?;
@@ -54,6 +58,15 @@ pub fn plain_call(parts: &Parts, message: ClientJsonRpcMessage, tools: &[Tool]) 
     }
     let ClientRequest::CallToolRequest(call) = request.request else { return None };
     Some(PlainCall { id: request.id, params: call.params, current })
+}
+
+/// A `Host` that parses as an authority, or one in the URI: rmcp answers 400 otherwise, even
+/// with its host allow-list off.
+fn has_authority(parts: &Parts) -> bool {
+    match parts.headers.get(HOST) {
+        Some(host) => Authority::try_from(host.as_bytes()).is_ok(),
+        None => parts.uri.authority().is_some(),
+    }
 }
 
 /// Whether `Accept` names both media types rmcp requires, in a form read the same by any
@@ -123,7 +136,9 @@ fn names_call(headers: &HeaderMap, name: &str, tools: &[Tool]) -> bool {
 /// away does not cut it off half-made, and it is logged as it ends.
 pub async fn answer<S: ToolSource>(source: S, call: PlainCall) -> ApiResult<Response> {
     let PlainCall { id, params, current } = call;
-    let called = tokio::spawn(async move { call_tool(&source, params).await });
+    // In the request's span, as rmcp instruments its handler task: what the call logs names
+    // the request, tenant and gateway.
+    let called = tokio::spawn(async move { call_tool(&source, params).await }.in_current_span());
     let called = called.await.map_err(|e| Error::Internal(e.into()))?;
     let message = match called {
         Ok(result) => {
@@ -154,7 +169,7 @@ mod tests {
     const BOTH: &str = "application/json, text/event-stream";
 
     fn parts(method: &str, headers: &[(&str, &str)]) -> Parts {
-        let mut request = axum::http::Request::builder().method(method);
+        let mut request = axum::http::Request::builder().method(method).header("host", "127.0.0.1:8080");
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -202,6 +217,12 @@ mod tests {
         ] {
             assert_eq!(era_of(&refused, None, &[]), None, "{refused:?}");
         }
+        let mut hostless = parts("POST", &[("accept", BOTH), json]);
+        hostless.headers.remove("host");
+        assert!(
+            plain_call(&hostless, call("say", None), &[]).is_none(),
+            "rmcp refuses a request without a host"
+        );
         let get = parts("GET", &[("accept", BOTH), json]);
         assert!(plain_call(&get, call("say", None), &[]).is_none());
         let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
