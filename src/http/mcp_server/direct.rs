@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::http::header::{ACCEPT, CONTENT_TYPE, HOST};
 use axum::http::request::Parts;
 use axum::http::uri::Authority;
-use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use rmcp::model::{
     CallToolRequestParams, ClientJsonRpcMessage, ClientRequest, GetMeta, JsonRpcMessage, ProtocolVersion,
@@ -25,6 +25,7 @@ use rmcp::transport::common::http_header::{
     BASE64_HEADER_PREFIX, HEADER_MCP_METHOD, HEADER_MCP_NAME, HEADER_MCP_PROTOCOL_VERSION,
 };
 
+use super::refusal::is_json_rpc;
 use super::server::{ToolSource, call_tool};
 use tracing::Instrument as _;
 
@@ -48,8 +49,8 @@ pub struct PlainCall {
 pub fn plain_call(parts: &Parts, message: ClientJsonRpcMessage, tools: &[Tool]) -> Option<PlainCall> {
     let JsonRpcMessage::Request(request) = message else { return None };
     let ClientRequest::CallToolRequest(call) = &request.request else { return None };
-    let plain_http = parts.method == Method::POST && has_authority(parts);
-    if !plain_http || !accepts_json_and_sse(&parts.headers) || !is_json(&parts.headers) {
+    // A POST of JSON (rmcp answers 415 to anything else).
+    if !is_json_rpc(parts) || !has_authority(parts) || !accepts_json_and_sse(&parts.headers) {
         return None;
     }
     let current = era(&parts.headers, &request.request)?;
@@ -84,12 +85,6 @@ fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
         }
     }
     json && sse
-}
-
-/// `Content-Type` is JSON (rmcp answers 415 otherwise).
-fn is_json(headers: &HeaderMap) -> bool {
-    let essence = |v: &str| v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case(JSON);
-    headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(essence)
 }
 
 /// `Some(true)` for a complete 2026-07-28 request (its `_meta` and `MCP-Protocol-Version`
